@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the app (PORT, default 8000)")
     serve.set_defaults(func=_serve)
+    # subcommands: each area registers its own below this line
     return parser
 
 

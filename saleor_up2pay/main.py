@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    # routers: one include per area, added below this line
     return app
