@@ -18,7 +18,9 @@ Public API other areas code against (stable names):
     ``await verify_dashboard_token(auth, token) -> dict[str, Any]`` (RS256 JWT, ``exp``/``iat``
     required; returns the claims — the caller checks ``app``/``iss``/permissions).
     Both refetch the JWKS once on an unknown kid or a bad signature, retry, and persist the new
-    JWKS through the store. Failures raise ``SignatureInvalid`` (never anything weaker).
+    JWKS through the store (refetches rate-limited to one per instance per 5 s; a limited request
+    retries with whatever JWKS a concurrent one stored). Failures raise ``SignatureInvalid``
+    (never anything weaker); an expired or malformed token does not trigger a refetch.
     ``fetch_jwks(http, saleor_api_url) -> str`` (raises ``JwksUnavailable``);
     ``jwks_verifier(services) -> JwksVerifier`` — the process-wide one.
 
@@ -49,7 +51,15 @@ Public API other areas code against (stable names):
     ``async def handle(ctx) -> dict[str, Any]`` (the JSON answered with HTTP 200). ``payload`` is
     parsed with ``parse_float=Decimal`` only after the signature verified; ``errors`` is the
     top-level ``errors`` array Saleor adds on field errors (``None`` when absent).
-    ``ctx.saleor_api_url`` is a shortcut. ``verify_request(...)`` runs the checks in app-sdk order.
+    ``ctx.saleor_api_url`` is a shortcut. ``verify_request(...)`` runs the checks in app-sdk order;
+    refusals are AppErrors: 401 ``MISSING_SALEOR_API_URL`` / ``NOT_REGISTERED`` /
+    ``MISSING_SIGNATURE`` / ``SIGNATURE_VERIFICATION_FAILED``, 400 ``WRONG_EVENT`` /
+    ``INVALID_PAYLOAD``, 403 ``WRONG_RECIPIENT``; 500 ``HANDLER_MISSING`` for an unwritten use case.
+
+``saleor_up2pay.saleor.register``
+    ``register(services, saleor_api_url, auth_token) -> AuthData`` (``POST /api/register``):
+    403 ``SALEOR_URL_PROHIBITED``, 401 ``UNKNOWN_APP_ID`` / ``JWKS_NOT_AVAILABLE``, 400
+    ``INVALID_SALEOR_API_URL`` / ``MISSING_AUTH_TOKEN``, 500 ``REGISTRATION_FAILED``.
 
 ``saleor_up2pay.saleor.responses``
     ``SessionResponse``, ``ActionResponse``, ``GatewayInitResponse``, ``CardDetails``,
@@ -57,5 +67,9 @@ Public API other areas code against (stable names):
     amounts as strings).
 
 ``saleor_up2pay.saleor.manifest``
-    ``build_manifest(settings) -> dict`` (absolute URLs from ``APP_URL``, never from ``Host``).
+    ``build_manifest(settings) -> dict`` (absolute URLs from ``APP_URL``, never from ``Host``);
+    static text in ``manifest/manifest.json``, logo ``manifest/logo.png`` served at ``LOGO_PATH``.
+
+Tests: ``tests/fakes/fake_saleor.py`` is a fake Saleor (JWKS, schema-validating ``/graphql/``,
+``install``, signed ``send_webhook``, ``dashboard_token``); see its docstring.
 """

@@ -1,0 +1,75 @@
+"""The app manifest Saleor fetches at installation (``GET /api/manifest``).
+
+Static text (name, about, author, permissions, required Saleor version, homepage and support URLs)
+lives in ``manifest/manifest.json``. This module adds what depends on the running app: the id, the
+package version, absolute URLs built from ``APP_URL`` (never from the request's ``Host``: Saleor
+sends it without the port) and one webhook per :data:`~.definitions.WEBHOOKS` entry, whose
+``query`` is the subscription document's text.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from saleor_up2pay import APP_ID, __version__
+from saleor_up2pay.saleor.definitions import (
+    APP_PAGE_PATH,
+    LOGO_PATH,
+    REGISTER_PATH,
+    WEBHOOKS,
+    WebhookDefinition,
+)
+from saleor_up2pay.saleor.documents import load_document, project_dir
+from saleor_up2pay.settings import Settings
+
+RUNTIME_KEYS = frozenset(
+    {"id", "version", "appUrl", "tokenTargetUrl", "brand", "webhooks", "extensions"}
+)
+
+
+def manifest_dir() -> Path:
+    return project_dir("manifest")
+
+
+def logo_path() -> Path:
+    return manifest_dir() / "logo.png"
+
+
+@cache
+def static_manifest() -> dict[str, Any]:
+    """``manifest/manifest.json``; it may not set the keys this module computes."""
+    data: dict[str, Any] = json.loads((manifest_dir() / "manifest.json").read_text("utf-8"))
+    clash = RUNTIME_KEYS & data.keys()
+    if clash:
+        msg = f"manifest/manifest.json must not set {sorted(clash)}: the app computes them"
+        raise ValueError(msg)
+    return data
+
+
+def webhook_entry(definition: WebhookDefinition, app_url: str) -> dict[str, Any]:
+    events_key = "syncEvents" if definition.is_sync else "asyncEvents"
+    return {
+        "name": definition.name,
+        "targetUrl": app_url + definition.path,
+        "isActive": True,
+        "query": load_document(definition.document),
+        events_key: [definition.event],
+    }
+
+
+def build_manifest(settings: Settings) -> dict[str, Any]:
+    """The manifest JSON for an app served at ``settings.app_url``."""
+    base = settings.app_url.rstrip("/")
+    return {
+        "id": APP_ID,
+        "version": __version__,
+        **static_manifest(),
+        "appUrl": base + APP_PAGE_PATH,
+        "tokenTargetUrl": base + REGISTER_PATH,
+        "brand": {"logo": {"default": base + LOGO_PATH}},
+        "extensions": [],
+        "webhooks": [webhook_entry(definition, base) for definition in WEBHOOKS],
+    }

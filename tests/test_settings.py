@@ -1,0 +1,117 @@
+"""Bad settings stop the app at start with one clear line per problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saleor_up2pay.cli import main
+from saleor_up2pay.settings import SettingsError, load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No .env file and no inherited app variables: only what each test sets."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.upper() in {
+            "APP_URL",
+            "PORT",
+            "HOST",
+            "REDIS_URL",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+        } or name.upper().startswith(("UP2PAY_", "ALLOWED_", "SECRET_KEY")):
+            monkeypatch.delenv(name)
+
+
+class TestSettingsErrors:
+    @pytest.mark.parametrize(
+        ("name", "value", "expected"),
+        [
+            ("PORT", "eighty", "PORT: Input should be a valid integer"),
+            ("PORT", "70000", "PORT: Input should be less than or equal to 65535"),
+            ("APP_URL", "localhost:8000", "APP_URL: Value error, must be an absolute http(s) URL"),
+            ("REDIS_URL", "http://redis:6379", "REDIS_URL: Value error, must be a redis://"),
+            (
+                "LOG_LEVEL",
+                "LOUD",
+                "LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+            ),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'json' or 'console'"),
+            ("UP2PAY_HMAC_KEY", "abc", "UP2PAY_HMAC_KEY: Value error, must be 128 hexadecimal"),
+            (
+                "UP2PAY_METHODS",
+                "APETIZ,VISA",
+                "UP2PAY_METHODS: Value error, unknown method(s) VISA",
+            ),
+        ],
+    )
+    def test_bad_value_gives_one_line_naming_the_setting(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+    ) -> None:
+        """The error names the environment variable and says what is wrong, on one line."""
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingsError) as info:
+            load_settings()
+        lines = str(info.value).splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith(expected)
+
+    def test_several_bad_values_give_one_line_each(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """All problems are reported at once, one per line."""
+        monkeypatch.setenv("PORT", "0")
+        monkeypatch.setenv("APP_URL", "ftp://x")
+        with pytest.raises(SettingsError) as info:
+            load_settings()
+        lines = str(info.value).splitlines()
+        assert sorted(line.split(":")[0] for line in lines) == ["APP_URL", "PORT"]
+
+    def test_valid_environment_loads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Good values are read (and APP_URL loses its trailing slash)."""
+        monkeypatch.setenv("PORT", "8123")
+        monkeypatch.setenv("APP_URL", "https://up2pay.example.com/")
+        monkeypatch.setenv(
+            "ALLOWED_SALEOR_API_URLS",
+            "https://a.example.com/graphql/, https://*.saleor.cloud/graphql/",
+        )
+        settings = load_settings()
+        assert settings.port == 8123
+        assert settings.app_url == "https://up2pay.example.com"
+        assert settings.saleor_api_url_allowed("https://shop.saleor.cloud/graphql/")
+        assert not settings.saleor_api_url_allowed("https://evil.example.com/graphql/")
+
+
+class TestServeCommand:
+    def test_bad_port_exits_2_with_a_configuration_error(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`saleor-up2pay serve` with a bad PORT prints one line and exits 2 without serving."""
+        monkeypatch.setenv("PORT", "not-a-port")
+        assert main(["serve"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1
+        assert err[0].startswith("configuration error: PORT: ")
+
+    def test_real_command_exits_2(self, tmp_path: Path) -> None:
+        """The installed entry point behaves the same in a fresh process."""
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PORT", "APP_URL"))}
+        env["PORT"] = "99999"
+        result = subprocess.run(
+            [sys.executable, "-m", "saleor_up2pay", "serve"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith("configuration error: PORT: Input should be less than")
+        assert result.stderr.count("\n") == 1
