@@ -1,0 +1,192 @@
+"""Routes Up2pay and the shopper's browser reach: the pay page, browser returns (and the IPN).
+
+``GET /api/up2pay/pay/{reference}`` — an HTML page that posts the session's signed form to the
+Up2pay hosted page at once (a script allowed by a per-response CSP nonce, and a button inside
+``<noscript>``). It serves the exact form stored at TRANSACTION_INITIALIZE_SESSION.
+
+``GET /api/up2pay/return/{reference}`` — where Up2pay sends the browser back (``PBX_EFFECTUE`` and
+the others, each with our ``outcome`` parameter). The signature covers the whole query string,
+our own leading parameters included (protocol §3.3). The app records the verified outcome as a
+hint for TRANSACTION_PROCESS_SESSION and answers 303 to the storefront's ``returnUrl`` with
+``transaction`` (the Saleor transaction item id) and ``outcome`` (``accepted``, ``refused``,
+``cancelled``, ``pending``, or ``unknown`` when the return could not be verified). Nothing is
+ever settled from a browser return: the storefront then calls ``transactionProcess``, which
+reports what the IPN said.
+
+The IPN routes are appended to this module (same ``router``).
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+# Imported for their job handlers (deferred refunds, follow-up events) so the worker knows them.
+import saleor_up2pay.transactions.refunds  # noqa: F401
+from saleor_up2pay.services import ServicesDep
+from saleor_up2pay.transactions.ipn_received import ipn_keys
+from saleor_up2pay.transactions.sessions import REFERENCE_PATTERN, SessionRepository
+from saleor_up2pay.transactions.transaction_initialize_session import RETURN_OUTCOMES
+from saleor_up2pay.up2pay import MalformedMessage, SignatureInvalid
+from saleor_up2pay.up2pay.notifications import Notification, verify_return
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _page(
+    title: str, body: str, *, status_code: int, nonce: str, form_origin: str = ""
+) -> Response:
+    form_action = form_origin or "'none'"
+    csp = (
+        "default-src 'none'; "
+        f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        f"form-action {form_action}; base-uri 'none'; frame-ancestors 'none'"
+    )
+    document = f"""<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style nonce="{nonce}">
+body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem;
+  color: #1f2933; text-align: center; }}
+button {{ font-size: 1rem; padding: .6rem 1.4rem; cursor: pointer; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+    headers = {**_SECURITY_HEADERS, "Content-Security-Policy": csp}
+    return HTMLResponse(document, status_code=status_code, headers=headers)
+
+
+def _not_found(nonce: str) -> Response:
+    body = (
+        "<h1>Paiement introuvable</h1>"
+        "<p>Ce lien de paiement n'existe pas ou a expiré. / This payment link is unknown or "
+        "expired.</p>"
+    )
+    return _page("Paiement introuvable", body, status_code=404, nonce=nonce)
+
+
+@router.get("/api/up2pay/pay/{reference}")
+async def pay_page(reference: str, services: ServicesDep) -> Response:
+    """Auto-post the session's signed form to the Up2pay payment page."""
+    nonce = secrets.token_urlsafe(16)
+    if not REFERENCE_PATTERN.fullmatch(reference):
+        return _not_found(nonce)
+    session = await SessionRepository(services.redis).get_by_reference(reference)
+    answer = session.initialize_response if session else None
+    form = ((answer or {}).get("data") or {}).get("up2pay", {}).get("form")
+    if not isinstance(form, dict) or not isinstance(form.get("action"), str):
+        return _not_found(nonce)
+    action = str(form["action"])
+    inputs = "\n".join(
+        f'<input type="hidden" name="{html.escape(str(name))}" value="{html.escape(str(value))}">'
+        for name, value in form.get("fields") or []
+    )
+    body = f"""<h1>Redirection vers le paiement…</h1>
+<p>Vous allez être redirigé vers la page de paiement sécurisée Up2pay e-Transactions.</p>
+<form id="up2pay-form" method="post" action="{html.escape(action)}">
+{inputs}
+<noscript><button type="submit">Continuer vers le paiement / Continue to payment</button></noscript>
+</form>
+<script nonce="{nonce}">document.getElementById("up2pay-form").submit();</script>"""
+    return _page("Paiement Up2pay", body, status_code=200, nonce=nonce, form_origin=_origin(action))
+
+
+def _verified(raw: str, services: ServicesDep) -> Notification | None:
+    store = ipn_keys(services)
+    for refresh in (False, True):
+        try:
+            return verify_return(raw, store.keys(refresh=refresh))
+        except SignatureInvalid:
+            continue
+        except MalformedMessage:
+            return None
+    return None
+
+
+def _with_query(url: str, extra: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in extra]
+    query += list(extra.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+@router.get("/api/up2pay/return/{reference}")
+async def browser_return(reference: str, request: Request, services: ServicesDep) -> Response:
+    """Verify the browser return, then send the shopper back to the storefront (303)."""
+    nonce = secrets.token_urlsafe(16)
+    if not REFERENCE_PATTERN.fullmatch(reference):
+        return _not_found(nonce)
+    sessions = SessionRepository(services.redis)
+    session = await sessions.get_by_reference(reference)
+    if session is None:
+        log.warning("return.unknown_reference", reference=reference)
+        return _not_found(nonce)
+    # The exact bytes received: the signature covers the query string as transmitted.
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    notification = _verified(raw, services) if raw else None
+    outcome = "unknown"
+    if notification is None:
+        log.warning("return.signature_invalid", reference=reference)
+    elif notification.reference != reference:
+        log.warning("return.reference_mismatch", reference=reference, signed=notification.reference)
+    else:
+        ours = dict(notification.params).get("outcome")
+        outcome = ours if ours in RETURN_OUTCOMES else "unknown"
+        await sessions.record_return(session.saleor_api_url, reference, outcome)
+        log.info("return.verified", reference=reference, outcome=outcome)
+    target = _with_query(
+        session.return_url, {"transaction": session.transaction_id, "outcome": outcome}
+    )
+    return RedirectResponse(target, status_code=303, headers=_SECURITY_HEADERS)
+
+
+# --- IPN (server to server; see saleor_up2pay.transactions.ipn_received) ----------------------
+
+
+@router.api_route("/api/up2pay/ipn", methods=["GET", "POST"])
+async def ipn(request: Request, services: ServicesDep) -> Response:
+    """Up2pay's IPN: verified on the raw bytes, persisted, answered with an empty 200 at once.
+
+    GET carries the variables in the query string; POST (``PBX_RUF1=POST``) in the body. A bad
+    signature is 403 and changes nothing; Saleor is told later by the job queue.
+    """
+    from saleor_up2pay.transactions.ipn_received import receive_ipn  # noqa: PLC0415
+
+    raw = await request.body() if request.method == "POST" else b""
+    if not raw:
+        raw = request.scope.get("query_string", b"")
+    try:
+        receipt = await receive_ipn(services, raw)
+    except SignatureInvalid:
+        log.warning("ipn.signature_invalid", method=request.method, size=len(raw))
+        return Response(status_code=403)
+    except MalformedMessage as exc:
+        log.warning("ipn.malformed", method=request.method, reason=str(exc))
+        return Response(status_code=400)
+    log.info("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
+    return Response(status_code=200)

@@ -1,0 +1,88 @@
+"""Reaching Up2pay for one configuration: credentials, platform URLs, the GAE client, the clock.
+
+The use cases never build URLs or clients themselves: they ask :class:`Up2payGateways` for the
+:class:`Up2payGateway` of a channel's configuration, which applies the URL overrides from settings
+(``UP2PAY_HOSTED_PAGE_URLS``, ``UP2PAY_GAE_URLS``, ``SANDBOX_URL``) in every environment.
+
+The app's clock is ``services.extras["clock"]`` when set (tests move it together with the
+sandbox's clock, to reach "the day after the payment"), else the real UTC time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from saleor_up2pay.configuration import Up2payConfiguration
+from saleor_up2pay.services import Services
+from saleor_up2pay.up2pay import (
+    Endpoints,
+    GaeClient,
+    HostedPageLocator,
+    RedisNumQuestions,
+    endpoints_for,
+)
+from saleor_up2pay.up2pay.models import Credentials
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def app_clock(services: Services) -> Clock:
+    """The clock the payment use cases read (``services.extras["clock"]`` overrides it)."""
+    clock: Clock = services.extras.get("clock", _utc_now)
+    return clock
+
+
+class Up2payGateway:
+    """Up2pay as seen through one configuration (one merchant account on one platform)."""
+
+    def __init__(self, services: Services, config: Up2payConfiguration) -> None:
+        settings = services.settings
+        self.config = config
+        self.credentials = Credentials(
+            site=config.site,
+            rang=config.rang,
+            identifiant=config.identifiant,
+            hmac_key=config.hmac_key.get_secret_value(),
+        )
+        self.endpoints: Endpoints = endpoints_for(
+            config.environment,
+            sandbox_url=settings.sandbox_url,
+            hosted_page_urls=settings.up2pay_hosted_page_urls,
+            gae_urls=settings.up2pay_gae_urls,
+        )
+        self._services = services
+
+    def __repr__(self) -> str:
+        return f"Up2payGateway(config={self.config.id!r}, environment={self.config.environment!r})"
+
+    def gae(self) -> GaeClient:
+        """A GAE client for this account (main host first, then the backup)."""
+        services = self._services
+        return GaeClient(
+            services.http,
+            self.credentials,
+            self.endpoints.gae_urls,
+            RedisNumQuestions(services.redis),
+            time_budget=float(services.settings.gae_time_budget_seconds),
+            clock=app_clock(services),
+        )
+
+    async def action_url(self) -> str:
+        """Where the shopper's browser posts the form (checks availability in live)."""
+        locator: HostedPageLocator = self._services.singleton(
+            "hosted_page_locator", lambda s: HostedPageLocator(s.http)
+        )
+        return await locator.action_url(self.endpoints)
+
+
+GatewayFactory = Callable[[Up2payConfiguration], Up2payGateway]
+
+
+def gateway_factory(services: Services) -> GatewayFactory:
+    """Builds the :class:`Up2payGateway` of a configuration."""
+    return lambda config: Up2payGateway(services, config)

@@ -1,0 +1,268 @@
+"""Use case: Up2pay calls the IPN URL about one leg of a payment.
+
+Order of work (ADR 0001, "the IPN is the source of truth"):
+
+1. verify the signature on the raw query string or body — nothing is parsed or stored before;
+2. find the payment session from the reference ``R``; an unknown reference is kept for
+   investigation (:mod:`.unknown_ipns`) and logged, never dropped;
+3. persist: a report job carrying the whole leg record is queued first, then the
+   :class:`~saleor_up2pay.transactions.legs.LegRecord` is created (keyed by ``S``, so a duplicate
+   IPN is a no-op). A crash between the two leaves a job that re-creates the record;
+4. answer at once (the route sends an empty 200); the job reports to Saleor with retries until
+   Saleor accepts it (:mod:`.reporter`), surviving restarts.
+
+A pending IPN (``E=99999``) may be followed by a final one with the same ``S``: that one upgrades
+the record and is reported again; any other repeat of an ``S`` is a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import structlog
+
+from saleor_up2pay.activity import ActivityEntry, ActivityLog
+from saleor_up2pay.redis_store import instance_id
+from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.jobs import Job, RetryAt, job_handler, job_queue
+from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
+from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.unknown_ipns import UnknownIpn, UnknownIpns
+from saleor_up2pay.up2pay.codes import Outcome
+from saleor_up2pay.up2pay.errors import SignatureInvalid
+from saleor_up2pay.up2pay.models import Leg
+from saleor_up2pay.up2pay.notifications import Notification, verify_ipn
+from saleor_up2pay.up2pay.signature import PublicKeys
+
+log = structlog.get_logger(__name__)
+
+REPORT_JOB = "ipn.report"
+"""Job kind: report one leg record to Saleor (payload ``{"leg": LegRecord as JSON}``)."""
+
+SANDBOX_PUBLIC_KEY_FILES = ("pubkey.pem", "pubkey_RSA_2048.pem")
+
+
+class IpnKeys:
+    """The public keys IPN signatures are checked with.
+
+    Up2pay's shipped keys, plus ``UP2PAY_PUBLIC_KEYS``, plus — only when the default environment
+    is ``sandbox`` — the local sandbox's public keys under ``DATA_DIR/sandbox/`` (the sandbox
+    creates them on first start, possibly after the app, so a failed check looks again once).
+    """
+
+    def __init__(self, extra_paths: tuple[str, ...], sandbox_dir: Path | None) -> None:
+        self._extra = extra_paths
+        self._sandbox_dir = sandbox_dir
+        self._loaded_paths: tuple[str, ...] = ()
+        self._keys: PublicKeys | None = None
+
+    @classmethod
+    def from_services(cls, services: Services) -> IpnKeys:
+        settings = services.settings
+        sandbox_dir = (
+            settings.data_dir / "sandbox" if settings.up2pay_environment == "sandbox" else None
+        )
+        return cls(tuple(settings.up2pay_public_keys), sandbox_dir)
+
+    def _paths(self) -> tuple[str, ...]:
+        found = list(self._extra)
+        if self._sandbox_dir is not None:
+            for name in SANDBOX_PUBLIC_KEY_FILES:
+                path = self._sandbox_dir / name
+                if path.is_file() and str(path) not in found:
+                    found.append(str(path))
+        return tuple(found)
+
+    def keys(self, *, refresh: bool = False) -> PublicKeys:
+        """The current key set; ``refresh`` reloads it if key files appeared since."""
+        if self._keys is None or refresh:
+            paths = self._paths()
+            if self._keys is None or paths != self._loaded_paths:
+                self._keys = PublicKeys.shipped(paths)
+                self._loaded_paths = paths
+        return self._keys
+
+
+def ipn_keys(services: Services) -> IpnKeys:
+    """The process-wide :class:`IpnKeys`."""
+    keys: IpnKeys = services.singleton("up2pay_ipn_keys", IpnKeys.from_services)
+    return keys
+
+
+def verify(services: Services, raw: bytes) -> Notification:
+    """Verify and read a raw IPN; raises ``SignatureInvalid`` / ``MalformedMessage``."""
+    store = ipn_keys(services)
+    try:
+        return verify_ipn(raw, store.keys())
+    except SignatureInvalid:
+        refreshed = store.keys(refresh=True)
+        return verify_ipn(raw, refreshed)
+
+
+ReceiptStatus = Literal["accepted", "duplicate", "upgraded", "unknown_reference", "kept"]
+
+
+@dataclass(frozen=True)
+class IpnReceipt:
+    """What the app did with one verified IPN."""
+
+    status: ReceiptStatus
+    reference: str
+    numtrans: str | None
+    leg: Leg
+
+
+def status_of(notification: Notification) -> LegStatus:
+    """The leg status an IPN outcome stands for."""
+    if notification.outcome is Outcome.PAID:
+        return LegStatus.ACCEPTED
+    if notification.outcome is Outcome.PENDING:
+        return LegStatus.PENDING
+    return LegStatus.REFUSED
+
+
+def leg_record(
+    notification: Notification, session: PaymentSession, *, now: datetime | None = None
+) -> LegRecord:
+    """The leg record a verified IPN creates for its session."""
+    status = status_of(notification)
+    amount = notification.amount_decimal
+    captured = amount if status is LegStatus.ACCEPTED and session.action_type == "CHARGE" else 0
+    # The complement gets its own item later (transactionCreate); every other leg, including
+    # refused attempts, is reported on the item transactionInitialize created.
+    transaction_id = None if notification.leg is Leg.LIMOCB else session.transaction_id
+    return LegRecord(
+        saleor_api_url=session.saleor_api_url,
+        reference=notification.reference,
+        leg=notification.leg,
+        numtrans=notification.transaction_number or "",
+        numappel=notification.call_number or "",
+        authorization=notification.authorization,
+        amount=amount,
+        currency="EUR",
+        status=status,
+        action_type=session.action_type,
+        transaction_id=transaction_id,
+        error_code=notification.error_code,
+        message=notification.message_fr,
+        card_type=notification.card_type or "",
+        captured_amount=captured,
+        paid_at=now or datetime.now(UTC),
+    )
+
+
+def report_job_id(record: LegRecord) -> str:
+    """One report job per (instance, S, status): a duplicate IPN cannot queue a second one."""
+    return f"ipn:{instance_id(record.saleor_api_url)}:{record.numtrans}:{record.status.value}"
+
+
+async def queue_report(services: Services, record: LegRecord) -> bool:
+    """Queue the Saleor report of ``record`` (no-op while one is pending for it)."""
+    return await job_queue(services).enqueue(
+        REPORT_JOB, {"leg": record.model_dump(mode="json")}, job_id=report_job_id(record)
+    )
+
+
+async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
+    """Verify, persist and queue one IPN. Raises ``SignatureInvalid`` / ``MalformedMessage``."""
+    notification = verify(services, raw)
+    bound = log.bind(
+        reference=notification.reference,
+        numtrans=notification.transaction_number,
+        leg=notification.leg.value,
+        error_code=notification.error_code,
+    )
+    session = await SessionRepository(services.redis).get_by_reference(notification.reference)
+    if session is None or not notification.transaction_number:
+        reason = "unknown reference" if session is None else "no transaction number (S)"
+        await UnknownIpns(services.redis).keep(
+            UnknownIpn(
+                reason=reason,
+                reference=notification.reference,
+                transaction_number=notification.transaction_number,
+                call_number=notification.call_number,
+                card_type=notification.card_type,
+                amount_cents=notification.amount,
+                error_code=notification.error_code,
+                raw=raw.decode("utf-8", "replace"),
+            )
+        )
+        bound.warning("ipn.kept_for_investigation", reason=reason)
+        status: ReceiptStatus = "unknown_reference" if session is None else "kept"
+        return IpnReceipt(
+            status, notification.reference, notification.transaction_number, notification.leg
+        )
+
+    record = leg_record(notification, session)
+    legs = LegRepository(services.redis)
+    existing = await legs.get_by_numtrans(record.saleor_api_url, record.numtrans)
+    if existing is not None:
+        upgrade = existing.status is LegStatus.PENDING and record.status is not LegStatus.PENDING
+        if not upgrade:
+            if not existing.reported:
+                # The first delivery may still be waiting for Saleor: make sure a job exists.
+                await queue_report(services, existing)
+            bound.info("ipn.duplicate")
+            return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
+        await queue_report(services, record)
+        await legs.update(
+            record.saleor_api_url,
+            record.numtrans,
+            lambda old: record.model_copy(update={"transaction_id": old.transaction_id}),
+        )
+        receipt_status: ReceiptStatus = "upgraded"
+    else:
+        await queue_report(services, record)
+        if not await legs.create(record):
+            bound.info("ipn.duplicate")
+            return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
+        receipt_status = "accepted"
+    await ActivityLog(services.redis).record(
+        record.saleor_api_url,
+        ActivityEntry(
+            kind="ipn",
+            channel=session.channel,
+            reference=record.reference,
+            leg=record.leg.value,
+            amount=record.amount,
+            outcome=record.status.value.lower(),
+            message=record.message,
+            psp_reference=record.numtrans,
+        ),
+    )
+    bound.info("ipn.received", status=record.status.value, amount=str(record.amount))
+    return IpnReceipt(receipt_status, record.reference, record.numtrans, record.leg)
+
+
+LOCK_SECONDS = 60
+RELOCK_DELAY = timedelta(milliseconds=200)
+
+
+@job_handler(REPORT_JOB)
+async def report_ipn_job(services: Services, job: Job) -> None:
+    """Job: make sure the leg record exists, then report it to Saleor (one reference at a time)."""
+    from saleor_up2pay.transactions.reporter import Reporter  # noqa: PLC0415 - import cycle
+
+    queued = LegRecord.model_validate(job.payload["leg"])
+    session = await SessionRepository(services.redis).get(queued.saleor_api_url, queued.reference)
+    if session is None:
+        # The instance's data is gone (APP_DELETED purged it): nothing to report to any more.
+        log.warning("ipn.report_dropped", reason="no session", numtrans=queued.numtrans)
+        return
+    legs = LegRepository(services.redis)
+    await legs.create(queued)  # no-op unless the process died between queueing and storing
+    record = await legs.get_by_numtrans(queued.saleor_api_url, queued.numtrans)
+    if record is None:  # purged by an uninstall meanwhile
+        log.info("ipn.report_dropped", reason="leg purged", numtrans=queued.numtrans)
+        return
+    if record.reported and record.status is queued.status:
+        return
+    reporter = Reporter(services)
+    # Legs of one reference are reported one at a time: the complement item must be created once.
+    async with reporter.reference_lock(record.saleor_api_url, record.reference) as locked:
+        if not locked:
+            raise RetryAt(datetime.now(UTC) + RELOCK_DELAY, "another leg of it is being reported")
+        await reporter.report_leg(record)

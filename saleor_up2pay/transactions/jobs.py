@@ -1,0 +1,471 @@
+"""A durable job queue on Redis: work that must happen later, survive restarts, and be retried.
+
+Used for reporting verified IPNs to Saleor (retried until Saleor accepts them) and for refunds
+Up2pay only allows the day after the payment.
+
+Storage (global keys; a job's payload names its Saleor instance when it has one):
+
+- ``up2pay:jobs:due`` — sorted set, member = job id, score = when it may run next (epoch seconds).
+- ``up2pay:jobs:job:<id>`` — hash: ``kind``, ``payload`` (JSON), ``attempts``, ``created_at``,
+  ``last_error``, ``lease`` (the claim token while a worker holds it).
+
+Claiming is one atomic Lua script that moves the job's due time forward by the visibility timeout
+and sets a lease token: if the process dies mid-job, the job becomes due again when the lease runs
+out and another worker re-runs it. Handlers must therefore be idempotent. Finishing or failing a
+job only takes effect while the caller still holds the lease.
+
+API::
+
+    queue = job_queue(services)           # the process-wide JobQueue (services.singleton)
+    await queue.enqueue("ipn.report", {"reference": "..."}, job_id="ipn:...", run_at=when)
+    # -> True if queued, False if a job with this id is already pending (dedupe)
+
+    @job_handler("refund.deferred")        # in a module the app imports (your use case module)
+    async def run_refund(services: Services, job: Job) -> None:
+        ...                                # return = done; raise = retried with backoff
+        raise RetryAt(when, "not allowed yet")   # reschedule without counting a failure
+
+    worker = Worker(queue, services=services)  # handlers default to the @job_handler registry
+    await worker.run_once()                # run every due job once; returns how many ran
+    await worker.drain()                   # run until nothing is due (tests)
+    worker.start(); await worker.stop()    # background task (the app's lifespan does this);
+                                           # stop() lets running jobs finish (grace period)
+
+A failing job is retried with exponential backoff (``base * 2**(attempts-1)``, capped at
+``max_backoff``) forever unless it was enqueued with ``max_attempts``; only then does it move to
+the dead list ``up2pay:jobs:dead`` (never used for IPN reports: they retry until Saleor accepts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import structlog
+
+from saleor_up2pay.redis_store import KEY_PREFIX, Redis
+
+if TYPE_CHECKING:
+    from saleor_up2pay.services import Services
+
+log = structlog.get_logger(__name__)
+
+DUE_KEY = f"{KEY_PREFIX}jobs:due"
+DEAD_KEY = f"{KEY_PREFIX}jobs:dead"
+JOB_KEY_PREFIX = f"{KEY_PREFIX}jobs:job:"
+
+DEFAULT_VISIBILITY_TIMEOUT = 60.0
+DEFAULT_BASE_BACKOFF = 1.0
+DEFAULT_MAX_BACKOFF = 300.0
+
+
+def _job_key(job_id: str) -> str:
+    return JOB_KEY_PREFIX + job_id
+
+
+# KEYS[1] = due zset; ARGV = now, lease_until, limit, job key prefix, token prefix
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local claimed = {}
+for i, id in ipairs(ids) do
+  local key = ARGV[4] .. id
+  if redis.call('EXISTS', key) == 1 then
+    local token = ARGV[5] .. ':' .. i
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('HINCRBY', key, 'attempts', 1)
+    redis.call('HSET', key, 'lease', token)
+    table.insert(claimed, id)
+    table.insert(claimed, token)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return claimed
+"""
+
+# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token
+_COMPLETE = """
+if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token, due at, error, count attempt (0/1)
+_RESCHEDULE = """
+if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[2], 'lease')
+redis.call('HSET', KEYS[2], 'last_error', ARGV[4])
+if ARGV[5] == '0' then redis.call('HINCRBY', KEYS[2], 'attempts', -1) end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = dead list; ARGV = job id, token, error
+_BURY = """
+if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[2], 'lease')
+redis.call('HSET', KEYS[2], 'last_error', ARGV[3])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed job, as a handler sees it."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    """How many times it has been claimed, this run included (1 on the first run)."""
+    created_at: float
+    last_error: str
+    max_attempts: int | None
+    lease: str = ""
+
+
+class RetryAt(Exception):
+    """Raised by a handler: run this job again at ``when`` (not counted as a failed attempt)."""
+
+    def __init__(self, when: datetime, reason: str = "") -> None:
+        super().__init__(reason or f"rescheduled at {when.isoformat()}")
+        self.when = when
+        self.reason = reason
+
+
+JobHandler = Callable[["Services", Job], Awaitable[None]]
+
+_REGISTRY: dict[str, JobHandler] = {}
+
+
+def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
+    """Register ``handler`` for jobs of ``kind`` in the process-wide registry (decorator)."""
+
+    def register(handler: JobHandler) -> JobHandler:
+        _REGISTRY[kind] = handler
+        return handler
+
+    return register
+
+
+def registered_handlers() -> dict[str, JobHandler]:
+    """A copy of the handlers registered with :func:`job_handler`."""
+    return dict(_REGISTRY)
+
+
+def _to_epoch(when: datetime) -> float:
+    if when.tzinfo is None:
+        msg = "run_at must be timezone-aware"
+        raise ValueError(msg)
+    return when.timestamp()
+
+
+class JobQueue:
+    """Durable queue of jobs in Redis (see the module docstring for the layout)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.visibility_timeout = visibility_timeout
+        self.clock = clock
+        self._wake = asyncio.Event()
+
+    async def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        run_at: datetime | None = None,
+        job_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> bool:
+        """Queue a job; with ``job_id`` a second enqueue of a pending job is a no-op (False)."""
+        job_id = job_id or secrets.token_hex(12)
+        due = self.clock() if run_at is None else _to_epoch(run_at)
+        fields: dict[Any, Any] = {
+            "kind": kind,
+            "payload": json.dumps(dict(payload), separators=(",", ":")),
+            "attempts": "0",
+            "created_at": repr(self.clock()),
+            "last_error": "",
+            "max_attempts": "" if max_attempts is None else str(max_attempts),
+        }
+        key = _job_key(job_id)
+        # HSETNX on "kind" decides the race; the rest is written only by the winner.
+        created = bool(await self.redis.hsetnx(key, "kind", kind))
+        if not created:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            pipe.zadd(DUE_KEY, {job_id: due})
+            await pipe.execute()
+        self._wake.set()
+        return True
+
+    async def claim(self, limit: int = 10) -> list[Job]:
+        """Lease up to ``limit`` due jobs (they become due again after the visibility timeout)."""
+        now = self.clock()
+        token_prefix = secrets.token_hex(8)
+        raw = cast(
+            "list[str]",
+            await self.redis.eval(
+                _CLAIM,
+                1,
+                DUE_KEY,
+                repr(now),
+                repr(now + self.visibility_timeout),
+                str(limit),
+                JOB_KEY_PREFIX,
+                token_prefix,
+            ),
+        )
+        jobs: list[Job] = []
+        for job_id, token in zip(raw[0::2], raw[1::2], strict=True):
+            job = await self.get(job_id)
+            if job is not None:
+                jobs.append(
+                    Job(
+                        id=job.id,
+                        kind=job.kind,
+                        payload=job.payload,
+                        attempts=job.attempts,
+                        created_at=job.created_at,
+                        last_error=job.last_error,
+                        max_attempts=job.max_attempts,
+                        lease=token,
+                    )
+                )
+        return jobs
+
+    async def get(self, job_id: str) -> Job | None:
+        """The stored job (pending, leased or dead), or None once it is done."""
+        data = cast("dict[str, str]", await self.redis.hgetall(_job_key(job_id)))
+        if not data or "payload" not in data:
+            return None
+        max_attempts = data.get("max_attempts", "")
+        return Job(
+            id=job_id,
+            kind=data["kind"],
+            payload=json.loads(data["payload"]),
+            attempts=int(data.get("attempts", "0")),
+            created_at=float(data.get("created_at", "0")),
+            last_error=data.get("last_error", ""),
+            max_attempts=int(max_attempts) if max_attempts else None,
+            lease=data.get("lease", ""),
+        )
+
+    async def due_at(self, job_id: str) -> datetime | None:
+        """When a pending job may run next (None if it is not pending)."""
+        score = await self.redis.zscore(DUE_KEY, job_id)
+        return None if score is None else datetime.fromtimestamp(score, UTC)
+
+    async def pending_count(self) -> int:
+        """How many jobs are waiting or running."""
+        return int(await self.redis.zcard(DUE_KEY))
+
+    async def next_due(self) -> float | None:
+        """Epoch seconds of the earliest pending job, or None when the queue is empty."""
+        first = await self.redis.zrange(DUE_KEY, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def dead_jobs(self) -> list[str]:
+        """Ids of jobs that exhausted their ``max_attempts``."""
+        return cast("list[str]", await self.redis.lrange(DEAD_KEY, 0, -1))
+
+    async def complete(self, job: Job) -> bool:
+        """Forget a finished job (only if ``job`` still holds its lease)."""
+        done = await self.redis.eval(_COMPLETE, 2, DUE_KEY, _job_key(job.id), job.id, job.lease)
+        return bool(done)
+
+    async def reschedule(
+        self, job: Job, when: float, error: str, *, count_attempt: bool = True
+    ) -> bool:
+        """Release the lease and make the job due at ``when`` (epoch seconds)."""
+        done = await self.redis.eval(
+            _RESCHEDULE,
+            2,
+            DUE_KEY,
+            _job_key(job.id),
+            job.id,
+            job.lease,
+            repr(when),
+            error[:2000],
+            "1" if count_attempt else "0",
+        )
+        return bool(done)
+
+    async def bury(self, job: Job, error: str) -> bool:
+        """Move a job that exhausted its attempts to the dead list."""
+        done = await self.redis.eval(
+            _BURY, 3, DUE_KEY, _job_key(job.id), DEAD_KEY, job.id, job.lease, error[:2000]
+        )
+        return bool(done)
+
+    def wake(self) -> None:
+        """Wake a worker of this process sleeping in :meth:`wait_for_work`."""
+        self._wake.set()
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking early when this process enqueues a job."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+
+def backoff_seconds(attempts: int, base: float, cap: float) -> float:
+    """Delay after ``attempts`` failed runs: ``base * 2**(attempts-1)``, capped at ``cap``."""
+    exponent = max(0, min(attempts - 1, 30))
+    return float(min(cap, base * (2**exponent)))
+
+
+class Worker:
+    """Runs due jobs with their handlers; failures are retried with capped exponential backoff."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: Mapping[str, JobHandler] | None = None,
+        services: Services | None = None,
+        *,
+        concurrency: int = 8,
+        base_backoff: float = DEFAULT_BASE_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.queue = queue
+        self._handlers = dict(handlers) if handlers is not None else None
+        self.services = services
+        self.concurrency = concurrency
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.poll_interval = poll_interval
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def handlers(self) -> dict[str, JobHandler]:
+        # The registry is read late so handlers registered after the worker was built count.
+        return self._handlers if self._handlers is not None else registered_handlers()
+
+    async def run_once(self) -> int:
+        """Claim and run every job due now (in batches); returns how many ran."""
+        ran = 0
+        seen: set[str] = set()
+        while not self._stopping.is_set():
+            jobs = await self.queue.claim(self.concurrency)
+            if not jobs:
+                return ran
+            await asyncio.gather(*(self._run(job) for job in jobs))
+            ran += len(jobs)
+            # A job due again at once (zero backoff, RetryAt in the past) waits for the next call
+            # instead of spinning here.
+            if seen.intersection(job.id for job in jobs):
+                return ran
+            seen.update(job.id for job in jobs)
+        return ran
+
+    async def drain(self, *, max_seconds: float = 10.0) -> int:
+        """Run until no job is due now (jobs scheduled in the future stay); returns runs."""
+        deadline = time.monotonic() + max_seconds
+        ran = 0
+        while time.monotonic() < deadline:
+            count = await self.run_once()
+            ran += count
+            if count == 0:
+                return ran
+        return ran
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        bound = log.bind(job_id=job.id, job_kind=job.kind, attempt=job.attempts)
+        if handler is None:
+            delay = backoff_seconds(job.attempts, self.base_backoff, self.max_backoff)
+            bound.error("jobs.no_handler", retry_in=delay)
+            await self.queue.reschedule(job, self.queue.clock() + delay, "no handler")
+            return
+        if self.services is None:
+            msg = "Worker needs services to run handlers"
+            raise RuntimeError(msg)
+        try:
+            await handler(self.services, job)
+        except RetryAt as retry:
+            bound.info("jobs.rescheduled", run_at=retry.when.isoformat(), reason=retry.reason)
+            await self.queue.reschedule(
+                job, _to_epoch(retry.when), retry.reason, count_attempt=False
+            )
+        except asyncio.CancelledError:
+            # Shutting down: the lease runs out and the job is retried by the next process.
+            raise
+        except Exception as exc:  # any failure of a job is retried
+            error = f"{type(exc).__name__}: {exc}"
+            if job.max_attempts is not None and job.attempts >= job.max_attempts:
+                bound.error("jobs.dead", error=error)
+                await self.queue.bury(job, error)
+                return
+            delay = backoff_seconds(job.attempts, self.base_backoff, self.max_backoff)
+            bound.warning("jobs.failed", error=error, retry_in=delay)
+            await self.queue.reschedule(job, self.queue.clock() + delay, error)
+        else:
+            await self.queue.complete(job)
+
+    async def run_forever(self) -> None:
+        """Run due jobs until :meth:`stop`; sleeps until the next due job or an enqueue."""
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+                next_due = await self.queue.next_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup must not kill the worker
+                log.exception("jobs.worker_error")
+                next_due = None
+            wait = self.poll_interval
+            if next_due is not None:
+                wait = max(0.0, min(wait, next_due - self.queue.clock()))
+            if wait > 0:
+                await self.queue.wait_for_work(wait)
+
+    def start(self) -> None:
+        """Run :meth:`run_forever` as a background task of the running loop."""
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self.run_forever(), name="up2pay-jobs-worker")
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop the background task: jobs running now get ``grace_seconds`` to finish.
+
+        A job still running after that is cancelled; its lease runs out and the next process
+        runs it again (handlers are idempotent).
+        """
+        task = self._task
+        if task is None:
+            return
+        self._stopping.set()
+        self.queue.wake()
+        done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+        if not done:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._task = None
+
+
+def job_queue(services: Services) -> JobQueue:
+    """The process-wide :class:`JobQueue` on the app's Redis."""
+    queue: JobQueue = services.singleton("job_queue", lambda s: JobQueue(s.redis))
+    return queue

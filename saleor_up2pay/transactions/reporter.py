@@ -1,0 +1,285 @@
+"""Reporting Up2pay legs to Saleor: one transaction item per leg, its events, name and metadata.
+
+For one :class:`~saleor_up2pay.transactions.legs.LegRecord`:
+
+- the voucher leg (APETIZ, SODEXO, UPCHEQUDEJ, CVCONNECT) and refused attempts go on the item
+  ``transactionInitialize`` created; the card complement (LIMOCB) gets its own item, created with
+  ``transactionCreate`` beside the voucher item — on the checkout, or on the order the checkout
+  became meanwhile (found by querying the voucher item, which Saleor moves to the order);
+- the event is ``transactionEventReport`` with ``pspReference = S`` and ``amount = M``:
+  ``*_SUCCESS`` for an accepted leg (with the ``availableActions`` its leg allows, from the
+  capabilities table through :func:`~saleor_up2pay.transactions.actions.available_actions`),
+  ``*_REQUEST`` for a pending one, ``*_FAILURE`` for a refused attempt — or only an ``INFO``
+  event when the refusal arrived after an accepted leg of the same item, so a later failure never
+  downgrades an earlier success;
+- ``alreadyProcessed: true`` is a success (the process-session answer may have reported the same
+  event first); such a report silently drops metadata in Saleor 3.23, so the private metadata
+  (reference, leg, transaction number, call number) is written with its own
+  ``updatePrivateMetadata``, and the readable name with ``transactionUpdate``;
+- transport failures and unexpected errors raise, and the job queue retries with backoff.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+
+from saleor_up2pay.activity import ActivityEntry, ActivityLog
+from saleor_up2pay.redis_store import instance_key
+from saleor_up2pay.saleor.apl import auth_store
+from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
+from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.actions import available_actions
+from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
+from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.up2pay.models import Leg
+
+log = structlog.get_logger(__name__)
+
+ITEM_NAMES: dict[Leg, str] = {
+    Leg.APETIZ: "Up2pay · Apetiz",
+    Leg.SODEXO: "Up2pay · Pluxee (Sodexo)",
+    Leg.UPCHEQUDEJ: "Up2pay · Up Déjeuner",
+    Leg.CVCONNECT: "Up2pay · Chèque-Vacances Connect",
+    Leg.LIMOCB: "Up2pay · card complement",
+    Leg.CARD: "Up2pay · card",
+}
+
+METADATA_PREFIX = "up2pay."
+
+# Deletes the lock only if it still holds our token.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ReportNotPossible(Exception):
+    """The leg cannot be reported yet (no installation, no session); the job retries later."""
+
+
+def item_name(leg: Leg) -> str:
+    """Readable name of the Saleor item of ``leg``."""
+    return ITEM_NAMES[leg]
+
+
+def private_metadata(record: LegRecord) -> list[dict[str, str]]:
+    """What the item carries about its leg: reference, leg, transaction and call numbers."""
+    entries = {
+        "reference": record.reference,
+        "leg": record.leg.value,
+        "numtrans": record.numtrans,
+        "numappel": record.numappel,
+    }
+    if record.authorization:
+        entries["authorization"] = record.authorization
+    return [{"key": METADATA_PREFIX + key, "value": value} for key, value in entries.items()]
+
+
+def event_message(record: LegRecord) -> str:
+    """The event message: leg, transaction number, readable outcome and Up2pay code."""
+    leg, code = record.leg.value, record.error_code
+    return f"Up2pay IPN {leg} S={record.numtrans}: {record.message} (E={code})"
+
+
+def _metadata_value(item: dict[str, Any], key: str) -> str | None:
+    for entry in item.get("privateMetadata") or []:
+        if entry.get("key") == METADATA_PREFIX + key:
+            return str(entry.get("value"))
+    return None
+
+
+class Reporter:
+    """Reports leg records to the Saleor instance they belong to."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.legs = LegRepository(services.redis)
+        self.sessions = SessionRepository(services.redis)
+
+    @asynccontextmanager
+    async def reference_lock(
+        self, saleor_api_url: str, reference: str, seconds: int = 60
+    ) -> AsyncIterator[bool]:
+        """Hold a short Redis lock on one payment reference; yields whether it was acquired."""
+        key = instance_key(saleor_api_url, "lock", "reference", reference)
+        token = secrets.token_hex(8)
+        redis = self.services.redis
+        acquired = bool(await redis.set(key, token, nx=True, ex=seconds))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await redis.eval(_UNLOCK, 1, key, token)
+
+    async def client(self, saleor_api_url: str) -> SaleorClient:
+        auth = await auth_store(self.services).get(saleor_api_url)
+        if auth is None:
+            msg = f"the app is not installed on {saleor_api_url}"
+            raise ReportNotPossible(msg)
+        return SaleorClient(self.services.http, saleor_api_url, auth.token)
+
+    async def report_leg(self, record: LegRecord) -> None:
+        """Report one leg to Saleor; returns once Saleor has it (raises to be retried)."""
+        session = await self.sessions.get(record.saleor_api_url, record.reference)
+        if session is None:
+            msg = f"no session for reference {record.reference}"
+            raise ReportNotPossible(msg)
+        client = await self.client(record.saleor_api_url)
+        bound = log.bind(reference=record.reference, numtrans=record.numtrans, leg=record.leg.value)
+
+        if record.leg is Leg.LIMOCB:
+            item_id = await self._complement_item(client, session, record)
+        else:
+            item_id = session.transaction_id
+        if record.transaction_id != item_id:
+            record = await self.legs.update(
+                record.saleor_api_url,
+                record.numtrans,
+                lambda r: r.model_copy(update={"transaction_id": item_id}),
+            )
+
+        siblings = [
+            s
+            for s in await self.legs.legs_for_transaction(record.saleor_api_url, item_id)
+            if s.numtrans != record.numtrans
+        ]
+        other_accepted = any(s.accepted for s in siblings)
+        # "Later" is by arrival: a refusal received before the success is a real failed attempt.
+        earlier_accepted = any(s.accepted and s.paid_at <= record.paid_at for s in siblings)
+        variables = self._event_variables(item_id, record, earlier_accepted=earlier_accepted)
+        outcome = await self._report_event(client, variables, bound)
+
+        if record.leg is not Leg.LIMOCB:
+            await client.mutate(
+                "transaction_update",
+                {"id": item_id, "transaction": {"name": item_name(record.leg)}},
+                "transactionUpdate",
+            )
+        if record.accepted or not other_accepted:
+            await client.mutate(
+                "update_private_metadata",
+                {"id": item_id, "input": private_metadata(record)},
+                "updatePrivateMetadata",
+            )
+        await self.legs.update(
+            record.saleor_api_url,
+            record.numtrans,
+            lambda r: r.model_copy(update={"reported": True}),
+        )
+        await ActivityLog(self.services.redis).record(
+            record.saleor_api_url,
+            ActivityEntry(
+                kind="ipn",
+                channel=session.channel,
+                reference=record.reference,
+                leg=record.leg.value,
+                amount=record.amount,
+                outcome=f"reported:{outcome}",
+                message=f"{variables['type']} on {item_name(record.leg)}",
+                psp_reference=record.numtrans,
+            ),
+        )
+        bound.info("ipn.reported", event_type=variables["type"], outcome=outcome)
+
+    def _event_variables(
+        self, item_id: str, record: LegRecord, *, earlier_accepted: bool
+    ) -> dict[str, Any]:
+        family = record.action_type
+        variables: dict[str, Any] = {
+            "id": item_id,
+            "pspReference": record.numtrans,
+            "time": record.paid_at.isoformat(),
+            "message": event_message(record)[:512],
+        }
+        if record.status is LegStatus.ACCEPTED:
+            variables["type"] = f"{family}_SUCCESS"
+            variables["amount"] = record.amount
+            variables["availableActions"] = available_actions(record)
+        elif record.status is LegStatus.PENDING:
+            variables["type"] = f"{family}_REQUEST"
+            variables["amount"] = record.amount
+        elif earlier_accepted:
+            # A failure after a success on the same item: keep it visible, change nothing.
+            variables["type"] = "INFO"
+        else:
+            variables["type"] = f"{family}_FAILURE"
+            variables["amount"] = record.amount
+        return variables
+
+    async def _report_event(
+        self, client: SaleorClient, variables: dict[str, Any], bound: Any
+    ) -> str:
+        try:
+            result = await client.mutate(
+                "transaction_event_report", variables, "transactionEventReport"
+            )
+        except SaleorMutationError as exc:
+            if exc.code in {"INCORRECT_DETAILS", "ALREADY_EXISTS"}:
+                # Saleor holds this pspReference/type with another amount (or a second
+                # authorization): retrying can never succeed. Keep the evidence in the log.
+                bound.error("ipn.report_conflict", code=exc.code, message=exc.message)
+                return f"conflict:{exc.code}"
+            raise
+        return "already_processed" if result.get("alreadyProcessed") else "created"
+
+    async def _complement_item(
+        self, client: SaleorClient, session: PaymentSession, record: LegRecord
+    ) -> str:
+        known = await self.legs.complement_transaction(record.saleor_api_url, record.reference)
+        if known:
+            return known
+        for attempt in range(2):
+            target, existing = await self._complement_placement(client, session, record)
+            if existing:
+                await self.legs.set_complement_transaction(
+                    record.saleor_api_url, record.reference, existing
+                )
+                return existing
+            try:
+                created = await client.mutate(
+                    "transaction_create",
+                    {"id": target, "transaction": self._complement_input(session, record)},
+                    "transactionCreate",
+                )
+            except SaleorMutationError as exc:
+                # The checkout may have been completed between the query and the create.
+                if exc.code == "NOT_FOUND" and attempt == 0:
+                    continue
+                raise
+            item_id = str(created["transaction"]["id"])
+            await self.legs.set_complement_transaction(
+                record.saleor_api_url, record.reference, item_id
+            )
+            return item_id
+        msg = "could not place the card complement"  # pragma: no cover - loop always returns
+        raise ReportNotPossible(msg)
+
+    async def _complement_placement(
+        self, client: SaleorClient, session: PaymentSession, record: LegRecord
+    ) -> tuple[str, str | None]:
+        """Where the complement goes (order if the checkout became one) and an existing one."""
+        data = await client.execute("transaction_placement", {"id": session.transaction_id})
+        item = data.get("transaction") or {}
+        holder = item.get("order") or item.get("checkout")
+        if not holder:
+            return session.source_id, None
+        for sibling in holder.get("transactions") or []:
+            if (
+                _metadata_value(sibling, "reference") == record.reference
+                and _metadata_value(sibling, "leg") == Leg.LIMOCB.value
+            ):
+                return str(holder["id"]), str(sibling["id"])
+        return str(holder["id"]), None
+
+    def _complement_input(self, session: PaymentSession, record: LegRecord) -> dict[str, Any]:
+        return {
+            "name": item_name(Leg.LIMOCB),
+            "message": f"Card complement of {session.method} payment {record.reference}",
+            "privateMetadata": private_metadata(record),
+            "paymentMethodDetails": {"card": {"name": "Carte bancaire (complément)"}},
+        }

@@ -1,0 +1,169 @@
+"""TRANSACTION_PROCESS_SESSION: report what is known about the voucher leg — never more.
+
+The storefront calls ``transactionProcess`` after the shopper came back from Up2pay. Only the
+IPN (server to server, signature verified) settles a leg; the browser return is not proof. So:
+
+- the voucher leg's IPN is in and accepted → ``CHARGE_SUCCESS`` / ``AUTHORIZATION_SUCCESS`` (the
+  flow of the session) with ``pspReference`` = S and ``amount`` = the leg's amount (``M``, which
+  may be less than requested when a card complement paid the rest on its own item), and the
+  ``actions`` the leg allows. The IPN report (``transactionEventReport`` of the same
+  pspReference, type and amount) is then deduplicated by Saleor, whichever comes first;
+- only refused attempts are in (and the browser did not come back "accepted"/"pending") →
+  ``*_FAILURE`` with the readable reason and the attempt's S and amount (same dedup);
+- the shopper cancelled on the payment page (verified browser return ``cancelled``, no IPN: no
+  attempt was made) → ``*_FAILURE`` "cancelled" so the storefront can offer another method;
+- nothing is known yet → ``*_ACTION_REQUIRED`` again.
+
+Why ``*_ACTION_REQUIRED`` and not ``*_REQUEST`` while waiting for the IPN (protocol §4.2–§4.3,
+§5): a ``*_REQUEST`` result needs a pspReference and makes the *requested* amount pending on the
+item, and pending amounts count for a checkout's ``authorizeStatus`` — ``checkoutComplete`` could
+then succeed on money that was never paid. The pending amount is only cleared by an event of the
+same family with the same pspReference, but the real one (S) is unknown until the IPN arrives, and
+the voucher leg's amount may differ from the requested one (the complement is another item): the
+item would stay pending forever or count twice. A ``*_REQUEST`` is also final for
+``transactionProcess``. ``*_ACTION_REQUIRED`` changes no amount, lets the storefront call
+``transactionProcess`` again, and the IPN report alone moves money — the checkout is FULL exactly
+when the legs Up2pay confirmed cover the total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from saleor_up2pay.configuration import method_info
+from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.transactions.actions import available_actions
+from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
+from saleor_up2pay.transactions.results import (
+    ErrorEntry,
+    Flow,
+    SessionActionRequired,
+    SessionFailure,
+    SessionOutcome,
+    SessionSuccess,
+)
+from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.source import PayloadError, RequestedAction, transaction_id
+from saleor_up2pay.transactions.transaction_initialize_session import pay_url
+from saleor_up2pay.up2pay.models import Leg
+
+log = structlog.get_logger(__name__)
+
+
+def _leg_json(record: LegRecord) -> dict[str, str]:
+    return {
+        "leg": record.leg.value,
+        "amount": str(record.amount),
+        "status": record.status.value,
+        "pspReference": record.numtrans,
+    }
+
+
+def _method_name(session: PaymentSession) -> str:
+    try:
+        label = method_info(session.method).label  # type: ignore[arg-type]
+    except KeyError:
+        label = session.method
+    return f"{label} ({session.method})"
+
+
+class ProcessSession:
+    """Answers with the voucher leg's state as the IPNs told it."""
+
+    def __init__(self, *, sessions: SessionRepository, legs: LegRepository, app_url: str) -> None:
+        self._sessions = sessions
+        self._legs = legs
+        self._app_url = app_url
+
+    async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> SessionOutcome:
+        requested: Flow = "CHARGE"
+        try:
+            action = RequestedAction.from_payload(payload)
+            requested = "AUTHORIZATION" if action.action_type == "AUTHORIZATION" else "CHARGE"
+            item_id = transaction_id(payload)
+        except PayloadError as exc:
+            entry = ErrorEntry("INVALID_PAYLOAD", str(exc))
+            return SessionFailure(flow=requested, message=entry.message, errors=[entry])
+        session = await self._sessions.get_by_transaction(saleor_api_url, item_id)
+        if session is None:
+            entry = ErrorEntry(
+                "UNKNOWN_TRANSACTION",
+                "This transaction was not started with the Up2pay app; call "
+                "transactionInitialize first.",
+            )
+            return SessionFailure(flow=requested, message=entry.message, errors=[entry])
+
+        flow: Flow = session.action_type
+        every_leg = await self._legs.legs_for_reference(saleor_api_url, session.reference)
+        voucher = [r for r in every_leg if r.leg is not Leg.LIMOCB]
+        base = {
+            "reference": session.reference,
+            "method": session.method,
+            "legs": [_leg_json(r) for r in every_leg],
+        }
+        accepted = [r for r in voucher if r.accepted]
+        if accepted:
+            record = accepted[-1]
+            return SessionSuccess(
+                flow=flow,
+                psp_reference=record.numtrans,
+                amount=record.amount,
+                actions=available_actions(record),
+                message=f"Up2pay: {record.message} (E={record.error_code})",
+                data={"up2pay": {**base, "status": "paid" if flow == "CHARGE" else "authorized"}},
+                method_name=_method_name(session),
+            )
+
+        browser = await self._sessions.browser_return(saleor_api_url, session.reference)
+        pending = [r for r in voucher if r.status is LegStatus.PENDING]
+        refused = [r for r in voucher if r.status is LegStatus.REFUSED]
+        if refused and not pending and browser not in {"accepted", "pending"}:
+            record = refused[-1]
+            entry = ErrorEntry("PAYMENT_REFUSED", f"Up2pay refused the payment: {record.message}")
+            return SessionFailure(
+                flow=flow,
+                message=f"{entry.message} (E={record.error_code})",
+                errors=[entry],
+                psp_reference=record.numtrans,
+                amount=record.amount,
+                extra={**base, "status": "refused"},
+            )
+        if not voucher and browser == "cancelled":
+            entry = ErrorEntry("PAYMENT_CANCELLED", "The payment was cancelled on the Up2pay page.")
+            return SessionFailure(
+                flow=flow,
+                message=entry.message,
+                errors=[entry],
+                extra={**base, "status": "cancelled"},
+            )
+        log.info("process.waiting_for_ipn", reference=session.reference, browser=browser)
+        return SessionActionRequired(
+            flow=flow,
+            amount=session.amount,
+            data={
+                "up2pay": {
+                    **base,
+                    "status": "waiting",
+                    "payUrl": pay_url(self._app_url, session.reference),
+                }
+            },
+            message="Waiting for Up2pay's confirmation of the payment; call transactionProcess "
+            "again in a few seconds.",
+        )
+
+
+async def handle(ctx: WebhookContext) -> dict[str, Any]:
+    """Webhook entry point."""
+    services = ctx.services
+    use_case = ProcessSession(
+        sessions=SessionRepository(services.redis),
+        legs=LegRepository(services.redis),
+        app_url=services.settings.app_url,
+    )
+    outcome = await use_case.execute(ctx.saleor_api_url, ctx.payload)
+    return outcome.to_response().dump()
+
+
+__all__ = ["ProcessSession", "handle"]

@@ -1,0 +1,96 @@
+"""The IPN endpoint: GET and POST, empty 200 on success, 403 on a bad signature."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from saleor_up2pay.services import Services
+from saleor_up2pay.settings import Settings
+from saleor_up2pay.transactions.jobs import DUE_KEY
+from saleor_up2pay.transactions.legs import LegRepository
+from tests.transactions.ipn_support import (
+    SaleorWorld,
+    install_auth,
+    ipn,
+    new_session,
+    saleor_world,
+    write_public_key,
+)
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        app_url="http://app.test",
+        data_dir=tmp_path / "var",
+        secret_key="test-secret-key",
+        up2pay_public_keys=[str(write_public_key(tmp_path / "keys"))],
+    )
+
+
+@pytest.fixture
+def world() -> Iterator[SaleorWorld]:
+    with saleor_world() as world:
+        yield world
+
+
+@pytest.fixture
+async def installed(services: Services, world: SaleorWorld) -> SaleorWorld:
+    await install_auth(services, world)
+    return world
+
+
+class TestIpnRoute:
+    async def test_post_body_is_accepted_with_an_empty_200(
+        self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
+    ) -> None:
+        """A signed POST IPN gets an empty 200 and its leg is stored."""
+        session = await new_session(services, installed)
+        response = await app_client.post(
+            "/api/up2pay/ipn", content=ipn(session.reference, amount_cents=2000), headers=FORM
+        )
+        assert (response.status_code, response.content) == (200, b"")
+        legs = LegRepository(services.redis)
+        assert await legs.get_by_numtrans(installed.api_url, "722487980") is not None
+
+    async def test_get_query_string_is_accepted(
+        self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
+    ) -> None:
+        """A signed GET IPN (variables in the query string) is accepted the same way."""
+        session = await new_session(services, installed)
+        query = ipn(session.reference, amount_cents=2000).decode()
+        response = await app_client.get(f"/api/up2pay/ipn?{query}")
+        assert (response.status_code, response.content) == (200, b"")
+        assert await services.redis.zcard(DUE_KEY) == 1
+
+    async def test_bad_signature_is_403_and_stores_nothing(
+        self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
+    ) -> None:
+        """A tampered IPN is refused with 403 and no leg or job appears."""
+        session = await new_session(services, installed)
+        raw = ipn(session.reference, amount_cents=2000).replace(b"C=APETIZ", b"C=SODEXO")
+        response = await app_client.post("/api/up2pay/ipn", content=raw, headers=FORM)
+        assert response.status_code == 403
+        assert await services.redis.zcard(DUE_KEY) == 0
+        legs = LegRepository(services.redis)
+        assert await legs.get_by_numtrans(installed.api_url, "722487980") is None
+
+    async def test_garbage_is_refused(
+        self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
+    ) -> None:
+        """A request that is not an IPN at all is refused and stores nothing."""
+        response = await app_client.post("/api/up2pay/ipn", content=b"hello", headers=FORM)
+        assert response.status_code in {400, 403}
+        assert await services.redis.zcard(DUE_KEY) == 0
+
+    async def test_no_redirect_on_trailing_slash(self, app_client: httpx.AsyncClient) -> None:
+        """The IPN path never redirects (Up2pay treats a 3xx as a failed delivery)."""
+        response = await app_client.get("/api/up2pay/ipn/")
+        assert not 300 <= response.status_code < 400

@@ -1,0 +1,301 @@
+"""The durable job queue: dedupe, due times, retries with capped backoff, leases, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+
+from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.jobs import (
+    DUE_KEY,
+    Job,
+    JobQueue,
+    RetryAt,
+    Worker,
+    backoff_seconds,
+    job_handler,
+    job_queue,
+    registered_handlers,
+)
+
+
+class Clock:
+    """A settable clock so due times can be tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recorder:
+    """A handler that records its runs and fails the first ``failures`` times."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.runs: list[Job] = []
+
+    async def __call__(self, services: Services, job: Job) -> None:
+        self.runs.append(job)
+        if len(self.runs) <= self.failures:
+            msg = f"boom {len(self.runs)}"
+            raise RuntimeError(msg)
+
+
+class TestJobQueue:
+    async def test_enqueue_with_same_id_is_a_no_op(self, redis: aioredis.Redis) -> None:
+        """A second enqueue of a pending job id is refused and the first payload is kept."""
+        queue = JobQueue(redis)
+        assert await queue.enqueue("k", {"n": 1}, job_id="same") is True
+        assert await queue.enqueue("k", {"n": 2}, job_id="same") is False
+        job = await queue.get("same")
+        assert job is not None
+        assert job.payload == {"n": 1}
+        assert await queue.pending_count() == 1
+
+    async def test_future_job_is_not_claimed_before_its_time(self, redis: aioredis.Redis) -> None:
+        """A job scheduled for later is only claimed once its time has come."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock)
+        await queue.enqueue("k", {}, run_at=datetime.fromtimestamp(clock.now + 3600, UTC))
+        assert await queue.claim() == []
+        clock.now += 3600
+        assert len(await queue.claim()) == 1
+
+    async def test_claimed_job_comes_back_after_the_visibility_timeout(
+        self, redis: aioredis.Redis
+    ) -> None:
+        """A job whose worker died mid-run is claimed again once its lease has run out."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock, visibility_timeout=30)
+        await queue.enqueue("k", {}, job_id="j")
+        first = await queue.claim()
+        assert [job.attempts for job in first] == [1]
+        assert await queue.claim() == []
+        clock.now += 31
+        again = await queue.claim()
+        assert [(job.id, job.attempts) for job in again] == [("j", 2)]
+
+    async def test_stale_lease_cannot_complete_a_reclaimed_job(self, redis: aioredis.Redis) -> None:
+        """A worker that lost its lease cannot delete the job another worker now holds."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock, visibility_timeout=30)
+        await queue.enqueue("k", {}, job_id="j")
+        (stale,) = await queue.claim()
+        clock.now += 31
+        (fresh,) = await queue.claim()
+        assert await queue.complete(stale) is False
+        assert await queue.get("j") is not None
+        assert await queue.complete(fresh) is True
+        assert await queue.get("j") is None
+
+    async def test_naive_run_at_is_refused(self, redis: aioredis.Redis) -> None:
+        """A run_at without a timezone is a programming error, not a silent local time."""
+        queue = JobQueue(redis)
+        with pytest.raises(ValueError, match="timezone"):
+            await queue.enqueue("k", {}, run_at=datetime(2030, 1, 1))
+        assert await queue.pending_count() == 0
+
+    async def test_process_wide_queue_is_shared(self, services: Services) -> None:
+        """job_queue(services) returns the same queue every time."""
+        assert job_queue(services) is job_queue(services)
+
+
+class TestBackoff:
+    def test_backoff_doubles_and_is_capped(self) -> None:
+        """Delays double from the base and never exceed the cap."""
+        assert [backoff_seconds(n, 1.0, 10.0) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+        assert backoff_seconds(10_000, 1.0, 300.0) == 300.0
+
+
+class TestWorker:
+    async def test_runs_due_job_and_forgets_it(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A successful job runs once with its payload and leaves the queue."""
+        queue = JobQueue(redis)
+        handler = Recorder()
+        await queue.enqueue("k", {"ref": "R1"}, job_id="j1")
+        worker = Worker(queue, {"k": handler}, services)
+        assert await worker.run_once() == 1
+        assert [job.payload for job in handler.runs] == [{"ref": "R1"}]
+        assert await queue.pending_count() == 0
+        assert await worker.run_once() == 0
+
+    async def test_failed_job_is_retried_with_backoff_until_it_succeeds(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """Failures reschedule the job after 1s, 2s, 4s... and it finally runs to success."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock)
+        handler = Recorder(failures=3)
+        await queue.enqueue("k", {}, job_id="j")
+        worker = Worker(queue, {"k": handler}, services, base_backoff=1, max_backoff=60)
+        delays = []
+        for _ in range(3):
+            await worker.run_once()
+            due = await queue.due_at("j")
+            assert due is not None
+            delays.append(due.timestamp() - clock.now)
+            clock.now = due.timestamp()
+        assert delays == [1, 2, 4]
+        job = await queue.get("j")
+        assert job is not None
+        assert job.last_error == "RuntimeError: boom 3"
+        await worker.run_once()
+        assert len(handler.runs) == 4
+        assert await queue.get("j") is None
+
+    async def test_job_without_max_attempts_is_never_dropped(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A job that keeps failing keeps being retried at the capped delay, never dead-lettered."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock)
+        handler = Recorder(failures=10_000)
+        await queue.enqueue("k", {}, job_id="j")
+        worker = Worker(queue, {"k": handler}, services, base_backoff=1, max_backoff=5)
+        for _ in range(12):
+            await worker.run_once()
+            clock.now += 5
+        assert len(handler.runs) == 12
+        assert await queue.dead_jobs() == []
+        assert await queue.due_at("j") is not None
+
+    async def test_job_with_max_attempts_goes_to_the_dead_list(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A job enqueued with max_attempts is buried after that many failures."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock)
+        handler = Recorder(failures=100)
+        await queue.enqueue("k", {}, job_id="j", max_attempts=2)
+        worker = Worker(queue, {"k": handler}, services, base_backoff=1)
+        await worker.run_once()
+        clock.now += 1
+        await worker.run_once()
+        assert await queue.dead_jobs() == ["j"]
+        assert await queue.pending_count() == 0
+
+    async def test_retry_at_reschedules_without_counting_a_failure(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A handler raising RetryAt runs again at that time with its attempt count unchanged."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock)
+        later = datetime.fromtimestamp(clock.now, UTC) + timedelta(hours=20)
+        runs: list[int] = []
+
+        async def deferred(services: Services, job: Job) -> None:
+            runs.append(job.attempts)
+            if len(runs) == 1:
+                raise RetryAt(later, "refund allowed tomorrow")
+
+        await queue.enqueue("refund", {}, job_id="r")
+        worker = Worker(queue, {"refund": deferred}, services)
+        await worker.run_once()
+        assert await queue.due_at("r") == later
+        clock.now = later.timestamp()
+        await worker.run_once()
+        assert runs == [1, 1]
+        assert await queue.get("r") is None
+
+    async def test_job_of_unknown_kind_is_kept(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A job nobody handles yet stays queued for a later process that knows its kind."""
+        queue = JobQueue(redis)
+        await queue.enqueue("future.kind", {}, job_id="f")
+        await Worker(queue, {}, services).run_once()
+        assert await queue.get("f") is not None
+
+    async def test_pending_jobs_survive_a_restart(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A job queued by one process is run by a new queue and worker on the same Redis."""
+        await JobQueue(redis).enqueue("k", {"n": 1}, job_id="j")
+        handler = Recorder()
+        fresh = Worker(JobQueue(redis), {"k": handler}, services)
+        assert await fresh.run_once() == 1
+        assert [job.id for job in handler.runs] == ["j"]
+
+    async def test_background_worker_wakes_on_enqueue(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """The started worker runs a newly queued job promptly, without waiting a poll interval."""
+        queue = JobQueue(redis)
+        done = asyncio.Event()
+
+        async def handler(services: Services, job: Job) -> None:
+            done.set()
+
+        worker = Worker(queue, {"k": handler}, services, poll_interval=30)
+        worker.start()
+        try:
+            await asyncio.sleep(0.05)
+            await queue.enqueue("k", {})
+            await asyncio.wait_for(done.wait(), 5)
+        finally:
+            await worker.stop()
+        assert await redis.zcard(DUE_KEY) == 0
+
+    async def test_stop_lets_a_running_job_finish(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """Stopping the worker while a job runs waits for it, so it is not left leased."""
+        queue = JobQueue(redis)
+        started = asyncio.Event()
+        finished: list[str] = []
+
+        async def slow(services: Services, job: Job) -> None:
+            started.set()
+            await asyncio.sleep(0.2)
+            finished.append(job.id)
+
+        await queue.enqueue("slow", {}, job_id="s")
+        worker = Worker(queue, {"slow": slow}, services)
+        worker.start()
+        await asyncio.wait_for(started.wait(), 5)
+        await worker.stop()
+        assert finished == ["s"]
+        assert await queue.get("s") is None
+
+    async def test_stop_cancels_a_job_past_the_grace_period(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A job still running after the grace period is cut off and stays queued for later."""
+        queue = JobQueue(redis)
+        started = asyncio.Event()
+
+        async def stuck(services: Services, job: Job) -> None:
+            started.set()
+            await asyncio.sleep(30)
+
+        await queue.enqueue("stuck", {}, job_id="x")
+        worker = Worker(queue, {"stuck": stuck}, services)
+        worker.start()
+        await asyncio.wait_for(started.wait(), 5)
+        await worker.stop(grace_seconds=0.05)
+        job = await queue.get("x")
+        assert job is not None
+        assert job.lease  # the next process re-runs it once the lease expires
+
+    async def test_decorator_registers_handlers_for_the_default_worker(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """Handlers registered with @job_handler are used by a worker built without handlers."""
+        seen: list[str] = []
+
+        @job_handler("test.registered")
+        async def handler(services: Services, job: Job) -> None:
+            seen.append(job.id)
+
+        assert registered_handlers()["test.registered"] is handler
+        queue = JobQueue(redis)
+        await queue.enqueue("test.registered", {}, job_id="x")
+        await Worker(queue, services=services).run_once()
+        assert seen == ["x"]

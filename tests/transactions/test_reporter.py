@@ -1,0 +1,371 @@
+"""Reporting IPN legs to a (fake, schema-validating) Saleor over loopback: items, events, statuses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from saleor_up2pay.redis_store import purge_instance
+from saleor_up2pay.services import Services
+from saleor_up2pay.settings import Settings
+from saleor_up2pay.transactions.ipn_received import receive_ipn
+from saleor_up2pay.transactions.jobs import DUE_KEY, Worker, job_queue
+from saleor_up2pay.transactions.legs import LegRepository
+from tests.fakes.fake_saleor_transactions import Item
+from tests.transactions.ipn_support import (
+    SaleorWorld,
+    install_auth,
+    ipn,
+    new_session,
+    saleor_world,
+    write_public_key,
+)
+
+VOUCHER_S = "722487980"
+COMPLEMENT_S = "722487985"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        app_url="http://app.test",
+        data_dir=tmp_path / "var",
+        secret_key="test-secret-key",
+        up2pay_public_keys=[str(write_public_key(tmp_path / "keys"))],
+    )
+
+
+@pytest.fixture
+def world() -> Iterator[SaleorWorld]:
+    with saleor_world() as world:
+        yield world
+
+
+@pytest.fixture
+async def installed(services: Services, world: SaleorWorld) -> SaleorWorld:
+    await install_auth(services, world)
+    return world
+
+
+@pytest.fixture
+def worker(services: Services) -> Worker:
+    return Worker(job_queue(services), services=services, base_backoff=0.05, max_backoff=0.2)
+
+
+def events(item: Item) -> list[tuple[str, str, Decimal]]:
+    return [(e.type, e.psp_reference, e.amount) for e in item.events if e.include]
+
+
+async def deliver(services: Services, worker: Worker, raw: bytes) -> None:
+    await receive_ipn(services, raw)
+    await worker.drain()
+
+
+class TestVoucherLeg:
+    async def test_voucher_covering_the_total_makes_the_checkout_fully_paid(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A paid voucher IPN for the whole total is a CHARGE_SUCCESS and the checkout completes."""
+        session = await new_session(services, installed, total="15.10")
+        await deliver(services, worker, ipn(session.reference, amount_cents=1510))
+        item = installed.saleor.item(session.transaction_id)
+        assert ("CHARGE_SUCCESS", VOUCHER_S, Decimal("15.10")) in events(item)
+        assert item.amounts["charged"] == Decimal("15.10")
+        assert item.name == "Up2pay · Apetiz"
+        assert item.actions == ["REFUND"]
+        assert item.private_metadata == {
+            "up2pay.reference": session.reference,
+            "up2pay.leg": "APETIZ",
+            "up2pay.numtrans": VOUCHER_S,
+            "up2pay.numappel": "0014123450",
+            "up2pay.authorization": "XXXXXX",
+        }
+        assert installed.saleor.checkout_status(session.source_id) == {
+            "authorizeStatus": "FULL",
+            "chargeStatus": "FULL",
+        }
+        completed = installed.saleor.checkout_complete(session.source_id)
+        assert completed["errors"] == []
+        leg = await LegRepository(services.redis).get_by_numtrans(installed.api_url, VOUCHER_S)
+        assert leg is not None
+        assert leg.reported
+
+    async def test_partial_voucher_leaves_the_checkout_partial(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A voucher paying part of the total leaves the checkout PARTIAL and not completable."""
+        session = await new_session(services, installed, total="44.80")
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        assert installed.saleor.checkout_status(session.source_id) == {
+            "authorizeStatus": "PARTIAL",
+            "chargeStatus": "PARTIAL",
+        }
+        completed = installed.saleor.checkout_complete(session.source_id)
+        assert completed["errors"][0]["code"] == "CHECKOUT_NOT_FULLY_PAID"
+
+    async def test_report_already_made_by_process_session_still_writes_metadata(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """When Saleor already has the event (alreadyProcessed), metadata is still persisted."""
+        session = await new_session(services, installed, total="20.00")
+        item = installed.saleor.item(session.transaction_id)
+        installed.saleor._new_event(item, "CHARGE_SUCCESS", VOUCHER_S, Decimal("20.00"))
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        item = installed.saleor.item(session.transaction_id)
+        assert [e for e in events(item) if e[0] == "CHARGE_SUCCESS"] == [
+            ("CHARGE_SUCCESS", VOUCHER_S, Decimal("20.00"))
+        ]
+        assert item.private_metadata["up2pay.numtrans"] == VOUCHER_S
+        assert item.actions == ["REFUND"]
+
+    async def test_conflicting_amount_is_logged_and_not_retried_forever(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """Saleor holding S with another amount is an error log, and the job ends."""
+        session = await new_session(services, installed, total="20.00")
+        item = installed.saleor.item(session.transaction_id)
+        installed.saleor._new_event(item, "CHARGE_SUCCESS", VOUCHER_S, Decimal("19.00"))
+        with capture_logs() as logs:
+            await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        assert any(entry["event"] == "ipn.report_conflict" for entry in logs)
+        assert await job_queue(services).pending_count() == 0, logs
+        assert installed.saleor.item(session.transaction_id).amounts["charged"] == Decimal("19")
+
+    async def test_holiday_voucher_offers_no_refund_button(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A Chèque-Vacances Connect leg cannot be refunded: no REFUND action is offered."""
+        session = await new_session(services, installed, total="15.10", method="CVCONNECT")
+        await deliver(
+            services,
+            worker,
+            ipn(session.reference, amount_cents=1510, card="CVCONNECT", authorization=None),
+        )
+        item = installed.saleor.item(session.transaction_id)
+        assert item.amounts["charged"] == Decimal("15.10")
+        assert item.actions == []
+        assert item.name == "Up2pay · Chèque-Vacances Connect"
+
+    async def test_authorization_flow_reports_an_authorization(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """In the AUTHORIZATION flow a paid leg is an AUTHORIZATION_SUCCESS offering a capture."""
+        session = await new_session(services, installed, total="20.00", action_type="AUTHORIZATION")
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        item = installed.saleor.item(session.transaction_id)
+        assert ("AUTHORIZATION_SUCCESS", VOUCHER_S, Decimal("20.00")) in events(item)
+        assert item.amounts["authorized"] == Decimal("20.00")
+        assert item.actions == ["CHARGE"]
+
+
+class TestAttempts:
+    async def test_refused_then_accepted(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A refused attempt is a CHARGE_FAILURE; the next accepted one is charged."""
+        session = await new_session(services, installed, total="20.00")
+        await deliver(
+            services, worker, ipn(session.reference, amount_cents=2000, error="00105", numtrans="1")
+        )
+        item = installed.saleor.item(session.transaction_id)
+        failure = [e for e in item.events if e.type == "CHARGE_FAILURE"]
+        assert [(e.psp_reference, e.include) for e in failure] == [("1", True)]
+        assert "E=00105" in failure[0].message
+        assert item.amounts["charged"] == 0
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000, numtrans="2"))
+        item = installed.saleor.item(session.transaction_id)
+        assert item.amounts["charged"] == Decimal("20.00")
+        assert item.private_metadata["up2pay.numtrans"] == "2"
+        assert installed.saleor.checkout_status(session.source_id)["chargeStatus"] == "FULL"
+
+    async def test_later_failure_never_downgrades_a_success(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A refusal arriving after a success is only an INFO event; amounts and buttons stay."""
+        session = await new_session(services, installed, total="20.00")
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000, numtrans="2"))
+        await deliver(
+            services, worker, ipn(session.reference, amount_cents=2000, error="00105", numtrans="3")
+        )
+        item = installed.saleor.item(session.transaction_id)
+        assert not [e for e in item.events if e.type == "CHARGE_FAILURE"]
+        assert [e.psp_reference for e in item.events if e.type == "INFO"] == ["3"]
+        assert item.amounts["charged"] == Decimal("20.00")
+        assert item.actions == ["REFUND"]
+        assert item.private_metadata["up2pay.numtrans"] == "2"
+
+    async def test_pending_leg_counts_until_settled(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A pending IPN is a CHARGE_REQUEST counted as pending; the paid one settles it."""
+        session = await new_session(services, installed, total="20.00")
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000, error="99999"))
+        item = installed.saleor.item(session.transaction_id)
+        assert (item.amounts["chargePending"], item.amounts["charged"]) == (Decimal("20.00"), 0)
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        item = installed.saleor.item(session.transaction_id)
+        assert (item.amounts["chargePending"], item.amounts["charged"]) == (0, Decimal("20.00"))
+
+
+class TestComplement:
+    async def test_complement_first_then_voucher(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """The complement IPN first creates its own item; with the voucher the total is paid."""
+        session = await new_session(services, installed, total="44.80")
+        await deliver(
+            services,
+            worker,
+            ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans=COMPLEMENT_S),
+        )
+        items = installed.saleor.items_of(session.source_id)
+        assert len(items) == 2
+        complement = items[1]
+        assert complement.name == "Up2pay · card complement"
+        assert complement.amounts["charged"] == Decimal("24.80")
+        assert complement.actions == ["REFUND"]
+        assert complement.private_metadata["up2pay.leg"] == "LIMOCB"
+        assert complement.private_metadata["up2pay.reference"] == session.reference
+        assert installed.saleor.checkout_status(session.source_id)["authorizeStatus"] == "PARTIAL"
+
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        assert installed.saleor.checkout_status(session.source_id) == {
+            "authorizeStatus": "FULL",
+            "chargeStatus": "FULL",
+        }
+        order = installed.saleor.checkout_complete(session.source_id)["order"]
+        assert order is not None
+        assert installed.saleor.order_status(order["id"]) == {
+            "authorizeStatus": "FULL",
+            "chargeStatus": "FULL",
+        }
+        legs = LegRepository(services.redis)
+        leg = await legs.get_by_transaction(installed.api_url, complement.id)
+        assert leg is not None
+        assert leg.numtrans == COMPLEMENT_S
+
+    async def test_second_complement_attempt_reuses_the_item(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A refused then accepted complement gives one complement item with both events."""
+        session = await new_session(services, installed, total="44.80")
+        await deliver(
+            services,
+            worker,
+            ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans="5", error="00105"),
+        )
+        await deliver(
+            services,
+            worker,
+            ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans="6"),
+        )
+        items = installed.saleor.items_of(session.source_id)
+        assert len(items) == 2
+        assert [(e[0], e[1]) for e in events(items[1])] == [
+            ("CHARGE_FAILURE", "5"),
+            ("CHARGE_SUCCESS", "6"),
+        ]
+
+    async def test_complement_after_checkout_completion_goes_on_the_order(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """If the checkout became an order meanwhile, the complement item is created on it."""
+        session = await new_session(services, installed, total="44.80")
+        installed.saleor.channels["channel-eur"].allow_unpaid_orders = True
+        await deliver(services, worker, ipn(session.reference, amount_cents=2000))
+        order = installed.saleor.checkout_complete(session.source_id)["order"]
+        await deliver(
+            services,
+            worker,
+            ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans=COMPLEMENT_S),
+        )
+        items = installed.saleor.items_of(order["id"])
+        assert [i.name for i in items] == ["Up2pay · Apetiz", "Up2pay · card complement"]
+        assert installed.saleor.order_status(order["id"])["chargeStatus"] == "FULL"
+
+    async def test_lost_complement_id_finds_the_item_again(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """A complement item created before a crash is found by its metadata, not duplicated."""
+        session = await new_session(services, installed, total="44.80")
+        await deliver(
+            services,
+            worker,
+            ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans="5", error="00105"),
+        )
+        keys = [k async for k in services.redis.scan_iter("*complement-tx*")]
+        await services.redis.delete(*keys)
+        await deliver(
+            services, worker, ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans="6")
+        )
+        assert len(installed.saleor.items_of(session.source_id)) == 2
+
+
+class TestRetries:
+    async def test_saleor_down_then_back(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """While Saleor answers 503 the report waits; once it is back, the leg is reported."""
+        session = await new_session(services, installed, total="20.00")
+        installed.saleor.down = True
+        await receive_ipn(services, ipn(session.reference, amount_cents=2000))
+        await worker.drain()
+        await asyncio.sleep(0.1)
+        await worker.drain()
+        queue = job_queue(services)
+        assert await queue.pending_count() == 1
+        assert installed.saleor.item(session.transaction_id).amounts["charged"] == 0
+        installed.saleor.down = False
+        await asyncio.sleep(0.25)
+        await worker.drain()
+        assert await queue.pending_count() == 0
+        assert installed.saleor.item(session.transaction_id).amounts["charged"] == Decimal("20")
+
+    async def test_not_installed_is_retried_not_dropped(
+        self, services: Services, world: SaleorWorld, worker: Worker
+    ) -> None:
+        """Without the app's token the job stays queued."""
+        session = await new_session(services, world, total="20.00")
+        await receive_ipn(services, ipn(session.reference, amount_cents=2000))
+        await worker.drain()
+        queue = job_queue(services)
+        (job_id,) = await services.redis.zrange(DUE_KEY, 0, -1)
+        job = await queue.get(job_id)
+        assert job is not None
+        assert "not installed" in job.last_error
+
+    async def test_job_recreates_a_leg_lost_in_a_crash(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """If the process died after queueing but before storing the leg, the job stores it."""
+        session = await new_session(services, installed, total="20.00")
+        await receive_ipn(services, ipn(session.reference, amount_cents=2000))
+        keys = [k async for k in services.redis.scan_iter("*:leg:*")]
+        await services.redis.delete(*keys)
+        await worker.drain()
+        leg = await LegRepository(services.redis).get_by_numtrans(installed.api_url, VOUCHER_S)
+        assert leg is not None
+        assert leg.reported
+        assert installed.saleor.item(session.transaction_id).amounts["charged"] == Decimal("20")
+
+    async def test_job_of_an_uninstalled_instance_is_dropped(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """After APP_DELETED purged the instance, a pending report neither retries nor recreates."""
+        session = await new_session(services, installed, total="20.00")
+        installed.saleor.down = True
+        await receive_ipn(services, ipn(session.reference, amount_cents=2000))
+        await worker.drain()
+        await purge_instance(services.redis, installed.api_url)
+        installed.saleor.down = False
+        await asyncio.sleep(0.25)
+        await worker.drain()
+        assert await job_queue(services).pending_count() == 0
+        assert [k async for k in services.redis.scan_iter("*:leg:*")] == []
+        assert installed.saleor.item(session.transaction_id).amounts["charged"] == 0

@@ -1,0 +1,36 @@
+"""The storefront guide's GraphQL documents are valid Saleor 3.23 operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphql import build_schema, parse, validate
+from tests.conftest import PROJECT_ROOT, SCHEMA_PATH, require_shared
+
+DOCS = PROJECT_ROOT / "docs" / "storefront"
+DOCUMENTS = sorted(DOCS.glob("*.graphql"))
+
+
+class TestStorefrontDocuments:
+    def test_guide_ships_every_step(self) -> None:
+        """Gateway init, transaction init, process, status and completion are all documented."""
+        names = [p.name for p in DOCUMENTS]
+        assert names == [
+            "1-payment-gateway-initialize.graphql",
+            "2-transaction-initialize.graphql",
+            "3-transaction-process.graphql",
+            "4-checkout-status.graphql",
+            "5-checkout-complete.graphql",
+        ]
+        guide = (PROJECT_ROOT / "docs" / "storefront.md").read_text()
+        for name in names:
+            assert f"storefront/{name}" in guide
+
+    @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+    def test_document_validates_against_the_schema(self, path: Path) -> None:
+        """Each example document is accepted by the saved Saleor schema."""
+        schema = build_schema(require_shared(SCHEMA_PATH).read_text())
+        errors = validate(schema, parse(path.read_text()))
+        assert [e.message for e in errors] == []
