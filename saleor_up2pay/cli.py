@@ -6,7 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from saleor_up2pay.configuration import cli as configuration_cli
+from saleor_up2pay.sandbox import cli as sandbox_cli
 from saleor_up2pay.settings import SettingsError, load_settings
+from saleor_up2pay.up2pay import cli as up2pay_cli
 
 
 def _serve(_: argparse.Namespace) -> int:
@@ -30,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the app (PORT, default 8000)")
     serve.set_defaults(func=_serve)
     # subcommands: each area registers its own below this line
+    configuration_cli.register(sub)
+    sandbox_cli.register(sub)
+    up2pay_cli.register(sub)
     return parser
 
 

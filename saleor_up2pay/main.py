@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from saleor_up2pay import __version__
-from saleor_up2pay.api import health
+from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
+from saleor_up2pay.dashboard import routes as dashboard_routes
 from saleor_up2pay.errors import install_error_handlers
 from saleor_up2pay.log import configure_logging
 from saleor_up2pay.redis_store import RedisHandle, open_redis
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings, load_settings
+from saleor_up2pay.transactions import jobs
 
 
 def build_services(settings: Settings, redis_handle: RedisHandle) -> Services:
@@ -40,9 +42,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         handle = open_redis(settings)
         built = build_services(settings, handle)
         app.state.services = built
+        worker = jobs.Worker(
+            jobs.job_queue(built),
+            services=built,
+            base_backoff=settings.job_retry_base_seconds,
+            max_backoff=settings.job_retry_max_seconds,
+        )
+        worker.start()  # durable jobs (IPN reports, deferred refunds); tests run it explicitly
         try:
             yield
         finally:
+            await worker.stop()
             await built.http.aclose()
             await handle.close()
 
@@ -58,4 +68,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     app.include_router(health.router)
     # routers: one include per area, added below this line
+    app.include_router(dashboard_routes.router)
+    app.include_router(app_routes.router)
+    app.include_router(saleor_webhooks.router)
+    app.include_router(up2pay_routes.router)
     return app

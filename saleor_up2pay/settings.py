@@ -81,6 +81,48 @@ class Settings(BaseSettings):
     )
     sandbox_port: int = Field(default=8090, ge=1, le=65535)
     gae_time_budget_seconds: Decimal = Field(default=Decimal("12"), gt=0, le=17)
+    job_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay of a failed job (IPN report...)."
+    )
+    job_retry_max_seconds: float = Field(
+        default=300.0, gt=0, description="Cap of the doubling retry delay of failed jobs."
+    )
+    sandbox_accounts: str = Field(
+        default="",
+        repr=False,
+        description=(
+            "Extra merchant accounts the sandbox accepts, besides the public test account: "
+            "'site:rang:identifiant:hmac_key;...'."
+        ),
+    )
+    dashboard_origins: CommaList = Field(
+        default_factory=lambda: ["https://dashboard.saleor.io", "https://*.saleor.cloud"],
+        description=(
+            "Origins allowed to frame the configuration page (CSP frame-ancestors) besides the "
+            "origin of the installed Saleor API URL it is opened for; '*.' host wildcards allowed."
+        ),
+    )
+
+    @field_validator("dashboard_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for item in value:
+            parts = urlsplit(item)
+            host = parts.netloc.removeprefix("*.")
+            if parts.scheme not in {"http", "https"} or not host or "*" in host:
+                msg = f"{item!r} is not an origin like https://dashboard.example.com"
+                raise ValueError(msg)
+            if parts.path.strip("/") or parts.query or parts.fragment:
+                msg = f"{item!r} is an origin only: scheme://host[:port], without a path"
+                raise ValueError(msg)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+        return origins
 
     _split = field_validator(
         "secret_key_fallbacks",
