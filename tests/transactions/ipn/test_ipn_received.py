@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from saleor_up2pay.services import Services
-from saleor_up2pay.settings import Settings
 from saleor_up2pay.transactions.ipn_received import REPORT_JOB, receive_ipn
 from saleor_up2pay.transactions.jobs import DUE_KEY, job_queue
 from saleor_up2pay.transactions.legs import LegRepository, LegStatus
@@ -19,35 +16,9 @@ from saleor_up2pay.up2pay.errors import MalformedMessage, SignatureInvalid
 from saleor_up2pay.up2pay.models import Leg
 from tests.transactions.ipn_support import (
     SaleorWorld,
-    install_auth,
     ipn,
     new_session,
-    saleor_world,
-    write_public_key,
 )
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        app_url="http://app.test",
-        data_dir=tmp_path / "var",
-        secret_key="test-secret-key",
-        up2pay_public_keys=[str(write_public_key(tmp_path / "keys"))],
-    )
-
-
-@pytest.fixture
-def world() -> Iterator[SaleorWorld]:
-    with saleor_world() as world:
-        yield world
-
-
-@pytest.fixture
-async def installed(services: Services, world: SaleorWorld) -> SaleorWorld:
-    await install_auth(services, world)
-    return world
 
 
 async def all_keys(redis: aioredis.Redis) -> set[str]:

@@ -3,54 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from saleor_up2pay.redis_store import purge_instance
 from saleor_up2pay.services import Services
-from saleor_up2pay.settings import Settings
 from saleor_up2pay.transactions.ipn_received import receive_ipn
 from saleor_up2pay.transactions.jobs import DUE_KEY, Worker, job_queue
 from saleor_up2pay.transactions.legs import LegRepository
 from tests.fakes.fake_saleor_transactions import Item
 from tests.transactions.ipn_support import (
     SaleorWorld,
-    install_auth,
     ipn,
     new_session,
-    saleor_world,
-    write_public_key,
 )
 
 VOUCHER_S = "722487980"
 COMPLEMENT_S = "722487985"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        app_url="http://app.test",
-        data_dir=tmp_path / "var",
-        secret_key="test-secret-key",
-        up2pay_public_keys=[str(write_public_key(tmp_path / "keys"))],
-    )
-
-
-@pytest.fixture
-def world() -> Iterator[SaleorWorld]:
-    with saleor_world() as world:
-        yield world
-
-
-@pytest.fixture
-async def installed(services: Services, world: SaleorWorld) -> SaleorWorld:
-    await install_auth(services, world)
-    return world
 
 
 @pytest.fixture

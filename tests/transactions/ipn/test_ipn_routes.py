@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 
 from saleor_up2pay.services import Services
-from saleor_up2pay.settings import Settings
 from saleor_up2pay.transactions.jobs import DUE_KEY
 from saleor_up2pay.transactions.legs import LegRepository
 from tests.transactions.ipn_support import (
     SaleorWorld,
-    install_auth,
     ipn,
     new_session,
-    saleor_world,
-    write_public_key,
 )
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        app_url="http://app.test",
-        data_dir=tmp_path / "var",
-        secret_key="test-secret-key",
-        up2pay_public_keys=[str(write_public_key(tmp_path / "keys"))],
-    )
-
-
-@pytest.fixture
-def world() -> Iterator[SaleorWorld]:
-    with saleor_world() as world:
-        yield world
-
-
-@pytest.fixture
-async def installed(services: Services, world: SaleorWorld) -> SaleorWorld:
-    await install_auth(services, world)
-    return world
 
 
 class TestIpnRoute:
