@@ -12,10 +12,10 @@ import secrets
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     app_url: str = Field(
-        default="http://localhost:8000",
-        description="Public base URL of the app, used in the manifest and every URL handed out.",
+        default="",
+        description=(
+            "Public base URL of the app, used in the manifest and every URL handed out; "
+            "unset: http://localhost:PORT."
+        ),
+    )
+    homepage_url: str | None = Field(
+        default=None, description="Homepage URL shown by the Dashboard (manifest homepageUrl)."
+    )
+    support_url: str | None = Field(
+        default=None, description="Support URL shown by the Dashboard (manifest supportUrl)."
     )
     host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
@@ -134,9 +143,25 @@ class Settings(BaseSettings):
         mode="before",
     )(_split_commas)
 
-    @field_validator("app_url", "sandbox_url")
+    @model_validator(mode="before")
     @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
+    def _default_app_url(cls, data: Any) -> Any:
+        """APP_URL defaults to the local URL of the app's own PORT."""
+        if isinstance(data, dict) and not data.get("app_url"):
+            port = data.get("port") or 8000
+            data = {**data, "app_url": f"http://localhost:{port}"}
+        return data
+
+    @field_validator("homepage_url", "support_url", mode="before")
+    @classmethod
+    def _optional_url(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("app_url", "sandbox_url", "homepage_url", "support_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             msg = "must be an absolute http(s) URL, e.g. https://up2pay.example.com"

@@ -88,6 +88,19 @@ class TestSettingsErrors:
         assert not settings.saleor_api_url_allowed("https://evil.example.com/graphql/")
 
 
+class TestDefaults:
+    def test_app_url_follows_port_when_unset(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With PORT=8123 and no APP_URL, the manifest URLs point at port 8123, not 8000."""
+        monkeypatch.setenv("PORT", "8123")
+        assert load_settings().app_url == "http://localhost:8123"
+
+    def test_app_url_wins_over_port(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An explicit APP_URL (behind a proxy) is kept as given."""
+        monkeypatch.setenv("PORT", "8123")
+        monkeypatch.setenv("APP_URL", "https://up2pay.example.com/")
+        assert load_settings().app_url == "https://up2pay.example.com"
+
+
 class TestServeCommand:
     def test_bad_port_exits_2_with_a_configuration_error(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -1,10 +1,11 @@
 """The app manifest Saleor fetches at installation (``GET /api/manifest``).
 
-Static text (name, about, author, permissions, required Saleor version, homepage and support URLs)
-lives in ``manifest/manifest.json``. This module adds what depends on the running app: the id, the
-package version, absolute URLs built from ``APP_URL`` (never from the request's ``Host``: Saleor
-sends it without the port) and one webhook per :data:`~.definitions.WEBHOOKS` entry, whose
-``query`` is the subscription document's text.
+Static text (name, about, author, permissions, required Saleor version) lives in
+``manifest/manifest.json``. This module adds what depends on the running app: the id, the package
+version, the optional homepage and support URLs (``HOMEPAGE_URL``, ``SUPPORT_URL``), absolute URLs
+built from ``APP_URL`` (never from the request's ``Host``: Saleor sends it without the port) and one
+webhook per :data:`~.definitions.WEBHOOKS` entry, whose ``query`` is the subscription document's
+text.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from saleor_up2pay.saleor.documents import load_document, project_dir
 from saleor_up2pay.settings import Settings
 
 RUNTIME_KEYS = frozenset(
-    {"id", "version", "appUrl", "tokenTargetUrl", "brand", "webhooks", "extensions"}
+    {
+        "id",
+        "version",
+        "appUrl",
+        "tokenTargetUrl",
+        "brand",
+        "webhooks",
+        "extensions",
+        "homepageUrl",
+        "supportUrl",
+    }
 )
 
 
@@ -72,4 +83,12 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
         "brand": {"logo": {"default": base + LOGO_PATH}},
         "extensions": [],
         "webhooks": [webhook_entry(definition, base) for definition in WEBHOOKS],
+        **{
+            key: value
+            for key, value in (
+                ("homepageUrl", settings.homepage_url),
+                ("supportUrl", settings.support_url),
+            )
+            if value
+        },
     }

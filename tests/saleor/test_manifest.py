@@ -62,8 +62,6 @@ class TestManifest:
         assert manifest["brand"]["logo"]["default"] == "http://app.test/logo.png"
         for hook in manifest["webhooks"]:
             assert hook["targetUrl"].startswith("http://app.test/api/webhooks/")
-        for key in ("homepageUrl", "supportUrl"):
-            assert manifest[key].startswith("https://")
         assert "127.0.0.1" not in response.text
 
     async def test_webhooks_come_from_the_definitions(self, manifest: dict[str, Any]) -> None:
@@ -132,6 +130,19 @@ class TestManifest:
         manifest = build_manifest(changed)
         assert manifest["tokenTargetUrl"] == "https://up2pay.example.com/api/register"
         assert "//api" not in json.dumps(manifest)
+
+    def test_homepage_and_support_urls_only_when_configured(self, settings: Settings) -> None:
+        """No invented links: homepageUrl and supportUrl appear only when the operator sets them."""
+        assert "homepageUrl" not in build_manifest(settings)
+        changed = settings.model_copy(
+            update={
+                "homepage_url": "https://shop.example.com",
+                "support_url": "https://help.example",
+            }
+        )
+        manifest = build_manifest(changed)
+        assert manifest["homepageUrl"] == "https://shop.example.com"
+        assert manifest["supportUrl"] == "https://help.example"
 
 
 class TestLogo:
