@@ -42,5 +42,6 @@ VOLUME ["/app/var"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=3)" || exit 1
-# exec: uvicorn is PID 1 and receives SIGTERM for a graceful shutdown (Redis closed cleanly).
-CMD ["sh", "-c", "exec uvicorn --factory saleor_up2pay.main:create_app --host \"$HOST\" --port \"$PORT\" --proxy-headers --forwarded-allow-ips '*'"]
+# `saleor-up2pay serve` validates the settings first (one clear line per bad setting, exit 2),
+# then runs uvicorn with the app factory; exec makes it PID 1 so SIGTERM shuts down cleanly.
+CMD ["saleor-up2pay", "serve"]
