@@ -329,9 +329,11 @@ def _checkout_router(sandbox: Sandbox) -> APIRouter:
 
     @router.post("/{session_id}")
     async def choose(session_id: str, request: Request) -> Response:
-        form = dict(_read_pairs((await request.body()).decode("ascii", errors="replace")))
         try:
+            form = dict(_read_pairs((await request.body()).decode("ascii", errors="replace")))
             result = await play(sandbox, session_id, _parse_choice(form))
+        except HostedPageError as exc:  # an unreadable form: say so instead of failing with 500
+            return HTMLResponse(pages.error_page(exc.code, exc.message), status_code=400)
         except OutcomeError as exc:
             session = sandbox.sessions.get(session_id)
             if session is None or session.finished:

@@ -26,7 +26,9 @@ Models (``models.py``)
 Errors (``errors.py``): ``Up2payError`` > ``InvalidPaymentRequest`` > ``UnsupportedCurrency``,
     ``InvalidAmount``; ``Up2payError`` > ``ProtocolViolation`` (our bug, e.g. ``U`` in PBX_RETOUR);
     ``Up2payError`` > ``MalformedMessage`` (cannot be read) and ``SignatureInvalid`` (read, but the
-    signature does not hold); ``Up2payError`` > ``PlatformUnavailable`` (no hosted page is up).
+    signature does not hold); ``Up2payError`` > ``PlatformUnavailable`` (no hosted page is up);
+    ``Up2payError`` > ``QuestionNumbersUnavailable`` (no NUMQUESTION could be drawn: raised by
+    ``RedisNumQuestions``, turned into a result by ``GaeClient``).
 
 Environments (``environments.py``)
     ``EnvironmentName`` (StrEnum sandbox/test/live); ``Endpoints(hosted_page_urls, gae_urls,
@@ -91,7 +93,9 @@ GAE (``gae.py``)
     with ``capture/cancel(*, leg, amount: int, reference, call_number, transaction_number)``,
     ``refund(..., first_refund=False)``, ``inquire(*, leg | None, call_number,
     transaction_number, reference=None)`` — all return a GaeResult (never raise for platform
-    answers or network errors); they raise InvalidPaymentRequest before any request when the leg
+    answers, network errors or a Redis failure while drawing NUMQUESTION: that is UNAVAILABLE,
+    or UNCERTAIN if a money-moving request had already left); they raise
+    InvalidPaymentRequest before any request when the leg
     does not allow the operation (CAPABILITIES) or a value is invalid;
     ``check_credentials()`` -> ``CredentialsCheck(verdict: CredentialsVerdict ACCEPTED | REFUSED |
     UNAVAILABLE | INCONCLUSIVE, code, message; .ok)``;
@@ -121,6 +125,7 @@ from saleor_up2pay.up2pay.errors import (
     MalformedMessage,
     PlatformUnavailable,
     ProtocolViolation,
+    QuestionNumbersUnavailable,
     SignatureInvalid,
     UnsupportedCurrency,
     Up2payError,
@@ -195,6 +200,7 @@ __all__ = [
     "PlatformUnavailable",
     "ProtocolViolation",
     "PublicKeys",
+    "QuestionNumbersUnavailable",
     "RedirectForm",
     "RedisNumQuestions",
     "ReturnUrls",

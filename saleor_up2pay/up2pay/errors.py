@@ -11,7 +11,10 @@ trust, and platform-wide unavailability::
     ├── ProtocolViolation         a bug on our side (e.g. ``U`` in PBX_RETOUR): never send it
     ├── MalformedMessage          a notification/response that cannot be read at all
     ├── SignatureInvalid          a readable notification whose RSA signature does not hold
-    └── PlatformUnavailable       no Up2pay host answers its availability check
+    ├── PlatformUnavailable       no Up2pay host answers its availability check
+    └── QuestionNumbersUnavailable  no GAE ``NUMQUESTION`` could be drawn (the store failed);
+                                  :class:`~saleor_up2pay.up2pay.gae.GaeClient` turns it into an
+                                  UNAVAILABLE (or UNCERTAIN) result, it never escapes a GAE call
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "MalformedMessage",
     "PlatformUnavailable",
     "ProtocolViolation",
+    "QuestionNumbersUnavailable",
     "SignatureInvalid",
     "UnsupportedCurrency",
     "Up2payError",
@@ -58,3 +62,7 @@ class SignatureInvalid(Up2payError):
 
 class PlatformUnavailable(Up2payError):
     """Neither the main nor the backup Up2pay host reports itself available."""
+
+
+class QuestionNumbersUnavailable(Up2payError):
+    """No ``NUMQUESTION`` could be drawn (e.g. Redis is unreachable): nothing was sent for it."""

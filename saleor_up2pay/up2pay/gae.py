@@ -11,6 +11,10 @@ answer or an unreadable one, the call is retried on the backup host — but a st
 attempt went through, so money never moves twice. When that cannot be established the result is
 ``UNCERTAIN`` and nothing is retried. Every call has a total time budget (default 12 s, well under
 Saleor's 18 s sync-webhook limit).
+
+A ``NUMQUESTION`` that cannot be drawn (Redis down) ends the call with a result, never an
+exception: ``UNAVAILABLE`` when the operation itself has not been sent, ``UNCERTAIN`` when a
+money-moving request already left and its fate is unknown (the same rule as a lost answer).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
+from redis.exceptions import RedisError
 
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis
 from saleor_up2pay.up2pay.codes import (
@@ -36,7 +41,11 @@ from saleor_up2pay.up2pay.codes import (
     GaeOutcome,
     describe_gae_code,
 )
-from saleor_up2pay.up2pay.errors import InvalidPaymentRequest, MalformedMessage
+from saleor_up2pay.up2pay.errors import (
+    InvalidPaymentRequest,
+    MalformedMessage,
+    QuestionNumbersUnavailable,
+)
 from saleor_up2pay.up2pay.hosted_page import compute_hmac
 from saleor_up2pay.up2pay.models import EUR_NUMERIC, Credentials, Leg
 
@@ -231,7 +240,10 @@ class NumQuestions(Protocol):
     """Source of ``NUMQUESTION`` values unique per SITE/RANG per day."""
 
     async def next(self, site: str, rang: str, now: datetime) -> int:
-        """A question number never handed out before today for this SITE/RANG."""
+        """A question number never handed out before today for this SITE/RANG.
+
+        Raises :class:`QuestionNumbersUnavailable` (only) when no number can be drawn.
+        """
         ...
 
 
@@ -252,15 +264,23 @@ class RedisNumQuestions:
         return f"{KEY_PREFIX}gae:numquestion:{site}:{rang}:{day}"
 
     async def next(self, site: str, rang: str, now: datetime) -> int:
-        """Atomically take the next number of the day."""
+        """Atomically take the next number of the day.
+
+        Raises :class:`QuestionNumbersUnavailable` when Redis fails (never a raw Redis error).
+        """
         local = now.astimezone(PARIS)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         seed = int((local - midnight).total_seconds()) * 10_000
         key = self.key(site, rang, local.strftime("%Y%m%d"))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, seed, nx=True, ex=2 * 24 * 3600)
-            pipe.incr(key)
-            _, value = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(key, seed, nx=True, ex=2 * 24 * 3600)
+                pipe.incr(key)
+                _, value = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Only the exception's type: its text may name the Redis URL (and its password).
+            msg = f"no GAE question number could be drawn (Redis: {type(exc).__name__})"
+            raise QuestionNumbersUnavailable(msg) from exc
         return int(value)
 
 
@@ -452,6 +472,10 @@ class GaeClient:
                 result = await self._run(request, state)
         except TimeoutError:
             result = self._no_answer(operation, state, "the time budget ran out")
+        except QuestionNumbersUnavailable as exc:
+            # A local fault, not the host's: no failover, and nothing more is sent.
+            log.error("gae.numquestion_unavailable", operation=operation.name, error=str(exc))
+            result = self._no_answer(operation, state, str(exc))
         log.info(
             "gae.call",
             operation=operation.name,
@@ -500,6 +524,9 @@ class GaeClient:
                     f"{reason}; the inquiry (status {check.status!r}) cannot tell whether the "
                     "first attempt executed",
                 )
+            # The inquiry proved the first attempt did not execute: until the retry leaves,
+            # nothing has moved (so a failure before it is UNAVAILABLE, not UNCERTAIN).
+            state.sent = False
         second = await self._send(backup, request, operation, state, share=1.0)
         if isinstance(second, GaeResult):
             return replace(second, failed_over=True)
@@ -622,7 +649,8 @@ class _CallState:
     deadline: float
     """``time.monotonic()`` value by which the whole call must be over."""
     sent: bool = False
-    """Whether the money-moving request itself left at least once."""
+    """Whether a money-moving request left and may have executed (reset once an inquiry proved
+    it did not)."""
 
 
 _PAST = {

@@ -366,3 +366,18 @@ class TestOutcomePage:
         )
         assert response.status_code == 422
         assert "amount in euros" in response.text
+
+    async def test_unreadable_choice_form_is_a_clear_error(
+        self, sandbox: httpx.AsyncClient
+    ) -> None:
+        """A choice form that is not UTF-8 form data gets a 400 error page, not a server error."""
+        page = await sandbox.get("/php/", params=payment_fields())
+        action = re.search(r'action="([^"]+)"', page.text)
+        assert action is not None
+        response = await sandbox.post(
+            action.group(1),
+            content=b"outcome=%FF",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 400
+        assert "UTF-8" in response.text

@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from structlog.testing import capture_logs
 
 from saleor_up2pay.up2pay import (
@@ -25,10 +27,13 @@ from saleor_up2pay.up2pay import (
     Leg,
     MalformedMessage,
     Operation,
+    QuestionNumbersUnavailable,
     RedisNumQuestions,
+    Up2payError,
     build_gae_request,
     parse_gae_response,
 )
+from tests.support.servers import free_port
 
 KEY = "0123456789ABCDEF" * 8
 CREDS = Credentials(site="1666666", rang="16", identifiant="7546450", hmac_key=KEY)
@@ -256,6 +261,87 @@ class TestNumQuestions:
         key = RedisNumQuestions.key("1666666", "16", "20160408")
         assert await redis.exists(key)
         assert 0 < await redis.ttl(key) <= 2 * 24 * 3600
+
+
+class FlakyNumQuestions:
+    """Hands out numbers from Redis, then fails from the ``fail_from``-th draw on (1-based)."""
+
+    def __init__(self, redis, fail_from: int) -> None:
+        self._inner = RedisNumQuestions(redis)
+        self._fail_from = fail_from
+        self.draws = 0
+
+    async def next(self, site: str, rang: str, now: datetime) -> int:
+        self.draws += 1
+        if self.draws >= self._fail_from:
+            raise QuestionNumbersUnavailable("no GAE question number (Redis: ConnectionError)")
+        return await self._inner.next(site, rang, now)
+
+
+@pytest.fixture
+async def dead_redis():
+    """A Redis client whose server is gone (nothing listens on the port), without retries."""
+    client = aioredis.Redis(
+        host="127.0.0.1", port=free_port(), decode_responses=True, retry=Retry(NoBackoff(), 0)
+    )
+    yield client
+    await client.aclose()
+
+
+class TestQuestionNumberFailure:
+    async def test_redis_failure_is_a_typed_up2pay_error(self, dead_redis) -> None:
+        """A Redis failure while drawing NUMQUESTION raises QuestionNumbersUnavailable, not a Redis error."""
+        with pytest.raises(QuestionNumbersUnavailable, match="Redis: ConnectionError") as caught:
+            await RedisNumQuestions(dead_redis).next("1666666", "16", NOW)
+        assert isinstance(caught.value, Up2payError)
+
+    @pytest.mark.parametrize("call", ["capture", "refund", "inquire"])
+    async def test_redis_down_before_sending_is_unavailable(
+        self, fake, http, dead_redis, call
+    ) -> None:
+        """Without a question number nothing is sent and the call answers UNAVAILABLE."""
+        fake.on(MAIN, Operation.CAPTURE, reply("00000"))
+        gae = GaeClient(
+            http, CREDS, (MAIN, BACKUP), RedisNumQuestions(dead_redis), clock=lambda: NOW
+        )
+        args = dict(LEG_ARGS)
+        if call == "inquire":
+            del args["amount"], args["reference"]
+        with capture_logs() as logs:
+            result = await getattr(gae, call)(leg=Leg.APETIZ, **args)
+        assert result.outcome is GaeOutcome.UNAVAILABLE
+        assert not result.ok
+        assert "question number" in result.message
+        assert fake.requests == []
+        assert any(entry["event"] == "gae.numquestion_unavailable" for entry in logs)
+
+    async def test_credentials_check_with_redis_down_is_unavailable(
+        self, fake, http, dead_redis
+    ) -> None:
+        """The credentials check says Up2pay could not be asked, not that the key is wrong."""
+        gae = GaeClient(http, CREDS, (MAIN,), RedisNumQuestions(dead_redis), clock=lambda: NOW)
+        assert (await gae.check_credentials()).verdict is CredentialsVerdict.UNAVAILABLE
+
+    async def test_redis_down_after_the_money_request_left_is_uncertain(
+        self, fake, http, redis
+    ) -> None:
+        """If the failover inquiry cannot get a number, the lost capture is UNCERTAIN, not retried."""
+        fake.on(MAIN, Operation.CAPTURE, reply("00001"))
+        source = FlakyNumQuestions(redis, fail_from=2)
+        gae = GaeClient(http, CREDS, (MAIN, BACKUP), source, clock=lambda: NOW)
+        result = await gae.capture(leg=Leg.APETIZ, **LEG_ARGS)
+        assert result.outcome is GaeOutcome.UNCERTAIN
+        assert fake.ops() == [(MAIN, "00002")]
+
+    async def test_redis_down_after_inquiry_proved_nothing_moved(self, fake, http, redis) -> None:
+        """When the inquiry showed the capture did not happen, a failed draw before the retry is UNAVAILABLE."""
+        fake.on(MAIN, Operation.CAPTURE, reply("00001"))
+        fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
+        source = FlakyNumQuestions(redis, fail_from=3)
+        gae = GaeClient(http, CREDS, (MAIN, BACKUP), source, clock=lambda: NOW)
+        result = await gae.capture(leg=Leg.APETIZ, **LEG_ARGS)
+        assert result.outcome is GaeOutcome.UNAVAILABLE
+        assert fake.ops() == [(MAIN, "00002"), (BACKUP, "00017")]
 
 
 class TestOperations:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+import saleor_up2pay.up2pay
 from saleor_up2pay.up2pay import MalformedMessage, PublicKeys, split_signed
+from saleor_up2pay.up2pay.signature import SHIPPED_KEY_FILES
 from tests.conftest import REFERENCE, require_shared
 from tests.up2pay.samples import (
     SAMPLES,
@@ -135,6 +138,34 @@ class TestPublicKeys:
         assert PublicKeys.from_pem(public_pem(fake_up2pay_key()), public_pem(key)).verify(
             message.data, message.signature
         )
+
+    def test_key_is_chosen_by_signature_length(self) -> None:
+        """Only keys whose size matches the signature's length are tried (128 bytes -> 1024 bits)."""
+
+        class Spy:
+            def __init__(self, key) -> None:
+                self.key, self.key_size, self.calls = key, key.key_size, 0
+
+            def verify(self, *args) -> None:
+                self.calls += 1
+                self.key.verify(*args)
+
+        small, large = Spy(fake_up2pay_key().public_key()), Spy(fake_up2pay_key_2048().public_key())
+        keys = PublicKeys([large, small])  # type: ignore[list-item]
+        message = split_signed(signed_query("M=100&E=00000"))
+        assert keys.verify(message.data, message.signature)
+        assert (large.calls, small.calls) == (0, 1)
+        message = split_signed(signed_query("M=100&E=00000", fake_up2pay_key_2048()))
+        assert keys.verify(message.data, message.signature)
+        assert (large.calls, small.calls) == (1, 1)
+
+    def test_shipped_keys_are_the_protocol_notes_keys(self) -> None:
+        """The shipped PEM files are, byte for byte, the 1024 and 2048-bit keys of protocol §3.4/§3.6."""
+        notes = require_shared(REFERENCE / "up2pay-protocol.md").read_text(encoding="utf-8")
+        pems = re.findall(r"-----BEGIN PUBLIC KEY-----\n.*?-----END PUBLIC KEY-----", notes, re.S)
+        folder = Path(saleor_up2pay.up2pay.__file__).parent / "keys"
+        shipped = [(folder / name).read_text().strip() for name in SHIPPED_KEY_FILES]
+        assert shipped == [pem.strip() for pem in pems[:2]]
 
     def test_signature_of_wrong_length_fails(self) -> None:
         """A signature of a length no key has fails instead of erroring."""
