@@ -25,11 +25,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from redis.exceptions import RedisError
 
 # Imported for their job handlers (deferred refunds, follow-up events) so the worker knows them.
 import saleor_up2pay.transactions.refunds  # noqa: F401
 from saleor_up2pay.services import ServicesDep
-from saleor_up2pay.transactions.ipn_received import ipn_keys
+from saleor_up2pay.transactions.ipn_received import ipn_keys, wake_held_refusals
 from saleor_up2pay.transactions.sessions import REFERENCE_PATTERN, SessionRepository
 from saleor_up2pay.transactions.transaction_initialize_session import RETURN_OUTCOMES
 from saleor_up2pay.up2pay import MalformedMessage, SignatureInvalid
@@ -158,6 +159,9 @@ async def browser_return(reference: str, request: Request, services: ServicesDep
         ours = dict(notification.params).get("outcome")
         outcome = ours if ours in RETURN_OUTCOMES else "unknown"
         await sessions.record_return(session.saleor_api_url, reference, outcome)
+        if outcome in {"refused", "cancelled"}:
+            # The shopper left the payment page: refusals held back can be reported now.
+            await wake_held_refusals(services, session.saleor_api_url, reference)
         log.info("return.verified", reference=reference, outcome=outcome)
     target = _with_query(
         session.return_url, {"transaction": session.transaction_id, "outcome": outcome}
@@ -173,7 +177,8 @@ async def ipn(request: Request, services: ServicesDep) -> Response:
     """Up2pay's IPN: verified on the raw bytes, persisted, answered with an empty 200 at once.
 
     GET carries the variables in the query string; POST (``PBX_RUF1=POST``) in the body. A bad
-    signature is 403 and changes nothing; Saleor is told later by the job queue.
+    signature is 403 and changes nothing; when the app's Redis is unavailable the IPN is not
+    stored and gets 503, so Up2pay retries it. Saleor is told later by the job queue.
     """
     from saleor_up2pay.transactions.ipn_received import receive_ipn  # noqa: PLC0415
 
@@ -188,5 +193,10 @@ async def ipn(request: Request, services: ServicesDep) -> Response:
     except MalformedMessage as exc:
         log.warning("ipn.malformed", method=request.method, reason=str(exc))
         return Response(status_code=400)
+    except RedisError as exc:
+        # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written
+        # before the failure is safe to repeat (the job is queued atomically, the leg with NX).
+        log.error("ipn.store_unavailable", method=request.method, error=type(exc).__name__)
+        return Response(status_code=503)
     log.info("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
     return Response(status_code=200)

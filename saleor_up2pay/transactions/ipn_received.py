@@ -13,6 +13,16 @@ Order of work (ADR 0001, "the IPN is the source of truth"):
 
 A pending IPN (``E=99999``) may be followed by a final one with the same ``S``: that one upgrades
 the record and is reported again; any other repeat of an ``S`` is a duplicate.
+
+Refused attempts on the voucher item are held back a little (:func:`refusal_hold`). Up2pay lets
+the shopper try again on the same payment page (up to 3 attempts, one IPN each), and Saleor's
+``transactionProcess`` answers with the *first* final event of the item without asking the app
+(protocol §4.3): a ``CHARGE_FAILURE`` reported for attempt 1 would be what the storefront sees
+even after attempt 2 paid. So a refusal is reported once the shopper has left the payment page
+(verified browser return), or after an accepted attempt of the same payment has been reported,
+or at the latest :data:`REFUSAL_HOLD` after the session started (:func:`wake_held_refusals`
+makes the held report due as soon as one of the first two happens). It is still a
+``*_FAILURE`` event; only its place in the item's history changes.
 """
 
 from __future__ import annotations
@@ -239,12 +249,94 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
 
 LOCK_SECONDS = 60
 RELOCK_DELAY = timedelta(milliseconds=200)
+REFUSAL_HOLD = timedelta(minutes=10)
+"""Longest a refused voucher attempt waits for the shopper to leave the payment page."""
+REFUSAL_POLL = timedelta(seconds=15)
+SUCCESS_FIRST_DELAY = timedelta(seconds=1)
+GONE_ATTEMPTS = 10
+"""Runs of a report job Saleor answers NOT_FOUND (item or checkout deleted) before it stops and
+keeps the leg for investigation (with the default backoff, about ten minutes)."""
+
+
+async def keep_unreportable(
+    services: Services, session: PaymentSession, record: LegRecord, reason: str
+) -> None:
+    """Stop reporting a leg Saleor will never take; keep it for investigation, log it loudly."""
+    await UnknownIpns(services.redis).keep(
+        UnknownIpn(
+            reason=f"not reportable to Saleor: {reason}",
+            reference=record.reference,
+            transaction_number=record.numtrans,
+            call_number=record.numappel,
+            card_type=record.card_type or record.leg.value,
+            amount_cents=int(record.amount * 100),
+            error_code=record.error_code,
+            saleor_api_url=record.saleor_api_url,
+        )
+    )
+    await ActivityLog(services.redis).record(
+        record.saleor_api_url,
+        ActivityEntry(
+            kind="ipn",
+            channel=session.channel,
+            reference=record.reference,
+            leg=record.leg.value,
+            amount=record.amount,
+            outcome="not_reportable",
+            message=reason,
+            psp_reference=record.numtrans,
+        ),
+    )
+    log.error(
+        "ipn.report_abandoned",
+        reference=record.reference,
+        numtrans=record.numtrans,
+        leg=record.leg.value,
+        status=record.status.value,
+        reason=reason,
+    )
+
+
+async def refusal_hold(
+    services: Services, session: PaymentSession, record: LegRecord, now: datetime
+) -> datetime | None:
+    """When to look again at a refused voucher attempt, or None to report it now.
+
+    Held while the shopper may still pay on the same page: no verified browser return yet (or
+    one saying ``accepted``/``pending`` whose IPN has not come) and the session is younger than
+    :data:`REFUSAL_HOLD`. When an accepted attempt of the payment is known, the refusal waits
+    until that success is reported, so the success is the item's first final event.
+    """
+    if record.status is not LegStatus.REFUSED or record.leg is Leg.LIMOCB:
+        return None
+    legs = await LegRepository(services.redis).legs_for_reference(
+        record.saleor_api_url, record.reference
+    )
+    accepted = [
+        leg
+        for leg in legs
+        if leg.leg is not Leg.LIMOCB and leg.accepted and leg.numtrans != record.numtrans
+    ]
+    if accepted:
+        return None if all(leg.reported for leg in accepted) else now + SUCCESS_FIRST_DELAY
+    browser = await SessionRepository(services.redis).browser_return(
+        record.saleor_api_url, record.reference
+    )
+    if browser in {"refused", "cancelled"}:
+        return None
+    deadline = session.created_at + REFUSAL_HOLD
+    if now >= deadline:
+        return None
+    return min(deadline, now + REFUSAL_POLL)
 
 
 @job_handler(REPORT_JOB)
 async def report_ipn_job(services: Services, job: Job) -> None:
     """Job: make sure the leg record exists, then report it to Saleor (one reference at a time)."""
-    from saleor_up2pay.transactions.reporter import Reporter  # noqa: PLC0415 - import cycle
+    from saleor_up2pay.transactions.reporter import (  # noqa: PLC0415 - import cycle
+        Reporter,
+        ReportTargetGone,
+    )
 
     queued = LegRecord.model_validate(job.payload["leg"])
     session = await SessionRepository(services.redis).get(queued.saleor_api_url, queued.reference)
@@ -260,9 +352,35 @@ async def report_ipn_job(services: Services, job: Job) -> None:
         return
     if record.reported and record.status is queued.status:
         return
+    hold = await refusal_hold(services, session, record, datetime.now(UTC))
+    if hold is not None:
+        raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
     reporter = Reporter(services)
     # Legs of one reference are reported one at a time: the complement item must be created once.
     async with reporter.reference_lock(record.saleor_api_url, record.reference) as locked:
         if not locked:
             raise RetryAt(datetime.now(UTC) + RELOCK_DELAY, "another leg of it is being reported")
-        await reporter.report_leg(record)
+        try:
+            await reporter.report_leg(record)
+        except ReportTargetGone as exc:
+            if job.attempts < GONE_ATTEMPTS:
+                raise
+            await keep_unreportable(services, session, record, str(exc))
+            return
+    if record.accepted and record.leg is not Leg.LIMOCB:
+        await wake_held_refusals(services, record.saleor_api_url, record.reference)
+
+
+async def wake_held_refusals(services: Services, saleor_api_url: str, reference: str) -> int:
+    """Make the held refusal reports of ``reference`` due now (see :func:`refusal_hold`).
+
+    Called once the shopper left the payment page (verified browser return) and once an accepted
+    voucher leg is reported. Returns how many jobs were woken.
+    """
+    legs = await LegRepository(services.redis).legs_for_reference(saleor_api_url, reference)
+    queue = job_queue(services)
+    woken = 0
+    for leg in legs:
+        if leg.status is LegStatus.REFUSED and leg.leg is not Leg.LIMOCB and not leg.reported:
+            woken += await queue.run_now(report_job_id(leg))
+    return woken

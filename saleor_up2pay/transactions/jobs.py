@@ -9,16 +9,20 @@ Storage (global keys; a job's payload names its Saleor instance when it has one)
 - ``up2pay:jobs:job:<id>`` — hash: ``kind``, ``payload`` (JSON), ``attempts``, ``created_at``,
   ``last_error``, ``lease`` (the claim token while a worker holds it).
 
-Claiming is one atomic Lua script that moves the job's due time forward by the visibility timeout
-and sets a lease token: if the process dies mid-job, the job becomes due again when the lease runs
-out and another worker re-runs it. Handlers must therefore be idempotent. Finishing or failing a
-job only takes effect while the caller still holds the lease.
+Enqueueing is one atomic Lua script (the hash and its due time are written together, so a Redis
+failure mid-way cannot leave a job that exists but is never due). Claiming is another: it moves
+the job's due time forward by the visibility timeout and sets a lease token; while the handler
+runs, the worker extends the lease every third of that timeout (a slow Saleor or GAE cannot make a
+second worker start the same job). If the process dies mid-job, the job becomes due again when the
+lease runs out and another worker re-runs it. Handlers must therefore be idempotent. Finishing or
+failing a job only takes effect while the caller still holds the lease.
 
 API::
 
     queue = job_queue(services)           # the process-wide JobQueue (services.singleton)
     await queue.enqueue("ipn.report", {"reference": "..."}, job_id="ipn:...", run_at=when)
     # -> True if queued, False if a job with this id is already pending (dedupe)
+    await queue.run_now("ipn:...")         # a waiting job becomes due at once
 
     @job_handler("refund.deferred")        # in a module the app imports (your use case module)
     async def run_refund(services: Services, job: Job) -> None:
@@ -69,6 +73,31 @@ DEFAULT_MAX_BACKOFF = 300.0
 def _job_key(job_id: str) -> str:
     return JOB_KEY_PREFIX + job_id
 
+
+# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, due at, then field/value pairs.
+# A hash without a payload (left by an older, non-atomic enqueue) counts as absent.
+_ENQUEUE = """
+if redis.call('HEXISTS', KEYS[2], 'payload') == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token, lease until
+_EXTEND = """
+if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, now. Only a waiting (unleased) job.
+_RUN_NOW = """
+if redis.call('HEXISTS', KEYS[2], 'payload') == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[2], 'lease') == 1 then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+return 1
+"""
 
 # KEYS[1] = due zset; ARGV = now, lease_until, limit, job key prefix, token prefix
 _CLAIM = """
@@ -197,7 +226,7 @@ class JobQueue:
         """Queue a job; with ``job_id`` a second enqueue of a pending job is a no-op (False)."""
         job_id = job_id or secrets.token_hex(12)
         due = self.clock() if run_at is None else _to_epoch(run_at)
-        fields: dict[Any, Any] = {
+        fields = {
             "kind": kind,
             "payload": json.dumps(dict(payload), separators=(",", ":")),
             "attempts": "0",
@@ -205,15 +234,13 @@ class JobQueue:
             "last_error": "",
             "max_attempts": "" if max_attempts is None else str(max_attempts),
         }
-        key = _job_key(job_id)
-        # HSETNX on "kind" decides the race; the rest is written only by the winner.
-        created = bool(await self.redis.hsetnx(key, "kind", kind))
+        pairs = [part for item in fields.items() for part in item]
+        # One script: either the whole job (hash + due time) exists afterwards, or nothing new.
+        created = await self.redis.eval(
+            _ENQUEUE, 2, DUE_KEY, _job_key(job_id), job_id, repr(due), *pairs
+        )
         if not created:
             return False
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
-            pipe.zadd(DUE_KEY, {job_id: due})
-            await pipe.execute()
         self._wake.set()
         return True
 
@@ -290,6 +317,23 @@ class JobQueue:
     async def complete(self, job: Job) -> bool:
         """Forget a finished job (only if ``job`` still holds its lease)."""
         done = await self.redis.eval(_COMPLETE, 2, DUE_KEY, _job_key(job.id), job.id, job.lease)
+        return bool(done)
+
+    async def run_now(self, job_id: str) -> bool:
+        """Make a waiting job due at once (False if it is unknown, done or running)."""
+        done = await self.redis.eval(
+            _RUN_NOW, 2, DUE_KEY, _job_key(job_id), job_id, repr(self.clock())
+        )
+        if done:
+            self._wake.set()
+        return bool(done)
+
+    async def extend(self, job: Job) -> bool:
+        """Push the lease of a running job one visibility timeout on (False: lease lost)."""
+        until = self.clock() + self.visibility_timeout
+        done = await self.redis.eval(
+            _EXTEND, 2, DUE_KEY, _job_key(job.id), job.id, job.lease, repr(until)
+        )
         return bool(done)
 
     async def reschedule(
@@ -401,8 +445,13 @@ class Worker:
         if self.services is None:
             msg = "Worker needs services to run handlers"
             raise RuntimeError(msg)
+        heartbeat = asyncio.create_task(self._keep_leased(job), name=f"lease:{job.id}")
         try:
-            await handler(self.services, job)
+            try:
+                await handler(self.services, job)
+            finally:
+                heartbeat.cancel()
+                await asyncio.wait({heartbeat})
         except RetryAt as retry:
             bound.info("jobs.rescheduled", run_at=retry.when.isoformat(), reason=retry.reason)
             await self.queue.reschedule(
@@ -422,6 +471,20 @@ class Worker:
             await self.queue.reschedule(job, self.queue.clock() + delay, error)
         else:
             await self.queue.complete(job)
+
+    async def _keep_leased(self, job: Job) -> None:
+        """Extend ``job``'s lease while its handler runs (a slow call must not free it)."""
+        interval = max(0.01, self.queue.visibility_timeout / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self.queue.extend(job):
+                    log.warning("jobs.lease_lost", job_id=job.id)
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup: try again at the next beat
+                log.warning("jobs.lease_extend_failed", job_id=job.id, exc_info=True)
 
     async def run_forever(self) -> None:
         """Run due jobs until :meth:`stop`; sleeps until the next due job or an enqueue."""

@@ -62,6 +62,14 @@ class ReportNotPossible(Exception):
     """The leg cannot be reported yet (no installation, no session); the job retries later."""
 
 
+class ReportTargetGone(ReportNotPossible):
+    """Saleor no longer has the item (or the checkout/order) the leg belongs to (NOT_FOUND).
+
+    Retried a few times (a Saleor being restored...), then the report job gives up and keeps the
+    leg for investigation (:mod:`.unknown_ipns`).
+    """
+
+
 def item_name(leg: Leg) -> str:
     """Readable name of the Saleor item of ``leg``."""
     return ITEM_NAMES[leg]
@@ -224,6 +232,9 @@ class Reporter:
                 # authorization): retrying can never succeed. Keep the evidence in the log.
                 bound.error("ipn.report_conflict", code=exc.code, message=exc.message)
                 return f"conflict:{exc.code}"
+            if exc.code == "NOT_FOUND":
+                msg = f"Saleor has no transaction item {variables['id']}: {exc.message}"
+                raise ReportTargetGone(msg) from exc
             raise
         return "already_processed" if result.get("alreadyProcessed") else "created"
 
@@ -247,10 +258,13 @@ class Reporter:
                     "transactionCreate",
                 )
             except SaleorMutationError as exc:
+                if exc.code != "NOT_FOUND":
+                    raise
                 # The checkout may have been completed between the query and the create.
-                if exc.code == "NOT_FOUND" and attempt == 0:
+                if attempt == 0:
                     continue
-                raise
+                msg = f"Saleor has neither the checkout nor an order for {target}: {exc.message}"
+                raise ReportTargetGone(msg) from exc
             item_id = str(created["transaction"]["id"])
             await self.legs.set_complement_transaction(
                 record.saleor_api_url, record.reference, item_id

@@ -2,8 +2,10 @@
 
 An IPN whose reference (``R``) names no session (expired, purged by an uninstall, a payment made
 outside Saleor with the same merchant account) or that carries no transaction number is not
-dropped: it is logged and kept here, newest first, so support can find it. The list is global
-(the reference could not be tied to a Saleor instance) and capped.
+dropped: it is logged and kept here, newest first, so support can find it. So is a verified leg
+Saleor will never take any more (its transaction item or checkout was deleted): the report job
+stops retrying and keeps it here, with the Saleor instance it belonged to. The list is global
+(the reference could not always be tied to a Saleor instance) and capped.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ class UnknownIpn(BaseModel):
     card_type: str | None = None
     amount_cents: int | None = None
     error_code: str | None = None
-    raw: str
-    """The raw signed query string or body, as received."""
+    saleor_api_url: str | None = None
+    """The Saleor instance, when the IPN could be tied to one (a report Saleor refused)."""
+    raw: str = ""
+    """The raw signed query string or body, as received (empty for a refused report: the leg
+    record, stored when the IPN was verified, holds what it said)."""
 
 
 class UnknownIpns:

@@ -205,3 +205,25 @@ class TestAmounts:
         recalculate(item)
         assert item.amounts["chargePending"] == 0
         assert saleor.checkout_status(checkout.id)["authorizeStatus"] == "NONE"
+
+
+class TestProcessAfterAFinalEvent:
+    async def test_first_final_event_is_returned_without_asking_the_app(
+        self, world: SaleorWorld
+    ) -> None:
+        """Like Saleor (events in primary-key order), transactionProcess returns the *first*
+        included final event, with ``data: null`` — a refusal reported before a success wins."""
+        saleor = world.saleor
+        checkout = saleor.create_checkout("15.00")
+        item = saleor.seed_initialized_item(checkout.id, "15.00")
+        from tests.fakes.fake_saleor_transactions import recalculate
+
+        saleor._new_event(item, "CHARGE_FAILURE", "1", Decimal("15.00"))
+        saleor._new_event(item, "CHARGE_SUCCESS", "2", Decimal("15.00"))
+        recalculate(item)
+        # No app is listening at this URL: an answer proves the app was not asked.
+        answer = await saleor.transaction_process("http://127.0.0.1:9/unused", item.id, {})
+        assert answer["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        assert answer["transactionEvent"]["pspReference"] == "1"
+        assert answer["data"] is None
+        assert answer["transaction"]["chargedAmount"]["amount"] == Decimal("15.00")

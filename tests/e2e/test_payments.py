@@ -105,19 +105,46 @@ class TestVoucherAndComplement:
 
 class TestRefusals:
     async def test_refused_then_accepted(self, stack: Stack) -> None:
-        """A refused attempt is a CHARGE_FAILURE; the accepted retry charges the item."""
+        """Refused then paid on the same page: the storefront's transactionProcess sees the success.
+
+        Saleor answers transactionProcess with the item's first final event without asking the
+        app, so the refused attempt (still a CHARGE_FAILURE) is reported after the success.
+        """
         checkout = stack.saleor.create_checkout("15.00")
         init = await stack.initialize(checkout.id, "APETIZ")
         item_id = init["transaction"]["id"]
-        await stack.pay(init, "voucher", refused_attempts=1)
+        paid = await stack.pay(init, "voucher", refused_attempts=1)
+        assert len(paid["ipns"]) == 2
+        back = await stack.http.get(paid["return_url"], follow_redirects=False)
+        assert "outcome=accepted" in back.headers["location"]
         await stack.settled()
         item = stack.item(item_id)
         types = [e.type for e in item.events if e.include]
         assert types.count("CHARGE_FAILURE") == 1
         assert types.count("CHARGE_SUCCESS") == 1
-        assert types.index("CHARGE_FAILURE") < types.index("CHARGE_SUCCESS")
+        assert types.index("CHARGE_SUCCESS") < types.index("CHARGE_FAILURE")
         assert item.amounts["charged"] == Decimal("15.00")
+        process = await stack.saleor.transaction_process(stack.app_url, item_id, {})
+        assert process["transactionEvent"]["type"] == "CHARGE_SUCCESS"
         assert stack.saleor.checkout_status(checkout.id)["chargeStatus"] == "FULL"
+        assert stack.saleor.checkout_complete(checkout.id)["errors"] == []
+
+    async def test_refused_and_shopper_leaves(self, stack: Stack) -> None:
+        """A refusal after which the shopper comes back is a CHARGE_FAILURE with the reason."""
+        checkout = stack.saleor.create_checkout("15.00")
+        init = await stack.initialize(checkout.id, "SODEXO")
+        item_id = init["transaction"]["id"]
+        paid = await stack.pay(init, "refused")
+        back = await stack.http.get(paid["return_url"], follow_redirects=False)
+        assert "outcome=refused" in back.headers["location"]
+        await stack.settled()
+        failures = [e for e in stack.item(item_id).events if e.type == "CHARGE_FAILURE"]
+        assert len(failures) == 1
+        assert failures[0].include
+        process = await stack.saleor.transaction_process(stack.app_url, item_id, {})
+        assert process["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        assert process["transactionEvent"]["pspReference"] == failures[0].psp_reference
+        assert stack.saleor.checkout_status(checkout.id)["authorizeStatus"] == "NONE"
 
     async def test_cancelled_on_the_payment_page(self, stack: Stack) -> None:
         """A shopper who cancels comes back through the app; transactionProcess says cancelled."""

@@ -362,6 +362,13 @@ class SaleorTransactions:
 
     # -- reading state (for assertions) ---------------------------------------------------------
 
+    def delete_checkout(self, checkout_id: str) -> None:
+        """Saleor deleting a checkout (e.g. expired): its items stay, detached (FK SET_NULL)."""
+        with self._lock:
+            checkout = self.checkouts.pop(checkout_id)
+            for item_id in checkout.items:
+                self.items[item_id].checkout_id = None
+
     def item(self, item_id: str) -> Item:
         with self._lock:
             return self.items[item_id]
@@ -955,14 +962,16 @@ class SaleorTransactions:
     async def transaction_process(
         self, app_url: str, item_id: str, data: Any = None
     ) -> dict[str, Any]:
-        """``transactionProcess``: the final event if there is one, else the app is asked."""
+        """``transactionProcess``: the item's *first* included final event if there is one
+        (Saleor walks the events in primary-key order and returns the first match, without
+        asking the app and with ``data: null``), else the app is asked."""
         with self._lock:
             item = self.items[item_id]
             finals = [e for e in item.events if e.include and e.type in FINAL_SESSION_EVENTS]
             if finals:
                 return {
                     "transaction": self.item_json(item),
-                    "transactionEvent": self.event_json(finals[-1], item.currency),
+                    "transactionEvent": self.event_json(finals[0], item.currency),
                     "data": None,
                     "errors": [],
                 }
@@ -1072,9 +1081,9 @@ class SaleorTransactions:
                     item, result, str(psp or ""), amount, message=message, created_by_app=app_id
                 )
             if result.endswith(("_SUCCESS", "_FAILURE")) and psp:
-                # Saleor re-labels the request event with the pspReference (recorded fact 15).
+                # Saleor re-labels the request event with the pspReference (recorded fact 15)
+                # and nothing else: it stays out of the calculations.
                 request.psp_reference = str(psp)
-                request.include = True
             if result.endswith("_SUCCESS") and psp and not item.psp_reference:
                 item.psp_reference = str(psp)
         if answer.get("actions") is not None:

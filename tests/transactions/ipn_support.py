@@ -6,6 +6,7 @@ import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -112,6 +113,7 @@ async def new_session(
     action_type: str = "CHARGE",
     reference: str | None = None,
     on_order: bool = False,
+    created_at: datetime | None = None,
 ) -> PaymentSession:
     """A checkout (or order) with an initialized voucher item, and the app's session for it."""
     if on_order:
@@ -136,6 +138,7 @@ async def new_session(
         config_id="default",
         environment="sandbox",
         idempotency_key=item.idempotency_key or "key",
+        created_at=created_at or datetime.now(UTC),
     )
     await SessionRepository(services.redis).save(session)
     return session

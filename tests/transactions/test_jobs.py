@@ -57,6 +57,33 @@ class TestJobQueue:
         assert job.payload == {"n": 1}
         assert await queue.pending_count() == 1
 
+    async def test_half_written_job_is_completed_by_the_next_enqueue(
+        self, redis: aioredis.Redis
+    ) -> None:
+        """A job hash left without payload or due time (a crash mid-write) does not block it."""
+        await redis.hset("up2pay:jobs:job:half", "kind", "k")
+        queue = JobQueue(redis)
+        assert await queue.enqueue("k", {"n": 1}, job_id="half") is True
+        (job,) = await queue.claim()
+        assert (job.id, job.payload) == ("half", {"n": 1})
+
+    async def test_extend_keeps_a_running_job_from_being_claimed_again(
+        self, redis: aioredis.Redis
+    ) -> None:
+        """Extending the lease pushes its expiry on; a lost lease cannot be extended."""
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock, visibility_timeout=30)
+        await queue.enqueue("k", {}, job_id="j")
+        (running,) = await queue.claim()
+        clock.now += 25
+        assert await queue.extend(running) is True
+        clock.now += 25
+        assert await queue.claim() == []
+        clock.now += 6
+        (reclaimed,) = await queue.claim()
+        assert await queue.extend(running) is False
+        assert await queue.extend(reclaimed) is True
+
     async def test_future_job_is_not_claimed_before_its_time(self, redis: aioredis.Redis) -> None:
         """A job scheduled for later is only claimed once its time has come."""
         clock = Clock()
@@ -242,6 +269,27 @@ class TestWorker:
         finally:
             await worker.stop()
         assert await redis.zcard(DUE_KEY) == 0
+
+    async def test_slow_job_keeps_its_lease_while_it_runs(
+        self, redis: aioredis.Redis, services: Services
+    ) -> None:
+        """A job running longer than the visibility timeout is not started by a second worker."""
+        queue = JobQueue(redis, visibility_timeout=0.15)
+        runs: list[str] = []
+
+        async def slow(services: Services, job: Job) -> None:
+            runs.append(job.id)
+            await asyncio.sleep(0.6)
+
+        await queue.enqueue("slow", {}, job_id="s")
+        first = Worker(queue, {"slow": slow}, services)
+        second = Worker(JobQueue(redis, visibility_timeout=0.15), {"slow": slow}, services)
+        running = asyncio.create_task(first.run_once())
+        await asyncio.sleep(0.4)
+        assert await second.run_once() == 0
+        assert await running == 1
+        assert runs == ["s"]
+        assert await queue.get("s") is None
 
     async def test_stop_lets_a_running_job_finish(
         self, redis: aioredis.Redis, services: Services

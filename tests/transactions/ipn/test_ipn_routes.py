@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
+from pathlib import Path
 
+import httpx
+import redis.asyncio as aioredis
+
+from saleor_up2pay.main import create_app
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.jobs import DUE_KEY
 from saleor_up2pay.transactions.legs import LegRepository
@@ -63,3 +67,32 @@ class TestIpnRoute:
         """The IPN path never redirects (Up2pay treats a 3xx as a failed delivery)."""
         response = await app_client.get("/api/up2pay/ipn/")
         assert not 300 <= response.status_code < 400
+
+    async def test_redis_down_is_not_acknowledged_and_stores_nothing(
+        self, services: Services, installed: SaleorWorld, tmp_path: Path
+    ) -> None:
+        """With the app's Redis unreachable a valid IPN gets 503 (Up2pay retries it later)."""
+        session = await new_session(services, installed)
+        dead = aioredis.Redis(
+            unix_socket_path=str(tmp_path / "no-redis.sock"), decode_responses=True
+        )
+        broken = Services(
+            settings=services.settings,
+            redis=dead,
+            http=services.http,
+            secretbox=services.secretbox,
+        )
+        app = create_app(services=broken)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://app.test") as client,
+        ):
+            response = await client.post(
+                "/api/up2pay/ipn", content=ipn(session.reference, amount_cents=2000), headers=FORM
+            )
+        await dead.aclose()
+        assert response.status_code == 503
+        assert await services.redis.zcard(DUE_KEY) == 0
+        legs = LegRepository(services.redis)
+        assert await legs.get_by_numtrans(installed.api_url, "722487980") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,9 +11,11 @@ from structlog.testing import capture_logs
 
 from saleor_up2pay.redis_store import purge_instance
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.ipn_received import receive_ipn
+from saleor_up2pay.transactions.ipn_received import REFUSAL_HOLD, receive_ipn
 from saleor_up2pay.transactions.jobs import DUE_KEY, Worker, job_queue
 from saleor_up2pay.transactions.legs import LegRepository
+from saleor_up2pay.transactions.sessions import SessionRepository
+from saleor_up2pay.transactions.unknown_ipns import UnknownIpns
 from tests.fakes.fake_saleor_transactions import Item
 from tests.transactions.ipn_support import (
     SaleorWorld,
@@ -36,6 +39,18 @@ def events(item: Item) -> list[tuple[str, str, Decimal]]:
 async def deliver(services: Services, worker: Worker, raw: bytes) -> None:
     await receive_ipn(services, raw)
     await worker.drain()
+
+
+def outcomes(item: Item) -> list[tuple[str, str, Decimal]]:
+    """The item's included result events (no request / action-required events)."""
+    return [e for e in events(item) if e[0].endswith(("_SUCCESS", "_FAILURE"))]
+
+
+async def make_due(services: Services) -> None:
+    """Time passes: every waiting job is due now."""
+    waiting = await services.redis.zrange(DUE_KEY, 0, -1)
+    if waiting:
+        await services.redis.zadd(DUE_KEY, dict.fromkeys(waiting, 0))
 
 
 class TestVoucherLeg:
@@ -136,24 +151,60 @@ class TestVoucherLeg:
 
 
 class TestAttempts:
-    async def test_refused_then_accepted(
+    async def test_refused_then_accepted_on_the_same_page(
         self, services: Services, installed: SaleorWorld, worker: Worker
     ) -> None:
-        """A refused attempt is a CHARGE_FAILURE; the next accepted one is charged."""
+        """A refusal waits while the shopper may retry; the success is reported first, then it."""
         session = await new_session(services, installed, total="20.00")
         await deliver(
             services, worker, ipn(session.reference, amount_cents=2000, error="00105", numtrans="1")
         )
         item = installed.saleor.item(session.transaction_id)
-        failure = [e for e in item.events if e.type == "CHARGE_FAILURE"]
-        assert [(e.psp_reference, e.include) for e in failure] == [("1", True)]
-        assert "E=00105" in failure[0].message
-        assert item.amounts["charged"] == 0
+        assert outcomes(item) == []
+        assert await services.redis.zcard(DUE_KEY) == 1
         await deliver(services, worker, ipn(session.reference, amount_cents=2000, numtrans="2"))
+        await make_due(services)
+        await worker.drain()
         item = installed.saleor.item(session.transaction_id)
+        assert [(t, psp) for t, psp, _ in outcomes(item)] == [
+            ("CHARGE_SUCCESS", "2"),
+            ("CHARGE_FAILURE", "1"),
+        ]
+        failure = next(e for e in item.events if e.type == "CHARGE_FAILURE")
+        assert "E=00105" in failure.message
         assert item.amounts["charged"] == Decimal("20.00")
         assert item.private_metadata["up2pay.numtrans"] == "2"
         assert installed.saleor.checkout_status(session.source_id)["chargeStatus"] == "FULL"
+
+    async def test_refusal_is_reported_once_the_shopper_has_left_the_page(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """After a verified 'refused' browser return the held refusal is a CHARGE_FAILURE."""
+        session = await new_session(services, installed, total="20.00")
+        await deliver(
+            services, worker, ipn(session.reference, amount_cents=2000, error="00105", numtrans="1")
+        )
+        assert outcomes(installed.saleor.item(session.transaction_id)) == []
+        await SessionRepository(services.redis).record_return(
+            installed.api_url, session.reference, "refused"
+        )
+        await make_due(services)
+        await worker.drain()
+        item = installed.saleor.item(session.transaction_id)
+        assert outcomes(item) == [("CHARGE_FAILURE", "1", Decimal("20.00"))]
+        assert item.amounts["charged"] == 0
+
+    async def test_refusal_is_reported_at_the_latest_after_the_hold(
+        self, services: Services, installed: SaleorWorld, worker: Worker
+    ) -> None:
+        """Without any browser return, a refusal is reported once the hold is over."""
+        started = datetime.now(UTC) - REFUSAL_HOLD - timedelta(seconds=1)
+        session = await new_session(services, installed, total="20.00", created_at=started)
+        await deliver(
+            services, worker, ipn(session.reference, amount_cents=2000, error="00105", numtrans="1")
+        )
+        item = installed.saleor.item(session.transaction_id)
+        assert outcomes(item) == [("CHARGE_FAILURE", "1", Decimal("20.00"))]
 
     async def test_later_failure_never_downgrades_a_success(
         self, services: Services, installed: SaleorWorld, worker: Worker
@@ -340,3 +391,37 @@ class TestRetries:
         assert await job_queue(services).pending_count() == 0
         assert [k async for k in services.redis.scan_iter("*:leg:*")] == []
         assert installed.saleor.item(session.transaction_id).amounts["charged"] == 0
+
+
+class TestUnreportable:
+    async def test_complement_of_a_deleted_checkout_is_kept_for_investigation(
+        self, services: Services, installed: SaleorWorld
+    ) -> None:
+        """When Saleor keeps answering NOT_FOUND the job stops and the leg is kept, not lost."""
+        worker = Worker(job_queue(services), services=services, base_backoff=0.01, max_backoff=0.02)
+        session = await new_session(services, installed, total="44.80")
+        installed.saleor.delete_checkout(session.source_id)
+        await receive_ipn(
+            services,
+            ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans=COMPLEMENT_S),
+        )
+        await worker.run_once()
+        assert await services.redis.zcard(DUE_KEY) == 1  # retried at first
+        assert await UnknownIpns(services.redis).latest() == []
+        deadline = asyncio.get_running_loop().time() + 10
+        while await services.redis.zcard(DUE_KEY):
+            assert asyncio.get_running_loop().time() < deadline, "the job never gave up"
+            await worker.run_once()
+            await asyncio.sleep(0.01)
+        (kept,) = await UnknownIpns(services.redis).latest()
+        assert kept.reason.startswith("not reportable to Saleor")
+        assert (kept.reference, kept.transaction_number, kept.amount_cents) == (
+            session.reference,
+            COMPLEMENT_S,
+            2480,
+        )
+        assert kept.saleor_api_url == installed.api_url
+        leg = await LegRepository(services.redis).get_by_numtrans(installed.api_url, COMPLEMENT_S)
+        assert leg is not None
+        assert not leg.reported
+        assert list(installed.saleor.items) == [session.transaction_id]  # no complement item
