@@ -1,48 +1,127 @@
-"""structlog configuration: JSON or console lines, with secrets redacted before rendering."""
+"""structlog configuration: JSON or console lines, with secrets redacted before rendering.
+
+Two layers keep secrets out of the log, on both paths a line can take (structlog loggers, and the
+standard library's ``logging`` used by this package's early messages and by libraries):
+
+- by name: the value of any key naming a secret (``token``, ``hmac_key``, ``authorization``...),
+  at any depth of dicts and lists, is replaced;
+- by shape: text that looks like a secret wherever it appears (a 128-hex-character HMAC key, a
+  ``Bearer`` credential, a JWT or JWS, a SecretBox ciphertext) is replaced inside every string,
+  including the message itself.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(token|secret|hmac|password|authorization|signature|key)$", re.I)
+_SECRET_KEYS = re.compile(
+    r"(token|secret|hmac|password|passwd|authorization|bearer|cookie|signature|key)$", re.I
+)
+_SECRET_TEXT = re.compile(
+    r"[0-9A-Fa-f]{64,}"  # HMAC keys (128 hex) and other long hex secrets
+    r"|(?i:bearer)\s+[^\s\"',;]+"  # Authorization: Bearer <app token or JWT>
+    r"|eyJ[\w-]*\.[\w-]*\.[\w-]*"  # JWT / JWS (compact, detached included)
+    r"|gAAAAA[\w-]{20,}=*"  # Fernet ciphertext (SecretBox): useless alone, still not for logs
+)
 REDACTED = "[redacted]"
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every secret-looking run replaced by ``[redacted]``."""
+    return _SECRET_TEXT.sub(REDACTED, text)
+
+
+def _scrub_value(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if depth > 5:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and _SECRET_KEYS.search(k)
+            else _scrub_value(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v, depth + 1) for v in value]
+    return value
 
 
 def redact_secrets(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Replace the value of any key that names a secret (token, hmac_key, ...)."""
+    """Replace values of keys naming a secret, and secret-looking text in every string."""
     for key in list(event_dict):
         if key != "event" and _SECRET_KEYS.search(key):
             event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _scrub_value(event_dict[key])
     return event_dict
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record (test runners swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def _renderer(fmt: str) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
-    """Configure stdlib logging and structlog once for the process."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+    """Configure stdlib logging and structlog once for the process, both through the redactor."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact_secrets,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            redact_secrets,  # after format_exc_info: tracebacks are scrubbed as well
+            _renderer(fmt),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    # Standard-library records (this package's early messages, httpx, redis...) take the same
+    # processors: the formatted message becomes the event, ``extra=`` fields are redacted by name.
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                *shared,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
+                _renderer(fmt),
+            ],
+        )
     )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)  # reconfiguring replaces ours, never stacks a second one
+    root.addHandler(handler)
+    root.setLevel(level)

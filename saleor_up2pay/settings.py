@@ -32,6 +32,65 @@ def _split_commas(value: object) -> object:
     return value
 
 
+_URL_HOST_RE = re.compile(r"[a-z0-9._\-]+|\[[0-9a-f:.]+\]")
+_PATTERN_HOST_RE = re.compile(r"[a-z0-9._\-*]+|\[[0-9a-f:.]+\]")
+
+
+def split_saleor_api_url(
+    url: str, *, pattern: bool = False
+) -> tuple[str, str, str | None, str] | None:
+    """``(scheme, host, port, path)`` of a Saleor API URL (or allow-list pattern), else None.
+
+    Userinfo, query and fragment are refused: each would let text after the host pass for part of
+    it when the whole URL is matched as one string (``https://evil.example/x.saleor.cloud/...``).
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc.lower()
+    if parts.scheme not in {"http", "https"} or "@" in netloc or parts.query or parts.fragment:
+        return None
+    if "#" in url or "?" in url:  # an empty query or fragment still hides what follows
+        return None
+    if netloc.startswith("["):
+        host, _, rest = netloc.partition("]")
+        host += "]"
+    else:
+        host, _, rest = netloc.partition(":")
+        rest = ":" + rest if rest else ""
+    if rest and not rest.startswith(":"):
+        return None
+    port = rest[1:] if rest else None
+    host_re = _PATTERN_HOST_RE if pattern else _URL_HOST_RE
+    if not host or not host_re.fullmatch(host):
+        return None
+    if port is not None and not (port.isdigit() or (pattern and port == "*")):
+        return None
+    path = parts.path or "/"
+    return parts.scheme, host, port, path
+
+
+def api_url_matches(saleor_api_url: str, pattern: str) -> bool:
+    """Whether ``saleor_api_url`` matches one ``ALLOWED_SALEOR_API_URLS`` pattern.
+
+    Scheme, host, port and path are compared separately, so a wildcard never reaches past the
+    part it is written in: ``https://*.saleor.cloud/graphql/`` matches any host under
+    ``saleor.cloud`` and nothing else. Hosts compare case-insensitively; a port written ``*``
+    matches any port (or none); a pattern without port only matches a URL without one.
+    """
+    url = split_saleor_api_url(saleor_api_url)
+    pat = split_saleor_api_url(pattern, pattern=True)
+    if url is None or pat is None:
+        return False
+    scheme, host, port, path = url
+    p_scheme, p_host, p_port, p_path = pat
+    # An IPv6 literal is compared as written: its brackets would read as an fnmatch class.
+    host_ok = host == p_host if p_host.startswith("[") else fnmatchcase(host, p_host)
+    if scheme != p_scheme or not host_ok:
+        return False
+    if p_port not in {"*", port}:
+        return False
+    return fnmatchcase(path, p_path)
+
+
 class Settings(BaseSettings):
     """Process-wide settings, read from the environment (and an optional `.env` file)."""
 
@@ -178,6 +237,47 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return upper
 
+    @field_validator("allowed_saleor_api_urls")
+    @classmethod
+    def _api_url_patterns(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if split_saleor_api_url(item, pattern=True) is None or not urlsplit(item).path:
+                msg = (
+                    f"{item!r} is not a Saleor API URL pattern like "
+                    "https://shop.example.com/graphql/ or https://*.saleor.cloud/graphql/"
+                )
+                raise ValueError(msg)
+        return value
+
+    @field_validator("up2pay_site")
+    @classmethod
+    def _site(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{7}", value):
+            msg = "must be the 7-digit SITE number of the Up2pay contract"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("up2pay_rang")
+    @classmethod
+    def _rang(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{2,3}", value):
+            msg = "must be the 2- or 3-digit RANG of the Up2pay contract"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("up2pay_identifiant")
+    @classmethod
+    def _identifiant(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{1,9}", value):
+            msg = "must be the IDENTIFIANT of the Up2pay contract: 1 to 9 digits"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("up2pay_hmac_key")
     @classmethod
     def _hex_key(cls, value: str) -> str:
@@ -200,7 +300,7 @@ class Settings(BaseSettings):
         """Whether a Saleor instance may install the app (empty allow-list = any)."""
         if not self.allowed_saleor_api_urls:
             return True
-        return any(fnmatchcase(saleor_api_url, pat) for pat in self.allowed_saleor_api_urls)
+        return any(api_url_matches(saleor_api_url, p) for p in self.allowed_saleor_api_urls)
 
     def resolved_secret_key(self) -> str:
         """SECRET_KEY, or one generated once and persisted under DATA_DIR (with a warning)."""
@@ -219,17 +319,39 @@ class Settings(BaseSettings):
         return key
 
 
-class SettingsError(Exception):
-    """Raised with one readable line per invalid setting."""
+class SettingsError(SystemExit):
+    """Raised with one readable line per invalid setting (``str(error)``: the lines).
+
+    A ``SystemExit`` whose code is those lines, each prefixed ``configuration error:``: a process
+    started by ``uvicorn --factory saleor_up2pay.main:create_app`` then stops with exactly these
+    lines on stderr (exit status 1) instead of a traceback. ``saleor-up2pay serve`` catches it,
+    prints the same lines and exits 2.
+    """
+
+    def __init__(self, lines: str) -> None:
+        super().__init__(lines)
+        self.code = "\n".join(f"configuration error: {line}" for line in lines.splitlines())
+
+
+def _message(err: Any) -> str:
+    """Pydantic's message, without the "Value error, " it puts before our own messages."""
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if err["type"] == "value_error" and ctx_error is not None:
+        return str(ctx_error)
+    return str(err["msg"])
 
 
 def load_settings() -> Settings:
-    """Read the settings, turning validation errors into one clear line per setting."""
+    """Read the settings, turning validation errors into one clear line per setting.
+
+    The value given is never repeated (it may be a secret: SECRET_KEY, UP2PAY_HMAC_KEY, a
+    REDIS_URL with a password).
+    """
     try:
         return Settings()
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
-            lines.append(f"{name}: {err['msg']}")
+        for err in exc.errors(include_url=False, include_input=False):
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            lines.append(f"{name}: {_message(err)}")
         raise SettingsError("\n".join(lines)) from None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from saleor_up2pay.cli import main
-from saleor_up2pay.settings import SettingsError, load_settings
+from saleor_up2pay.settings import Settings, SettingsError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,19 +37,32 @@ class TestSettingsErrors:
         [
             ("PORT", "eighty", "PORT: Input should be a valid integer"),
             ("PORT", "70000", "PORT: Input should be less than or equal to 65535"),
-            ("APP_URL", "localhost:8000", "APP_URL: Value error, must be an absolute http(s) URL"),
-            ("REDIS_URL", "http://redis:6379", "REDIS_URL: Value error, must be a redis://"),
+            ("APP_URL", "localhost:8000", "APP_URL: must be an absolute http(s) URL"),
+            ("REDIS_URL", "http://redis:6379", "REDIS_URL: must be a redis://"),
             (
                 "LOG_LEVEL",
                 "LOUD",
                 "LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
             ),
             ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'json' or 'console'"),
-            ("UP2PAY_HMAC_KEY", "abc", "UP2PAY_HMAC_KEY: Value error, must be 128 hexadecimal"),
+            (
+                "ALLOWED_SALEOR_API_URLS",
+                "https://a.example.com/graphql/,shop.example.com",
+                "ALLOWED_SALEOR_API_URLS: 'shop.example.com' is not a Saleor API URL pattern",
+            ),
+            (
+                "ALLOWED_SALEOR_API_URLS",
+                "https://shop.example.com",
+                "ALLOWED_SALEOR_API_URLS: 'https://shop.example.com' is not a Saleor API URL",
+            ),
+            ("UP2PAY_SITE", "12345", "UP2PAY_SITE: must be the 7-digit SITE"),
+            ("UP2PAY_RANG", "1", "UP2PAY_RANG: must be the 2- or 3-digit RANG"),
+            ("UP2PAY_IDENTIFIANT", "12ab", "UP2PAY_IDENTIFIANT: must be the IDENTIFIANT"),
+            ("UP2PAY_HMAC_KEY", "abc", "UP2PAY_HMAC_KEY: must be 128 hexadecimal"),
             (
                 "UP2PAY_METHODS",
                 "APETIZ,VISA",
-                "UP2PAY_METHODS: Value error, unknown method(s) VISA",
+                "UP2PAY_METHODS: unknown method(s) VISA",
             ),
         ],
     )
@@ -63,6 +76,20 @@ class TestSettingsErrors:
         lines = str(info.value).splitlines()
         assert len(lines) == 1
         assert lines[0].startswith(expected)
+
+    def test_secret_values_are_not_repeated(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A wrong HMAC key or Redis password never appears in the error line."""
+        monkeypatch.setenv("UP2PAY_HMAC_KEY", "SECRETSECRET")
+        monkeypatch.setenv("REDIS_URL", "http://:hunter2@redis:6379")
+        with pytest.raises(SettingsError) as info:
+            load_settings()
+        assert "SECRETSECRET" not in str(info.value)
+        assert "hunter2" not in str(info.value)
+
+    def test_log_level_is_case_insensitive(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """LOG_LEVEL=debug is read as DEBUG."""
+        monkeypatch.setenv("LOG_LEVEL", "debug")
+        assert load_settings().log_level == "DEBUG"
 
     def test_several_bad_values_give_one_line_each(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """All problems are reported at once, one per line."""
@@ -86,6 +113,41 @@ class TestSettingsErrors:
         assert settings.app_url == "https://up2pay.example.com"
         assert settings.saleor_api_url_allowed("https://shop.saleor.cloud/graphql/")
         assert not settings.saleor_api_url_allowed("https://evil.example.com/graphql/")
+
+
+class TestAllowedSaleorApiUrls:
+    @pytest.mark.parametrize(
+        ("url", "pattern", "allowed"),
+        [
+            ("https://shop.example.com/graphql/", "https://shop.example.com/graphql/", True),
+            ("https://SHOP.example.com/graphql/", "https://shop.example.com/graphql/", True),
+            ("https://shop.example.com/graphql", "https://shop.example.com/graphql/", False),
+            ("http://shop.example.com/graphql/", "https://shop.example.com/graphql/", False),
+            ("https://a.saleor.cloud/graphql/", "https://*.saleor.cloud/graphql/", True),
+            ("https://a.b.saleor.cloud/graphql/", "https://*.saleor.cloud/graphql/", True),
+            ("https://saleor.cloud.evil.io/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("https://evil.io/x.saleor.cloud/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("https://evil.io?.saleor.cloud/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("https://evil.io#.saleor.cloud/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("https://a.saleor.cloud@evil.io/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("https://evil.io:1/.saleor.cloud/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("https://a.saleor.cloud:8443/graphql/", "https://*.saleor.cloud/graphql/", False),
+            ("http://127.0.0.1:8000/graphql/", "http://127.0.0.1:*/graphql/", True),
+            ("http://127.0.0.1/graphql/", "http://127.0.0.1:*/graphql/", True),
+            ("http://127.0.0.1:8000/graphql/", "http://127.0.0.1:8001/graphql/", False),
+            ("http://[::1]:8000/graphql/", "http://[::1]:8000/graphql/", True),
+            ("https://shop.example.com/any/path/", "https://shop.example.com/*", True),
+            ("http://saleor_api:8000/graphql/", "http://saleor_api:8000/graphql/", True),
+        ],
+    )
+    def test_pattern_matching(self, url: str, pattern: str, allowed: bool) -> None:
+        """Each wildcard only stands for its own part of the URL: host, port or path."""
+        settings = Settings(allowed_saleor_api_urls=[pattern])
+        assert settings.saleor_api_url_allowed(url) is allowed
+
+    def test_empty_list_allows_any(self) -> None:
+        """No pattern: any instance may install (register logs a warning)."""
+        assert Settings(allowed_saleor_api_urls=[]).saleor_api_url_allowed("https://x.io/g/")
 
 
 class TestDefaults:
@@ -128,3 +190,25 @@ class TestServeCommand:
         assert result.returncode == 2
         assert result.stderr.startswith("configuration error: PORT: Input should be less than")
         assert result.stderr.count("\n") == 1
+
+    def test_uvicorn_factory_stops_with_the_same_lines(self, tmp_path: Path) -> None:
+        """`uvicorn --factory saleor_up2pay.main:create_app` prints one line per bad setting."""
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PORT", "APP_"))}
+        env.update(PORT="eighty", APP_URL="ftp://x")
+        result = subprocess.run(
+            [sys.executable, "-m", "uvicorn", "--factory", "saleor_up2pay.main:create_app"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert sorted(result.stderr.splitlines()) == [
+            "configuration error: APP_URL: must be an absolute http(s) URL, "
+            "e.g. https://up2pay.example.com",
+            "configuration error: PORT: Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ]

@@ -28,7 +28,7 @@ from graphql import GraphQLError
 from saleor_up2pay import __version__
 from saleor_up2pay.configuration import configuration_repository
 from saleor_up2pay.dashboard.auth import API_URL_HEADER, TOKEN_HEADER, authenticate
-from saleor_up2pay.dashboard.schema import ApiContext, schema
+from saleor_up2pay.dashboard.schema import ApiContext, schema, scrub_message
 from saleor_up2pay.errors import AppError, BadRequest
 from saleor_up2pay.saleor.apl import auth_store
 from saleor_up2pay.saleor.definitions import APP_PAGE_PATH
@@ -177,8 +177,11 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, AppError):
         formatted.update(message=original.public_message, extensions={"code": original.public_code})
     elif original is None or isinstance(original, GraphQLError):
-        # Syntax, validation or variable-coercion error of the request itself: safe to show.
-        formatted.update(message=error.message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+        # Syntax, validation or variable-coercion error of the request itself: safe to show once
+        # the values it quotes are scrubbed (an invalid input echoes the HMAC key sent).
+        formatted.update(
+            message=scrub_message(error.message), extensions={"code": "GRAPHQL_VALIDATION_FAILED"}
+        )
     else:
         formatted.update(
             message="The app hit an internal error.", extensions={"code": "INTERNAL_ERROR"}

@@ -202,7 +202,7 @@ class ActivityRow:
             amount=entry.amount,
             currency=entry.currency,
             outcome=entry.outcome,
-            message=_scrub(entry.message),
+            message=scrub_message(entry.message),
             psp_reference=entry.psp_reference,
         )
 
@@ -453,7 +453,7 @@ def _camel(name: str) -> str:
 _LONG_HEX = re.compile(r"[0-9A-Fa-f]{32,}")
 
 
-def _scrub(message: str) -> str:
+def scrub_message(message: str) -> str:
     """Belt and braces: a long hex run (a key, a signature) never reaches the page."""
     return _LONG_HEX.sub("[redacted]", message)
 
@@ -469,7 +469,8 @@ class _Schema(strawberry.Schema):
             if isinstance(original, AppError):
                 log.warning("dashboard.api_error", code=original.public_code)
             elif original is None or isinstance(original, GraphQLError):
-                log.info("dashboard.api_invalid_document", message=error.message)
+                # Coercion errors quote the variables sent, HMAC key included: scrub them.
+                log.info("dashboard.api_invalid_document", message=scrub_message(error.message))
             else:
                 log.error("dashboard.api_failed", exc_info=original)
 

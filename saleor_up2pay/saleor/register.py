@@ -9,8 +9,6 @@ message}}``): Saleor shows ``error.message`` as the installation failure.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import structlog
 
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
@@ -18,8 +16,11 @@ from saleor_up2pay.saleor.apl import AuthData, auth_store
 from saleor_up2pay.saleor.client import SaleorClient, SaleorError
 from saleor_up2pay.saleor.signature import JwksUnavailable, fetch_jwks
 from saleor_up2pay.services import Services
+from saleor_up2pay.settings import split_saleor_api_url
 
 log = structlog.get_logger(__name__)
+
+MAX_API_URL_LENGTH = 2048
 
 
 class InvalidSaleorApiUrl(BadRequest):
@@ -48,12 +49,15 @@ class RegistrationFailed(AppError):
 
 
 def check_saleor_api_url(saleor_api_url: str | None) -> str:
-    """The ``Saleor-Api-Url`` header, if it is an absolute http(s) URL."""
+    """The ``Saleor-Api-Url`` header, if it is an absolute http(s) URL.
+
+    Userinfo, a query or a fragment are refused too: Saleor never sends them, and the URL is the
+    key of everything stored for the instance and the base of the JWKS URL.
+    """
     if not saleor_api_url:
         msg = "Missing saleor-api-url header."
         raise InvalidSaleorApiUrl(msg)
-    parts = urlsplit(saleor_api_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    if len(saleor_api_url) > MAX_API_URL_LENGTH or split_saleor_api_url(saleor_api_url) is None:
         msg = "The saleor-api-url header is not an absolute http(s) URL."
         raise InvalidSaleorApiUrl(msg)
     return saleor_api_url

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.configuration import ConfigurationRepository
@@ -307,3 +308,20 @@ class TestPage:
         page = await dashboard.client.get("/app")
         assert page.status_code == 200
         assert "Open this page from the Saleor Dashboard" in page.text
+
+
+class TestInvalidDocument:
+    async def test_input_echoed_by_a_coercion_error_hides_the_key(
+        self, dashboard: Dashboard, repo: ConfigurationRepository
+    ) -> None:
+        """An incomplete input is refused with a readable error that never quotes the HMAC key."""
+        incomplete = {"hmacKey": KEY, "site": "1999888"}
+        with capture_logs() as logs:
+            response = await dashboard.post(SAVE, {"input": incomplete})
+        body = response.json()
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert "required field" in body["errors"][0]["message"]
+        assert KEY not in response.text
+        assert KEY not in repr(logs)
+        assert any(entry["event"] == "dashboard.api_invalid_document" for entry in logs)
+        assert await repo.list(dashboard.saleor.api_url) == []

@@ -212,6 +212,55 @@ class TestRegisterRefusals:
         assert response.status_code == 400
         assert error_code(response) == code
 
+    @pytest.mark.parametrize(
+        "api_url",
+        [
+            "https://user:pass@shop.example.com/graphql/",
+            "https://shop.example.com/graphql/?x=1",
+            "https://shop.example.com/graphql/#x",
+            "https://shop.example.com:port/graphql/",
+            "https://shop example.com/graphql/",
+        ],
+        ids=["userinfo", "query", "fragment", "bad-port", "bad-host"],
+    )
+    async def test_api_url_saleor_would_never_send_is_refused(
+        self, app_client: httpx.AsyncClient, services: Services, api_url: str
+    ) -> None:
+        """Userinfo, query, fragment or a malformed host: 400 INVALID_SALEOR_API_URL, no call."""
+        response = await app_client.post(
+            "/api/register", json={"auth_token": "x"}, headers={"Saleor-Api-Url": api_url}
+        )
+        assert response.status_code == 400
+        assert error_code(response) == "INVALID_SALEOR_API_URL"
+        assert await auth_store(services).all() == []
+
+    @pytest.mark.parametrize(
+        "api_url",
+        [
+            "http://127.0.0.1:{port}/x.saleor.cloud/graphql/",
+            "http://127.0.0.1:{port}/graphql/?.saleor.cloud/graphql/",
+            "http://x.saleor.cloud@127.0.0.1:{port}/graphql/",
+        ],
+        ids=["host-in-path", "host-in-query", "host-in-userinfo"],
+    )
+    async def test_wildcard_cannot_be_satisfied_outside_the_host(
+        self, fake_saleor: FakeSaleor, services: Services, api_url: str
+    ) -> None:
+        """With https://*.saleor.cloud/graphql/ allowed, another host naming it elsewhere fails."""
+        port = httpx.URL(fake_saleor.api_url).port
+        token, _ = fake_saleor.issue_token()
+        async with app_with(
+            services, allowed_saleor_api_urls=["http://*.saleor.cloud/graphql/"]
+        ) as client:
+            response = await client.post(
+                "/api/register",
+                json={"auth_token": token},
+                headers={"Saleor-Api-Url": api_url.format(port=port)},
+            )
+        assert response.status_code in {400, 403}
+        assert fake_saleor.graphql_requests() == []
+        assert await auth_store(services).all() == []
+
     async def test_get_register_is_not_allowed(self, app_client: httpx.AsyncClient) -> None:
         """Register only takes POST."""
         response = await app_client.get("/api/register")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,17 @@ from structlog.testing import capture_logs
 
 from saleor_up2pay.api import saleor_webhooks
 from saleor_up2pay.api.saleor_webhooks import resolve_handler
-from saleor_up2pay.redis_store import instance_key
+from saleor_up2pay.redis_store import instance_id, instance_key
 from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData, auth_store
 from saleor_up2pay.saleor.definitions import WEBHOOKS, definition_for_event
 from saleor_up2pay.saleor.webhooks import HandlerMissing, WebhookContext, verify_request
 from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.jobs import JOB_KEY_PREFIX, job_queue
+from saleor_up2pay.transactions.sessions import (
+    PaymentSession,
+    SessionRepository,
+    reference_index_key,
+)
 from tests.conftest import RECORDED, require_shared
 from tests.fakes.fake_saleor import FakeSaleor, Installation, running
 
@@ -46,6 +53,30 @@ def app_deleted_payload(app_id: str) -> dict[str, Any]:
         "issuingPrincipal": {"__typename": "User", "id": "VXNlcjoyMQ==", "email": "a@b.c"},
         "app": {"id": app_id, "identifier": "saleor.app.up2pay", "isActive": False},
     }
+
+
+def session_of(saleor_api_url: str, reference: str) -> PaymentSession:
+    return PaymentSession(
+        reference=reference,
+        saleor_api_url=saleor_api_url,
+        transaction_id="VHJhbnNhY3Rpb25JdGVtOjE=",
+        source_type="Checkout",
+        source_id="Q2hlY2tvdXQ6MQ==",
+        channel="channel-eur",
+        method="APETIZ",
+        amount=Decimal("20.00"),
+        currency="EUR",
+        action_type="CHARGE",
+        return_url="https://shop.example/checkout",
+        config_id="default",
+        environment="sandbox",
+        idempotency_key="2de1b1d8-2a90-41f0-b38a-533bf96730a2",
+    )
+
+
+async def job_ids(services: Services) -> AsyncIterator[str]:
+    async for key in services.redis.scan_iter(match=JOB_KEY_PREFIX + "*"):
+        yield key[len(JOB_KEY_PREFIX) :]
 
 
 @pytest.fixture
@@ -314,6 +345,43 @@ class TestAppDeleted:
         )
         assert again.status_code == 401
         assert again.json()["error"]["code"] == "NOT_REGISTERED"
+
+    async def test_app_deleted_forgets_global_keys_naming_the_instance(
+        self,
+        fake_saleor: FakeSaleor,
+        installed: Installation,
+        app_client: httpx.AsyncClient,
+        services: Services,
+    ) -> None:
+        """Its reference index entries and its jobs (pending or dead) go; others' stay."""
+        mine, theirs = fake_saleor.api_url, "https://other.example.com/graphql/"
+        sessions = SessionRepository(services.redis)
+        await sessions.save(session_of(mine, "Umine000000000000001"))
+        await sessions.save(session_of(theirs, "Utheirs0000000000001"))
+        queue = job_queue(services)
+        for url in (mine, theirs):
+            iid = instance_id(url)
+            for job_id in (f"ipn:{iid}:123:ACCEPTED", f"refund:{iid}:R1", f"event:{iid}:V1"):
+                assert await queue.enqueue("test.kind", {"saleor_api_url": url}, job_id=job_id)
+        claimed = {job.id: job for job in await queue.claim(limit=10)}
+        assert await queue.bury(claimed[f"event:{instance_id(mine)}:V1"], "gave up")
+
+        response = await fake_saleor.send_webhook(
+            "", APP_DELETED, payload=app_deleted_payload(installed.app_id), client=app_client
+        )
+
+        assert response.status_code == 200
+        assert await sessions.get_by_reference("Umine000000000000001") is None
+        assert await services.redis.get(reference_index_key("Umine000000000000001")) is None
+        assert await services.redis.get(reference_index_key("Utheirs0000000000001")) == theirs
+        remaining = {job_id async for job_id in job_ids(services)}
+        assert remaining == {
+            f"ipn:{instance_id(theirs)}:123:ACCEPTED",
+            f"refund:{instance_id(theirs)}:R1",
+            f"event:{instance_id(theirs)}:V1",
+        }
+        assert await queue.dead_jobs() == []
+        assert await queue.pending_count() == 3
 
     async def test_app_deleted_for_a_stale_installation_purges_nothing(
         self,
