@@ -20,6 +20,9 @@ A partial capture of a Conecs leg makes Up2pay cancel the remainder (manual §2.
 webhook answer carries only the ``CHARGE_SUCCESS``; the ``CANCEL_SUCCESS`` of the remainder is
 reported to Saleor with ``transactionEventReport`` by a durable job (``transaction.event``) queued
 before answering, so it survives a restart and is retried until Saleor accepts it.
+
+A capture is reserved on its leg before GAE is called (:class:`CaptureReservation`, atomic
+compare-and-set), as refunds are: two concurrent captures cannot exceed what is capturable.
 """
 
 from __future__ import annotations
@@ -260,8 +263,57 @@ def _failure(operation: Operation, exc: ActionRefused) -> ActionFailure:
     return ActionFailure(operation=operation, message=exc.message, actions=actions)
 
 
+class CaptureReservation:
+    """A capture reserved on its leg before GAE is called, so concurrent captures cannot overlap.
+
+    :meth:`reserve` is the atomic change applied with :meth:`LegRepository.update`: it checks
+    ``amount`` against what is capturable *now* and books it as captured — and, on a Conecs leg
+    whose partial capture voids the rest (manual §2.1.2.2), books that rest as cancelled too, so
+    a concurrent capture finds nothing left. :meth:`release` undoes exactly what was booked.
+    """
+
+    def __init__(self, amount: Decimal, *, voids_rest: bool) -> None:
+        self.amount = amount
+        self.voids_rest = voids_rest
+        self.voided = ZERO
+        """The remainder the capture cancels (set by :meth:`reserve`)."""
+
+    def reserve(self, record: LegRecord) -> LegRecord:
+        capturable = record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
+        if capturable <= 0:
+            raise ActionRefused("Nothing is left to capture on this payment.", record)
+        if self.amount > capturable:
+            msg = (
+                f"Cannot capture {money(self.amount)}: only {money(capturable)} is authorized "
+                "and not captured."
+            )
+            raise ActionRefused(msg, record)
+        # Recomputed on every compare-and-set retry: the last call is the one stored.
+        self.voided = capturable - self.amount if self.voids_rest else ZERO
+        return record.model_copy(
+            update={
+                "captured_amount": record.captured_amount + self.amount,
+                "cancelled_amount": record.cancelled_amount + self.voided,
+            }
+        )
+
+    def release(self, record: LegRecord) -> LegRecord:
+        return record.model_copy(
+            update={
+                "captured_amount": record.captured_amount - self.amount,
+                "cancelled_amount": record.cancelled_amount - self.voided,
+            }
+        )
+
+
 class ChargeRequested:
-    """TRANSACTION_CHARGE_REQUESTED: capture (GAE 00002) part or all of an authorized leg."""
+    """TRANSACTION_CHARGE_REQUESTED: capture (GAE 00002) part or all of an authorized leg.
+
+    The amount is reserved on the leg before GAE is called (:class:`CaptureReservation`), as
+    refunds are: two concurrent captures cannot together exceed what is capturable, and a capture
+    Up2pay did not execute releases its reservation (an UNCERTAIN one keeps it: money may have
+    moved).
+    """
 
     def __init__(self, deps: ActionServices) -> None:
         self._deps = deps
@@ -271,6 +323,11 @@ class ChargeRequested:
         try:
             target = await deps.target(saleor_api_url, payload)
             self._check(target)
+            voids_rest = target.record.leg.capabilities.partial_capture_voids_rest
+            reservation = CaptureReservation(target.amount, voids_rest=voids_rest)
+            reserved = await deps.legs.update(
+                saleor_api_url, target.record.numtrans, reservation.reserve
+            )
         except ActionRefused as exc:
             log.info("charge.refused", reason=exc.message)
             return _failure("CHARGE", exc)
@@ -285,21 +342,24 @@ class ChargeRequested:
                 transaction_number=record.numtrans,
             )
         except InvalidPaymentRequest as exc:
-            return _failure("CHARGE", ActionRefused(str(exc), record))
+            released = await deps.legs.update(saleor_api_url, record.numtrans, reservation.release)
+            return _failure("CHARGE", ActionRefused(str(exc), released))
         await deps.record_gae(target, amount, result, psp_reference)
         if not result.ok:
+            if result.outcome is GaeOutcome.UNCERTAIN:
+                log.error("charge.uncertain", numtrans=record.numtrans, amount=str(amount))
+                current = reserved
+            else:
+                current = await deps.legs.update(
+                    saleor_api_url, record.numtrans, reservation.release
+                )
             return ActionFailure(
                 operation="CHARGE",
                 message=gae_failure_message("capture", result),
-                actions=available_actions(record),
+                actions=available_actions(current),
             )
-        voids_rest = record.leg.capabilities.partial_capture_voids_rest
-        remainder = record.capturable_amount - amount if voids_rest else ZERO
-        updated = await deps.legs.update(
-            saleor_api_url,
-            record.numtrans,
-            lambda r: r.with_capture(amount, voids_rest=voids_rest),
-        )
+        remainder = reservation.voided
+        updated = await deps.legs.get_by_numtrans(saleor_api_url, record.numtrans) or reserved
         actions = available_actions(updated)
         if remainder > 0:
             void_reference = await deps.operation_reference(target, "void")
@@ -330,6 +390,7 @@ class ChargeRequested:
 
     @staticmethod
     def _check(target: ActionTarget) -> None:
+        """What does not depend on the leg's amounts (those are checked when reserving)."""
         record = target.record
         if not record.accepted:
             raise ActionRefused(
@@ -337,16 +398,8 @@ class ChargeRequested:
             )
         if not record.leg.capabilities.capture:
             raise ActionRefused(f"{record.leg.label} payments cannot be captured.", record)
-        if record.action_type != "AUTHORIZATION" or record.capturable_amount <= 0:
-            raise ActionRefused("Nothing is left to capture on this payment.", record)
         if target.amount <= 0:
             raise ActionRefused("The amount to capture must be positive.", record)
-        if target.amount > record.capturable_amount:
-            msg = (
-                f"Cannot capture {money(target.amount)}: only "
-                f"{money(record.capturable_amount)} is authorized and not captured."
-            )
-            raise ActionRefused(msg, record)
 
 
 def _cannot_cancel_reason(record: LegRecord) -> str:

@@ -37,6 +37,7 @@ import structlog
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.gateway import app_clock
 from saleor_up2pay.transactions.jobs import Job, RetryAt, job_handler, job_queue
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
@@ -247,7 +248,6 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
     return IpnReceipt(receipt_status, record.reference, record.numtrans, record.leg)
 
 
-LOCK_SECONDS = 60
 RELOCK_DELAY = timedelta(milliseconds=200)
 REFUSAL_HOLD = timedelta(minutes=10)
 """Longest a refused voucher attempt waits for the shopper to leave the payment page."""
@@ -297,6 +297,18 @@ async def keep_unreportable(
     )
 
 
+def refusals_held(session: PaymentSession, browser: str | None, now: datetime) -> bool:
+    """Whether the shopper may still pay on the same Up2pay page after a refused attempt.
+
+    True until the browser comes back ``refused``/``cancelled`` (verified return) or
+    :data:`REFUSAL_HOLD` after the session started. Shared by the refusal reports
+    (:func:`refusal_hold`) and ``transactionProcess``, so both give the same answer.
+    """
+    if browser in {"refused", "cancelled"}:
+        return False
+    return now < session.created_at + REFUSAL_HOLD
+
+
 async def refusal_hold(
     services: Services, session: PaymentSession, record: LegRecord, now: datetime
 ) -> datetime | None:
@@ -322,12 +334,9 @@ async def refusal_hold(
     browser = await SessionRepository(services.redis).browser_return(
         record.saleor_api_url, record.reference
     )
-    if browser in {"refused", "cancelled"}:
+    if not refusals_held(session, browser, now):
         return None
-    deadline = session.created_at + REFUSAL_HOLD
-    if now >= deadline:
-        return None
-    return min(deadline, now + REFUSAL_POLL)
+    return min(session.created_at + REFUSAL_HOLD, now + REFUSAL_POLL)
 
 
 @job_handler(REPORT_JOB)
@@ -352,7 +361,7 @@ async def report_ipn_job(services: Services, job: Job) -> None:
         return
     if record.reported and record.status is queued.status:
         return
-    hold = await refusal_hold(services, session, record, datetime.now(UTC))
+    hold = await refusal_hold(services, session, record, app_clock(services)())
     if hold is not None:
         raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
     reporter = Reporter(services)

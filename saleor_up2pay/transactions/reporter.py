@@ -21,6 +21,7 @@ For one :class:`~saleor_up2pay.transactions.legs.LegRecord`:
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,9 +52,18 @@ ITEM_NAMES: dict[Leg, str] = {
 
 METADATA_PREFIX = "up2pay."
 
+LOCK_SECONDS = 60.0
+"""Lifetime of a reference lock without renewal (a crashed holder frees it after this)."""
+
 # Deletes the lock only if it still holds our token.
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Renews the lock (ARGV[2] ms) only if it still holds our token.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
@@ -111,18 +121,43 @@ class Reporter:
 
     @asynccontextmanager
     async def reference_lock(
-        self, saleor_api_url: str, reference: str, seconds: int = 60
+        self, saleor_api_url: str, reference: str, seconds: float = LOCK_SECONDS
     ) -> AsyncIterator[bool]:
-        """Hold a short Redis lock on one payment reference; yields whether it was acquired."""
+        """Hold a Redis lock on one payment reference; yields whether it was acquired.
+
+        While held it is renewed every third of ``seconds`` (like a job's lease), so a report
+        slower than ``seconds`` (a slow Saleor) cannot let a sibling leg in — which could create
+        the card-complement item twice. A crashed holder frees it after ``seconds``.
+        """
         key = instance_key(saleor_api_url, "lock", "reference", reference)
         token = secrets.token_hex(8)
         redis = self.services.redis
-        acquired = bool(await redis.set(key, token, nx=True, ex=seconds))
+        ttl_ms = max(1, int(seconds * 1000))
+        acquired = bool(await redis.set(key, token, nx=True, px=ttl_ms))
+        if not acquired:
+            yield False
+            return
+        renewal = asyncio.create_task(self._keep_locked(key, token, ttl_ms), name=f"lock:{key}")
         try:
-            yield acquired
+            yield True
         finally:
-            if acquired:
-                await redis.eval(_UNLOCK, 1, key, token)
+            renewal.cancel()
+            await asyncio.wait({renewal})
+            await redis.eval(_UNLOCK, 1, key, token)
+
+    async def _keep_locked(self, key: str, token: str, ttl_ms: int) -> None:
+        """Renew a held reference lock until cancelled (stops if someone else holds it now)."""
+        interval = max(0.01, ttl_ms / 3000)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self.services.redis.eval(_RENEW, 1, key, token, ttl_ms):
+                    log.warning("report.lock_lost", key=key)
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup: try again at the next beat
+                log.warning("report.lock_renew_failed", key=key, exc_info=True)
 
     async def client(self, saleor_api_url: str) -> SaleorClient:
         auth = await auth_store(self.services).get(saleor_api_url)

@@ -8,8 +8,14 @@ IPN (server to server, signature verified) settles a leg; the browser return is 
   may be less than requested when a card complement paid the rest on its own item), and the
   ``actions`` the leg allows. The IPN report (``transactionEventReport`` of the same
   pspReference, type and amount) is then deduplicated by Saleor, whichever comes first;
-- only refused attempts are in (and the browser did not come back "accepted"/"pending") →
-  ``*_FAILURE`` with the readable reason and the attempt's S and amount (same dedup);
+- only refused attempts are in, while the shopper may still pay on the same page (the hold of
+  the refusal reports, :func:`~saleor_up2pay.transactions.ipn_received.refusals_held`: no
+  ``refused``/``cancelled`` browser return yet and the session younger than ``REFUSAL_HOLD``) →
+  ``*_ACTION_REQUIRED`` saying an attempt was refused and the shopper may retry. Saleor keeps
+  the item's first final event and returns it for every later ``transactionProcess`` without
+  asking the app, so a failure answered now would outlive a second attempt that pays;
+- only refused attempts are in and the hold is over → ``*_FAILURE`` with the readable reason
+  and the attempt's S and amount (same dedup as the refusal's own report);
 - the shopper cancelled on the payment page (verified browser return ``cancelled``, no IPN: no
   attempt was made) → ``*_FAILURE`` "cancelled" so the storefront can offer another method;
 - nothing is known yet → ``*_ACTION_REQUIRED`` again.
@@ -28,6 +34,7 @@ when the legs Up2pay confirmed cover the total.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,6 +42,8 @@ import structlog
 from saleor_up2pay.configuration import method_info
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.transactions.actions import available_actions
+from saleor_up2pay.transactions.gateway import Clock, app_clock
+from saleor_up2pay.transactions.ipn_received import refusals_held
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
@@ -72,10 +81,18 @@ def _method_name(session: PaymentSession) -> str:
 class ProcessSession:
     """Answers with the voucher leg's state as the IPNs told it."""
 
-    def __init__(self, *, sessions: SessionRepository, legs: LegRepository, app_url: str) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: SessionRepository,
+        legs: LegRepository,
+        app_url: str,
+        clock: Clock | None = None,
+    ) -> None:
         self._sessions = sessions
         self._legs = legs
         self._app_url = app_url
+        self._clock: Clock = clock or (lambda: datetime.now(UTC))
 
     async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> SessionOutcome:
         requested: Flow = "CHARGE"
@@ -119,7 +136,28 @@ class ProcessSession:
         browser = await self._sessions.browser_return(saleor_api_url, session.reference)
         pending = [r for r in voucher if r.status is LegStatus.PENDING]
         refused = [r for r in voucher if r.status is LegStatus.REFUSED]
-        if refused and not pending and browser not in {"accepted", "pending"}:
+        held = refusals_held(session, browser, self._clock())
+        if refused and not pending and held:
+            # Saleor keeps the first final event and answers it forever without asking the app:
+            # a failure now would hide a later attempt the shopper pays on the same page.
+            record = refused[-1]
+            log.info("process.refusal_held", reference=session.reference, browser=browser)
+            return SessionActionRequired(
+                flow=flow,
+                amount=session.amount,
+                data={
+                    "up2pay": {
+                        **base,
+                        "status": "waiting",
+                        "refusedAttempts": len(refused),
+                        "payUrl": pay_url(self._app_url, session.reference),
+                    }
+                },
+                message=f"Up2pay refused an attempt ({record.message}, E={record.error_code}); "
+                "the shopper may still retry on the Up2pay page. Call transactionProcess again "
+                "in a few seconds.",
+            )
+        if refused and not pending:
             record = refused[-1]
             entry = ErrorEntry("PAYMENT_REFUSED", f"Up2pay refused the payment: {record.message}")
             return SessionFailure(
@@ -161,6 +199,7 @@ async def handle(ctx: WebhookContext) -> dict[str, Any]:
         sessions=SessionRepository(services.redis),
         legs=LegRepository(services.redis),
         app_url=services.settings.app_url,
+        clock=app_clock(services),
     )
     outcome = await use_case.execute(ctx.saleor_api_url, ctx.payload)
     return outcome.to_response().dump()

@@ -1175,12 +1175,22 @@ class SaleorTransactions:
                 if item.order_id
                 else None,
             }
+            # Only what each subscription selects (graphql/subscriptions): a cancelation has no
+            # metadata, no charged/refunded amounts and no issuing principal.
+            if action_type == "CANCEL":
+                for name in ("chargedAmount", "refundedAmount", "privateMetadata"):
+                    transaction.pop(name)
+            elif action_type == "CHARGE":
+                transaction.pop("refundedAmount")
+            else:
+                transaction.pop("authorizedAmount")
             payload: dict[str, Any] = {
                 "version": SALEOR_VERSION,
-                "issuingPrincipal": None,
                 "action": {"actionType": action_type, "amount": wanted, "currency": item.currency},
                 "transaction": transaction,
             }
+            if action_type == "REFUND":
+                payload["issuingPrincipal"] = None
             if action_type == "REFUND":
                 payload["grantedRefund"] = granted_refund
                 if granted_refund is None:
@@ -1189,6 +1199,30 @@ class SaleorTransactions:
         with self._lock:
             self._apply_action_answer(item, request, action_type, status, answer)
             return {"transaction": self.item_json(item), "errors": []}
+
+    async def release_funds(self, app_url: str, checkout_id: str) -> list[str]:
+        """Saleor releasing the funds of an abandoned checkout (§7.5, ``transactions_to_release_funds``).
+
+        For every item of the checkout owned by the app: REFUND of what is charged, else CANCEL of
+        what is authorized — ordinary action requests with ``order: null`` and no principal.
+        Returns the action type requested per item (``""`` when nothing was requested).
+        """
+        with self._lock:
+            checkout = self.checkouts[checkout_id]
+            assert checkout.order_id is None, "a completed checkout has no funds to release"
+            plan: list[tuple[str, str]] = []
+            for item_id in checkout.items:
+                item = self.items[item_id]
+                if item.amounts["charged"] > 0:
+                    plan.append((item_id, "REFUND"))
+                elif item.amounts["authorized"] > 0:
+                    plan.append((item_id, "CANCEL"))
+                else:
+                    plan.append((item_id, ""))
+        for item_id, action_type in plan:
+            if action_type:
+                await self.transaction_request_action(app_url, item_id, action_type)
+        return [action_type for _, action_type in plan]
 
     def _channel(self, item: Item) -> str:
         return self._source_of(item).channel

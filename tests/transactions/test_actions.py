@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -239,6 +240,75 @@ class TestCharge:
         assert "0123456789ABCDEF" not in gae[0].model_dump_json()
 
 
+class TestConcurrentCharges:
+    async def test_two_concurrent_captures_cannot_exceed_the_authorization(
+        self, world: World
+    ) -> None:
+        """Two captures of 15 on a 24.80 complement at once: one is captured, one is refused."""
+        _, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+
+        answers = await asyncio.gather(
+            world.request_action(complement.id, "CHARGE", "15.00"),
+            world.request_action(complement.id, "CHARGE", "15.00"),
+        )
+
+        assert len(answers) == 2
+        results = sorted(e.type for e in complement.events if e.type.startswith("CHARGE_"))
+        assert results == ["CHARGE_FAILURE", "CHARGE_REQUEST", "CHARGE_REQUEST", "CHARGE_SUCCESS"]
+        failure = next(e for e in complement.events if e.type == "CHARGE_FAILURE")
+        assert "Cannot capture 15.00 €: only 9.80 €" in failure.message
+        assert complement.amounts["charged"] == Decimal("15.00")
+        assert complement.amounts["authorized"] == Decimal("9.80")
+        assert complement.actions == ["CANCEL", "CHARGE", "REFUND"]
+        entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
+        assert len([e for e in entries if e.kind == "gae"]) == 1  # the refused one never left
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["captured_amount"] == 1500
+
+    async def test_concurrent_partial_captures_of_a_meal_voucher(self, world: World) -> None:
+        """A Conecs partial capture voids the rest: a concurrent second capture finds nothing."""
+        _, items, _ = await paid_checkout(world, "30.00", channel="channel-eur-auth")
+        item = leg_item(items)
+
+        await asyncio.gather(
+            world.request_action(item.id, "CHARGE", "10.00"),
+            world.request_action(item.id, "CHARGE", "10.00"),
+        )
+        await world.run_jobs()
+
+        failure = next(e for e in item.events if e.type == "CHARGE_FAILURE")
+        assert "Nothing is left to capture" in failure.message
+        assert item.amounts["charged"] == Decimal("10.00")
+        assert item.amounts["canceled"] == Decimal("20.00")
+        assert item.actions == ["REFUND"]
+        entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
+        assert len([e for e in entries if e.kind == "gae"]) == 1
+
+    async def test_failed_capture_releases_its_reservation(self, world: World) -> None:
+        """After Up2pay refused a capture, the whole authorization can still be captured."""
+        _, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+        response = await world.http.post(
+            f"{world.sandbox_url}/sandbox/api/gae-faults", json={"code": "00003", "count": 1}
+        )
+        response.raise_for_status()
+
+        await world.request_action(complement.id, "CHARGE", "20.00")
+        assert complement.events[-1].type == "CHARGE_FAILURE"
+        assert complement.actions == ["CANCEL", "CHARGE"]
+        await world.request_action(complement.id, "CHARGE", "24.80")
+
+        assert complement.events[-1].type == "CHARGE_SUCCESS"
+        assert complement.amounts["charged"] == Decimal("24.80")
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["captured_amount"] == 2480
+
+
 class TestCancel:
     async def test_card_complement_authorization_is_cancelled(self, world: World) -> None:
         """Cancelling the LIMOCB item voids it at Up2pay: CANCEL_SUCCESS, no buttons left."""
@@ -269,3 +339,79 @@ class TestCancel:
         assert item.amounts["authorized"] == Decimal("30.00")
         [voucher] = await world.sandbox_transactions(paid["reference"])
         assert voucher["status"] == "Autorisé"
+
+
+class TestReleaseFunds:
+    """Saleor releasing the funds of an abandoned checkout (§7.5): order null, no principal."""
+
+    async def test_card_complement_of_an_abandoned_checkout_is_cancelled(
+        self, world: World
+    ) -> None:
+        """The LIMOCB authorization is voided at Up2pay (GAE cancel) and answered CANCEL_SUCCESS."""
+        checkout_id, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+
+        requested = await world.saleor.release_funds(world.app_url, checkout_id)
+
+        assert requested == ["CANCEL", "CANCEL"]
+        assert event_types(complement)[-1] == "CANCEL_SUCCESS"
+        assert complement.amounts["canceled"] == Decimal("24.80")
+        assert complement.amounts["authorized"] == 0
+        assert complement.actions == []
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["status"] == "Annulé"
+        entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
+        assert any(e.kind == "gae" and e.outcome.startswith("cancel:") for e in entries)
+
+    async def test_voucher_leg_of_an_abandoned_checkout_answers_the_reason(
+        self, world: World
+    ) -> None:
+        """The meal-voucher authorization answers CANCEL_FAILURE saying why; Up2pay is untouched."""
+        checkout_id, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        voucher = leg_item(items)
+
+        await world.saleor.release_funds(world.app_url, checkout_id)
+
+        failure = voucher.events[-1]
+        assert failure.type == "CANCEL_FAILURE"
+        assert "cannot be cancelled" in failure.message
+        assert "Refund it instead" in failure.message
+        assert voucher.amounts["authorized"] == Decimal("20.00")
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["APETIZ"]["status"] == "Autorisé"
+
+    async def test_charged_voucher_of_an_abandoned_checkout_is_refunded(self, world: World) -> None:
+        """A refund request with order null on a charged voucher leg is refunded like any other."""
+        checkout_id, items, paid = await paid_checkout(
+            world, "44.80", outcome="split", voucher_amount=2000
+        )
+        voucher, complement = leg_item(items), leg_item(items, complement=True)
+        await next_day(world)
+
+        requested = await world.saleor.release_funds(world.app_url, checkout_id)
+
+        assert requested == ["REFUND", "REFUND"]
+        assert event_types(voucher)[-1] == "REFUND_SUCCESS"
+        assert voucher.amounts["refunded"] == Decimal("20.00")
+        assert complement.amounts["refunded"] == Decimal("24.80")
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["APETIZ"]["refunded_amount"] == 2000
+        assert legs["LIMOCB"]["refunded_amount"] == 2480
+
+    async def test_complement_of_a_deleted_checkout_is_cancelled(self, world: World) -> None:
+        """With neither checkout nor order in the request, the leg's session gives the config."""
+        checkout_id, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+        world.saleor.delete_checkout(checkout_id)
+
+        await world.request_action(complement.id, "CANCEL")
+
+        assert event_types(complement)[-1] == "CANCEL_SUCCESS"
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["status"] == "Annulé"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from saleor_up2pay.transactions.ipn_received import REFUSAL_HOLD, receive_ipn
 from tests.conftest import SCHEMA_PATH, require_shared
 from tests.transactions.payment_world import World, form_of, open_world
 
@@ -26,6 +28,17 @@ def numtrans(paid: dict[str, Any], card_type: str) -> str:
     return str(
         next(t["transaction_number"] for t in paid["transactions"] if t["card_type"] == card_type)
     )
+
+
+async def sandbox_pay(world: World, **body: Any) -> dict[str, Any]:
+    """One attempt on the sandbox page; its IPNs are received by the app (nothing reported)."""
+    response = await world.http.post(f"{world.sandbox_url}/sandbox/api/pay", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    for ipn in result["ipns"]:
+        if ipn["body"]:
+            await receive_ipn(world.services, ipn["body"].encode())
+    return result
 
 
 class TestProcess:
@@ -95,7 +108,8 @@ class TestProcess:
         checkout = world.saleor.create_checkout("20.00")
         initialized = await world.initialize(checkout.id, VOUCHER)
         item_id = initialized["transaction"]["id"]
-        await world.pay(form_of(initialized), "refused", refusal_code="00105", report=False)
+        paid = await world.pay(form_of(initialized), "refused", refusal_code="00105", report=False)
+        await world.http.get(paid["return_url"])  # the shopper left the payment page
 
         result = await world.process(item_id)
         await world.run_jobs()
@@ -105,6 +119,66 @@ class TestProcess:
         assert errors[0]["code"] == "PAYMENT_REFUSED"
         assert "refused" in errors[0]["message"]
         assert world.saleor.item(item_id).amounts["charged"] == 0
+
+    async def test_refused_attempt_before_the_return_keeps_waiting(self, world: World) -> None:
+        """Refused attempt, shopper still on the page: ACTION_REQUIRED saying so, no failure."""
+        checkout = world.saleor.create_checkout("20.00")
+        initialized = await world.initialize(checkout.id, VOUCHER)
+        item_id = initialized["transaction"]["id"]
+        paid = await world.pay(form_of(initialized), "refused", refusal_code="00105", report=False)
+
+        waiting = await world.process(item_id)
+
+        assert waiting["transactionEvent"]["type"] == "CHARGE_ACTION_REQUIRED"
+        assert "refused an attempt" in waiting["transactionEvent"]["message"]
+        assert "retry" in waiting["transactionEvent"]["message"]
+        assert waiting["data"]["up2pay"]["status"] == "waiting"
+        assert waiting["data"]["up2pay"]["refusedAttempts"] == 1
+        item = world.saleor.item(item_id)
+        assert not [e for e in item.events if e.type == "CHARGE_FAILURE"]
+
+        await world.http.get(paid["return_url"])  # back on the storefront: the hold is over
+        final = await world.process(item_id)
+
+        assert final["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        assert final["data"]["up2pay"]["errors"][0]["code"] == "PAYMENT_REFUSED"
+
+    async def test_process_between_a_refused_and_a_paid_attempt_ends_in_success(
+        self, world: World
+    ) -> None:
+        """transactionProcess after attempt 1 is refused does not fix a failure in Saleor."""
+        checkout = world.saleor.create_checkout("20.00")
+        initialized = await world.initialize(checkout.id, VOUCHER)
+        item_id = initialized["transaction"]["id"]
+        first = await sandbox_pay(world, fields=form_of(initialized)["fields"], outcome="retry")
+
+        waiting = await world.process(item_id)
+        await world.run_jobs()
+        second = await sandbox_pay(world, session=first["session"], outcome="voucher")
+        await world.run_jobs()
+        final = await world.process(item_id)
+
+        assert waiting["transactionEvent"]["type"] == "CHARGE_ACTION_REQUIRED"
+        assert final["transactionEvent"]["type"] == "CHARGE_SUCCESS"
+        assert final["transactionEvent"]["pspReference"] == numtrans(second, "APETIZ")
+        item = world.saleor.item(item_id)
+        assert item.amounts["charged"] == 20
+        finals = [e.type for e in item.events if e.type in {"CHARGE_SUCCESS", "CHARGE_FAILURE"}]
+        assert finals == ["CHARGE_SUCCESS", "CHARGE_FAILURE"]
+
+    async def test_refused_attempt_is_a_failure_once_the_hold_is_over(self, world: World) -> None:
+        """No browser return for longer than the hold: the refusal is final, as reported."""
+        checkout = world.saleor.create_checkout("20.00")
+        initialized = await world.initialize(checkout.id, VOUCHER)
+        item_id = initialized["transaction"]["id"]
+        await world.pay(form_of(initialized), "refused", refusal_code="00105", report=False)
+        later = datetime.now(UTC) + REFUSAL_HOLD + timedelta(seconds=1)
+        world.app_services.extras["clock"] = lambda: later
+
+        result = await world.process(item_id)
+
+        assert result["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        assert result["data"]["up2pay"]["errors"][0]["code"] == "PAYMENT_REFUSED"
 
     async def test_refused_then_accepted_reports_the_success(self, world: World) -> None:
         """Two refused attempts then a paid one: the paid attempt's S is the result."""

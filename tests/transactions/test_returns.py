@@ -83,8 +83,14 @@ class TestBrowserReturn:
 
         assert response.status_code == 303
         assert storefront_query(response.headers["location"])["outcome"] == ["unknown"]
-        # Only the verified IPN counts: the refusal stands.
-        assert result["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        # Only the verified IPN counts: no success, the refused attempt is still held (an
+        # unverified return does not end the hold)...
+        assert result["transactionEvent"]["type"] == "CHARGE_ACTION_REQUIRED"
+        assert result["data"]["up2pay"]["refusedAttempts"] == 1
+        # ...and the genuine return makes the refusal final.
+        await world.http.get(paid["return_url"])
+        final = await world.process(item_id)
+        assert final["transactionEvent"]["type"] == "CHARGE_FAILURE"
 
     async def test_accepted_return_without_ipn_settles_nothing(self, world: World) -> None:
         """The browser saying "accepted" is not proof: process keeps waiting for the IPN."""

@@ -14,6 +14,7 @@ from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import REFUSAL_HOLD, receive_ipn
 from saleor_up2pay.transactions.jobs import DUE_KEY, Worker, job_queue
 from saleor_up2pay.transactions.legs import LegRepository
+from saleor_up2pay.transactions.reporter import Reporter
 from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.transactions.unknown_ipns import UnknownIpns
 from tests.fakes.fake_saleor_transactions import Item
@@ -425,3 +426,36 @@ class TestUnreportable:
         assert leg is not None
         assert not leg.reported
         assert list(installed.saleor.items) == [session.transaction_id]  # no complement item
+
+
+class TestReferenceLock:
+    async def test_lock_outlives_its_lifetime_while_the_report_runs(
+        self, services: Services
+    ) -> None:
+        """A report slower than the lock's lifetime keeps the sibling leg out until it ends."""
+        holder, sibling = Reporter(services), Reporter(services)
+        url = "https://shop.example/graphql/"
+
+        async with holder.reference_lock(url, "REF1", seconds=0.3) as locked:
+            assert locked
+            await asyncio.sleep(1.0)  # more than three lifetimes
+            async with sibling.reference_lock(url, "REF1", seconds=0.3) as other:
+                assert not other
+        async with sibling.reference_lock(url, "REF1", seconds=0.3) as other:
+            assert other
+
+    async def test_lock_of_a_crashed_holder_expires(self, services: Services) -> None:
+        """Nobody renews a lock whose holder is gone: it frees itself after its lifetime."""
+        reporter = Reporter(services)
+        url = "https://shop.example/graphql/"
+        lock = reporter.reference_lock(url, "REF2", seconds=0.2)
+        assert await lock.__aenter__()
+        # The process dies: its renewal task is gone and the lock is never released.
+        [renewal] = [t for t in asyncio.all_tasks() if t.get_name().startswith("lock:")]
+        renewal.cancel()
+        await asyncio.wait({renewal})
+        await asyncio.sleep(0.4)
+
+        async with reporter.reference_lock(url, "REF2", seconds=0.2) as locked:
+            assert locked
+        await lock.__aexit__(None, None, None)
