@@ -16,7 +16,8 @@ Each capture, cancel and refund gets its own ``pspReference`` (``<S>:capture:<n>
 deduplicates events on (pspReference, type), so reusing the payment's S for a second partial
 capture would be rejected.
 
-A partial capture of a Conecs leg makes Up2pay cancel the remainder (manual §2.1.2.2). The
+A partial capture releases the remainder: Up2pay cancels it on a Conecs leg (manual §2.1.2.2),
+and every leg is captured once (``Capabilities.partial_capture_voids_rest``). The
 webhook answer carries only the ``CHARGE_SUCCESS``; the ``CANCEL_SUCCESS`` of the remainder is
 reported to Saleor with ``transactionEventReport`` by a durable job (``transaction.event``) queued
 before answering, so it survives a restart and is retried until Saleor accepts it.
@@ -267,8 +268,9 @@ class CaptureReservation:
     """A capture reserved on its leg before GAE is called, so concurrent captures cannot overlap.
 
     :meth:`reserve` is the atomic change applied with :meth:`LegRepository.update`: it checks
-    ``amount`` against what is capturable *now* and books it as captured — and, on a Conecs leg
-    whose partial capture voids the rest (manual §2.1.2.2), books that rest as cancelled too, so
+    ``amount`` against what is capturable *now* and books it as captured — and, on a leg
+    whose partial capture voids the rest (``partial_capture_voids_rest``), books that rest as
+    cancelled too, so
     a concurrent capture finds nothing left. :meth:`release` undoes exactly what was booked.
     """
 
@@ -372,8 +374,8 @@ class ChargeRequested:
                     "amount": str(remainder),
                     "message": (
                         f"Up2pay cancelled the uncaptured {money(remainder)} of this "
-                        f"{record.leg.label} payment: a partial capture of a meal voucher "
-                        "releases the rest."
+                        f"{record.leg.label} payment: a payment is captured once, so a "
+                        "partial capture releases the rest."
                     ),
                     "availableActions": actions,
                 },

@@ -165,19 +165,31 @@ CAPABILITIES: Mapping[Leg, Capabilities] = MappingProxyType(
         Leg.SODEXO: _CONECS,
         Leg.UPCHEQUDEJ: _CONECS,
         # Chèque-Vacances Connect: capture only (manual §2.2.2.1 table, §4.2; §4.3.1 excludes it).
-        Leg.CVCONNECT: Capabilities(capture=True, cancel=False, refund=False),
+        # One capture per authorization on every leg. The manual states the voided rest for Conecs
+        # only (§2.1.2.2); for the other legs the notes are silent, and we take the safe reading
+        # that a Débit (TYPE 00002) settles its authorization once and releases the rest (open
+        # question for Up2pay support; the sandbox models the same). Offering a second capture
+        # that Up2pay may refuse would show staff a button that does not work.
+        Leg.CVCONNECT: Capabilities(
+            capture=True, cancel=False, refund=False, partial_capture_voids_rest=True
+        ),
         # Card complement: capture, cancel and refund (manual §3.3.2 table, §4.2, §4.3.1),
         # refunds from D+1 and several partial refunds (manual §4.3.1 covers "compléments CB").
         Leg.LIMOCB: Capabilities(
             capture=True,
             cancel=True,
             refund=True,
+            partial_capture_voids_rest=True,
             refund_from_next_day=True,
             several_partial_refunds=True,
         ),
         # Ordinary card payment (not a LIMONETIK leg): the standard GAE operations, protocol §4.3.
         Leg.CARD: Capabilities(
-            capture=True, cancel=True, refund=True, several_partial_refunds=True
+            capture=True,
+            cancel=True,
+            refund=True,
+            partial_capture_voids_rest=True,
+            several_partial_refunds=True,
         ),
     }
 )

@@ -254,15 +254,18 @@ class TestConcurrentCharges:
             world.request_action(complement.id, "CHARGE", "15.00"),
             world.request_action(complement.id, "CHARGE", "15.00"),
         )
+        await world.run_jobs()
 
         assert len(answers) == 2
         results = sorted(e.type for e in complement.events if e.type.startswith("CHARGE_"))
         assert results == ["CHARGE_FAILURE", "CHARGE_REQUEST", "CHARGE_REQUEST", "CHARGE_SUCCESS"]
         failure = next(e for e in complement.events if e.type == "CHARGE_FAILURE")
-        assert "Cannot capture 15.00 €: only 9.80 €" in failure.message
+        assert "Nothing is left to capture" in failure.message
+        # One capture per authorization: the uncaptured 9.80 is released, not left capturable.
         assert complement.amounts["charged"] == Decimal("15.00")
-        assert complement.amounts["authorized"] == Decimal("9.80")
-        assert complement.actions == ["CANCEL", "CHARGE", "REFUND"]
+        assert complement.amounts["canceled"] == Decimal("9.80")
+        assert complement.amounts["authorized"] == Decimal("0")
+        assert "CHARGE" not in complement.actions
         entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
         assert len([e for e in entries if e.kind == "gae"]) == 1  # the refused one never left
         legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}

@@ -39,7 +39,7 @@ class TestCapabilities:
         """The LIMOCB complement can be captured, cancelled and refunded."""
         caps = Leg.LIMOCB.capabilities
         assert (caps.capture, caps.cancel, caps.refund) == (True, True, True)
-        assert not caps.partial_capture_voids_rest
+        assert caps.partial_capture_voids_rest  # one capture per authorization
 
     def test_table_covers_every_leg(self) -> None:
         """Every leg has exactly one row."""
