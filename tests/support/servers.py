@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -11,12 +12,33 @@ from typing import Any
 
 import uvicorn
 
+# Below Linux's ephemeral range (32768-60999), which outgoing connections draw from: a port picked
+# here cannot be taken by a client socket between the pick and the server's bind.
+_PORT_RANGE = (20000, 32000)
+
+
+def _bound_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port that is free now, outside the range client sockets are given."""
+    for _ in range(200):
+        port = random.randrange(*_PORT_RANGE)
+        try:
+            _bound_socket(port).close()
+        except OSError:
+            continue
         return port
+    msg = "no free loopback port found"
+    raise RuntimeError(msg)
 
 
 class _Server(uvicorn.Server):
@@ -26,17 +48,23 @@ class _Server(uvicorn.Server):
 
 @contextmanager
 def serve(app: Any, port: int | None = None, *, lifespan: str = "on") -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 until the block ends; yields its base URL (no trailing slash)."""
-    port = port or free_port()
+    """Serve ``app`` on 127.0.0.1 until the block ends; yields its base URL (no trailing slash).
+
+    The listening socket is bound here, before uvicorn starts, so a bind failure is reported at
+    once and, with ``port=None``, no other socket can take the port in between.
+    """
+    sock = _bound_socket(port if port is not None else free_port())
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
     )
     server = _Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
             msg = f"test server on port {port} did not start"
             raise RuntimeError(msg)
         time.sleep(0.01)
@@ -45,3 +73,4 @@ def serve(app: Any, port: int | None = None, *, lifespan: str = "on") -> Iterato
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
