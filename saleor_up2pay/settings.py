@@ -249,10 +249,12 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
+    # The account formats repeat saleor_up2pay.up2pay.models (SITE_FORMAT...) on purpose: importing
+    # the Up2pay package here would load it into the sandbox process, which must stay independent.
     @field_validator("up2pay_site")
     @classmethod
     def _site(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{7}", value):
+        if not re.fullmatch(r"[0-9]{7}", value):
             msg = "must be the 7-digit SITE number of the Up2pay contract"
             raise ValueError(msg)
         return value
@@ -260,7 +262,7 @@ class Settings(BaseSettings):
     @field_validator("up2pay_rang")
     @classmethod
     def _rang(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{2,3}", value):
+        if not re.fullmatch(r"[0-9]{2,3}", value):
             msg = "must be the 2- or 3-digit RANG of the Up2pay contract"
             raise ValueError(msg)
         return value
@@ -268,7 +270,7 @@ class Settings(BaseSettings):
     @field_validator("up2pay_identifiant")
     @classmethod
     def _identifiant(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{1,9}", value):
+        if not re.fullmatch(r"[0-9]{1,9}", value):
             msg = "must be the IDENTIFIANT of the Up2pay contract: 1 to 9 digits"
             raise ValueError(msg)
         return value

@@ -212,3 +212,38 @@ class TestServeCommand:
             "configuration error: PORT: Input should be a valid integer, "
             "unable to parse string as an integer",
         ]
+
+
+VALID_ACCOUNT = {"site": "1999888", "rang": "32", "identifiant": "107904482", "hmac_key": "AB" * 64}
+
+
+class TestAccountFormats:
+    """Settings, stored configurations and the Up2pay credentials share one set of formats."""
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("site", "١٩٩٩٨٨٨"),  # Arabic-Indic digits: \d would take them, Up2pay does not
+            ("rang", "３２"),  # full-width digits
+            ("identifiant", "1234567890"),
+            ("hmac_key", "AB" * 63),
+        ],
+    )
+    def test_a_value_refused_by_one_place_is_refused_by_all(
+        self, monkeypatch: pytest.MonkeyPatch, field: str, value: str
+    ) -> None:
+        """The same SITE/RANG/IDENTIFIANT/key is refused by settings, configuration and credentials."""
+        from pydantic import ValidationError
+
+        from saleor_up2pay.configuration.models import ConfigurationInput
+        from saleor_up2pay.up2pay.models import Credentials
+
+        values = {**VALID_ACCOUNT, field: value}
+        Credentials(**VALID_ACCOUNT)  # the valid account passes everywhere
+        with pytest.raises(ValueError, match="must be"):
+            Credentials(**values)
+        with pytest.raises(ValidationError, match=f"{field}_format"):
+            ConfigurationInput(name="Shop", environment="test", methods=["APETIZ"], **values)
+        monkeypatch.setenv(f"UP2PAY_{field.upper()}", value)
+        with pytest.raises(SettingsError, match=f"UP2PAY_{field.upper()}: must be"):
+            load_settings()

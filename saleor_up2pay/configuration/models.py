@@ -22,6 +22,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from saleor_up2pay.up2pay.models import (
+    HMAC_KEY_FORMAT,
+    IDENTIFIANT_FORMAT,
+    RANG_FORMAT,
+    SITE_FORMAT,
+)
+
 MethodCode = Literal["APETIZ", "SODEXO", "UPCHEQUDEJ", "CVCONNECT"]
 """Up2pay ``TYPECARTE`` of a voucher method (``TYPEPAIEMENT=LIMONETIK``)."""
 
@@ -74,11 +81,11 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _digits(pattern: str, code: str, message: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
+def _format(pattern: re.Pattern[str], code: str, message: str) -> AfterValidator:
+    # The formats are the Up2pay package's (shared with Credentials and the settings); only the
+    # error codes and wording the dashboard shows are decided here.
     def check(value: str) -> str:
-        if not compiled.fullmatch(value):
+        if not pattern.fullmatch(value):
             raise PydanticCustomError(code, message)
         return value
 
@@ -96,7 +103,7 @@ def _check_name(value: str) -> str:
 
 
 def _check_hmac_key(value: str) -> str:
-    if not re.fullmatch(r"[0-9A-Fa-f]{128}", value):
+    if not HMAC_KEY_FORMAT.fullmatch(value):
         raise PydanticCustomError(
             "hmac_key_format",
             "The HMAC key is 128 hexadecimal characters (generate it in the Up2pay back office).",
@@ -125,17 +132,21 @@ Name = Annotated[str, BeforeValidator(_strip), AfterValidator(_check_name)]
 Site = Annotated[
     str,
     BeforeValidator(_strip),
-    _digits(r"\d{7}", "site_format", "SITE is exactly 7 digits, e.g. 1999888."),
+    _format(SITE_FORMAT, "site_format", "SITE is exactly 7 digits, e.g. 1999888."),
 ]
 Rang = Annotated[
     str,
     BeforeValidator(_strip),
-    _digits(r"\d{2,3}", "rang_format", "RANG is 2 or 3 digits, e.g. 32."),
+    _format(RANG_FORMAT, "rang_format", "RANG is 2 or 3 digits, e.g. 32."),
 ]
 Identifiant = Annotated[
     str,
     BeforeValidator(_strip),
-    _digits(r"\d{1,9}", "identifiant_format", "IDENTIFIANT is 1 to 9 digits, e.g. 107904482."),
+    _format(
+        IDENTIFIANT_FORMAT,
+        "identifiant_format",
+        "IDENTIFIANT is 1 to 9 digits, e.g. 107904482.",
+    ),
 ]
 HmacKeyText = Annotated[str, BeforeValidator(_strip), AfterValidator(_check_hmac_key)]
 """A required HMAC key as plain text (upper-cased), for inputs that are used at once."""

@@ -22,6 +22,10 @@ from saleor_up2pay.up2pay.errors import InvalidAmount, UnsupportedCurrency
 __all__ = [
     "CAPABILITIES",
     "EUR_NUMERIC",
+    "HMAC_KEY_FORMAT",
+    "IDENTIFIANT_FORMAT",
+    "RANG_FORMAT",
+    "SITE_FORMAT",
     "Capabilities",
     "Credentials",
     "Leg",
@@ -196,10 +200,13 @@ CAPABILITIES: Mapping[Leg, Capabilities] = MappingProxyType(
 """The one table of what each leg allows, citing the manual; read it via ``leg.capabilities``."""
 
 
-_SITE_RE = re.compile(r"[0-9]{7}")
-_RANG_RE = re.compile(r"[0-9]{2,3}")
-_IDENTIFIANT_RE = re.compile(r"[0-9]{1,9}")
-_HMAC_KEY_RE = re.compile(r"[0-9A-Fa-f]{128}")
+SITE_FORMAT = re.compile(r"[0-9]{7}")
+RANG_FORMAT = re.compile(r"[0-9]{2,3}")
+IDENTIFIANT_FORMAT = re.compile(r"[0-9]{1,9}")
+HMAC_KEY_FORMAT = re.compile(r"[0-9A-Fa-f]{128}")
+"""The formats of an Up2pay account (``fullmatch`` them), shared by :class:`Credentials`, the
+settings and the stored configurations so all three accept exactly the same values. ASCII digits
+only: ``\\d`` would also take other scripts' digits, which Up2pay does not."""
 
 
 @dataclass(frozen=True)
@@ -217,13 +224,13 @@ class Credentials:
 
     def __post_init__(self) -> None:
         problems = []
-        if not _SITE_RE.fullmatch(self.site):
+        if not SITE_FORMAT.fullmatch(self.site):
             problems.append("SITE must be 7 digits")
-        if not _RANG_RE.fullmatch(self.rang):
+        if not RANG_FORMAT.fullmatch(self.rang):
             problems.append("RANG must be 2 or 3 digits")
-        if not _IDENTIFIANT_RE.fullmatch(self.identifiant):
+        if not IDENTIFIANT_FORMAT.fullmatch(self.identifiant):
             problems.append("IDENTIFIANT must be 1 to 9 digits")
-        if not _HMAC_KEY_RE.fullmatch(self.hmac_key):
+        if not HMAC_KEY_FORMAT.fullmatch(self.hmac_key):
             problems.append("the HMAC key must be 128 hexadecimal characters")
         if problems:
             raise ValueError("; ".join(problems))
