@@ -22,7 +22,7 @@ from saleor_up2pay.configuration.models import (
     Site,
 )
 from saleor_up2pay.services import Services
-from saleor_up2pay.up2pay.environments import endpoints_for
+from saleor_up2pay.transactions.gateway import endpoints
 from saleor_up2pay.up2pay.gae import CredentialsVerdict, GaeClient, RedisNumQuestions
 from saleor_up2pay.up2pay.models import Credentials
 
@@ -72,18 +72,12 @@ _VERDICTS: dict[CredentialsVerdict, Verdict] = {
 async def check_credentials(services: Services, data: CredentialsInput) -> CredentialsOutcome:
     """Run the signed test call against ``data.environment`` and describe the outcome."""
     settings = services.settings
-    endpoints = endpoints_for(
-        data.environment,
-        sandbox_url=settings.sandbox_url,
-        hosted_page_urls=settings.up2pay_hosted_page_urls,
-        gae_urls=settings.up2pay_gae_urls,
-    )
     client = GaeClient(
         services.http,
         Credentials(
             site=data.site, rang=data.rang, identifiant=data.identifiant, hmac_key=data.hmac_key
         ),
-        endpoints.gae_urls,
+        endpoints(settings, data.environment).gae_urls,
         RedisNumQuestions(services.redis),
         time_budget=float(settings.gae_time_budget_seconds),
     )

@@ -35,7 +35,7 @@ from typing import Any
 
 import structlog
 
-from saleor_up2pay.activity import ActivityEntry, ActivityLog
+from saleor_up2pay.activity import ActivityEntry, ActivityKind, ActivityLog
 from saleor_up2pay.configuration import ConfigurationRepository
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.redis_store import Redis, instance_id, instance_key
@@ -76,7 +76,7 @@ def available_actions(record: LegRecord) -> list[Action]:
         return []
     caps = record.leg.capabilities
     actions: list[Action] = []
-    capturable = record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
+    capturable = authorized_left(record)
     if caps.capture and capturable > 0:
         actions.append("CHARGE")
     if caps.cancel and capturable > 0:
@@ -84,6 +84,11 @@ def available_actions(record: LegRecord) -> list[Action]:
     if caps.refund and record.refundable_amount > 0:
         actions.append("REFUND")
     return actions
+
+
+def authorized_left(record: LegRecord) -> Decimal:
+    """What an authorization leg still allows to capture or cancel (zero on a charged leg)."""
+    return record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
 
 
 def money(amount: Decimal) -> str:
@@ -98,6 +103,12 @@ class ActionRefused(Exception):
         super().__init__(message)
         self.message = message
         self.record = record
+
+
+def require_accepted(record: LegRecord, verb: str) -> None:
+    """Refuse any operation on a leg Up2pay did not accept (``verb``: capture, cancel...)."""
+    if not record.accepted:
+        raise ActionRefused(f"This Up2pay payment was not accepted; there is nothing to {verb}.")
 
 
 @dataclass(frozen=True)
@@ -199,31 +210,57 @@ class ActionServices:
             reference=record.reference,
         )
 
+    async def current(self, target: ActionTarget, fallback: LegRecord | None = None) -> LegRecord:
+        """The target's leg as stored now, else ``fallback`` (default: the leg as resolved)."""
+        stored = await self.legs.get_by_numtrans(target.saleor_api_url, target.record.numtrans)
+        return stored or fallback or target.record
+
     async def operation_reference(self, target: ActionTarget, operation: str) -> str:
         """A pspReference unique to this operation on this leg: ``<S>:<operation>:<n>``."""
         key = instance_key(target.saleor_api_url, "ops", target.record.numtrans)
         n = await self.redis.incr(key)
         return f"{target.record.numtrans}:{operation}:{n}"
 
-    async def record_gae(
-        self, target: ActionTarget, amount: Decimal, result: GaeResult, psp_reference: str
+    async def record_activity(
+        self,
+        target: ActionTarget,
+        *,
+        kind: ActivityKind,
+        amount: Decimal,
+        outcome: str,
+        message: str,
+        psp_reference: str,
     ) -> None:
-        """One activity line per GAE call (no secret: numbers, code and platform comment)."""
+        """One activity line about an operation on the target's leg (never a secret in it)."""
         record = target.record
         await self.activity.record(
             target.saleor_api_url,
             ActivityEntry(
                 time=self.clock(),
-                kind="gae",
+                kind=kind,
                 channel=target.channel,
                 reference=record.reference,
                 leg=record.leg.value,
                 amount=amount,
                 currency=record.currency,
-                outcome=f"{result.operation.name.lower()}:{result.outcome.value}",
-                message=f"{result.operation.name} {result.code or '-'}: {result.message}",
+                outcome=outcome,
+                message=message,
                 psp_reference=psp_reference,
             ),
+        )
+
+    async def record_gae(
+        self, target: ActionTarget, amount: Decimal, result: GaeResult, psp_reference: str
+    ) -> None:
+        """One activity line per GAE call (no secret: numbers, code and platform comment)."""
+        record = target.record
+        await self.record_activity(
+            target,
+            kind="gae",
+            amount=amount,
+            outcome=f"{result.operation.name.lower()}:{result.outcome.value}",
+            message=f"{result.operation.name} {result.code or '-'}: {result.message}",
+            psp_reference=psp_reference,
         )
         log.info(
             "gae.action",
@@ -259,7 +296,8 @@ def gae_failure_message(operation: str, result: GaeResult) -> str:
     return f"Up2pay refused the {operation} (code {result.code}): {result.message}"
 
 
-def _failure(operation: Operation, exc: ActionRefused) -> ActionFailure:
+def refused_outcome(operation: Operation, exc: ActionRefused) -> ActionFailure:
+    """``<OPERATION>_FAILURE`` for a refused request, with the leg's actions when it is known."""
     actions = available_actions(exc.record) if exc.record else None
     return ActionFailure(operation=operation, message=exc.message, actions=actions)
 
@@ -281,7 +319,7 @@ class CaptureReservation:
         """The remainder the capture cancels (set by :meth:`reserve`)."""
 
     def reserve(self, record: LegRecord) -> LegRecord:
-        capturable = record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
+        capturable = authorized_left(record)
         if capturable <= 0:
             raise ActionRefused("Nothing is left to capture on this payment.", record)
         if self.amount > capturable:
@@ -332,7 +370,7 @@ class ChargeRequested:
             )
         except ActionRefused as exc:
             log.info("charge.refused", reason=exc.message)
-            return _failure("CHARGE", exc)
+            return refused_outcome("CHARGE", exc)
         record, amount = target.record, target.amount
         psp_reference = await deps.operation_reference(target, "capture")
         try:
@@ -345,7 +383,7 @@ class ChargeRequested:
             )
         except InvalidPaymentRequest as exc:
             released = await deps.legs.update(saleor_api_url, record.numtrans, reservation.release)
-            return _failure("CHARGE", ActionRefused(str(exc), released))
+            return refused_outcome("CHARGE", ActionRefused(str(exc), released))
         await deps.record_gae(target, amount, result, psp_reference)
         if not result.ok:
             if result.outcome is GaeOutcome.UNCERTAIN:
@@ -361,7 +399,7 @@ class ChargeRequested:
                 actions=available_actions(current),
             )
         remainder = reservation.voided
-        updated = await deps.legs.get_by_numtrans(saleor_api_url, record.numtrans) or reserved
+        updated = await deps.current(target, fallback=reserved)
         actions = available_actions(updated)
         if remainder > 0:
             void_reference = await deps.operation_reference(target, "void")
@@ -394,14 +432,16 @@ class ChargeRequested:
     def _check(target: ActionTarget) -> None:
         """What does not depend on the leg's amounts (those are checked when reserving)."""
         record = target.record
-        if not record.accepted:
-            raise ActionRefused(
-                "This Up2pay payment was not accepted; there is nothing to capture."
-            )
+        require_accepted(record, "capture")
         if not record.leg.capabilities.capture:
             raise ActionRefused(f"{record.leg.label} payments cannot be captured.", record)
         if target.amount <= 0:
             raise ActionRefused("The amount to capture must be positive.", record)
+
+
+def _cancel_rest(record: LegRecord) -> LegRecord:
+    """The leg with what its authorization still allows booked as cancelled."""
+    return record.with_cancel(record.capturable_amount)
 
 
 def _cannot_cancel_reason(record: LegRecord) -> str:
@@ -434,13 +474,11 @@ class CancelRequested:
             remaining = self._check(target)
         except ActionRefused as exc:
             log.info("cancel.refused", reason=exc.message)
-            return _failure("CANCEL", exc)
+            return refused_outcome("CANCEL", exc)
         record = target.record
         psp_reference = await deps.operation_reference(target, "cancel")
         if record.captured_amount > 0:
-            updated = await deps.legs.update(
-                saleor_api_url, record.numtrans, lambda r: r.with_cancel(r.capturable_amount)
-            )
+            updated = await deps.legs.update(saleor_api_url, record.numtrans, _cancel_rest)
             return ActionSuccess(
                 operation="CANCEL",
                 psp_reference=psp_reference,
@@ -458,7 +496,7 @@ class CancelRequested:
                 transaction_number=record.numtrans,
             )
         except InvalidPaymentRequest as exc:
-            return _failure("CANCEL", ActionRefused(str(exc), record))
+            return refused_outcome("CANCEL", ActionRefused(str(exc), record))
         await deps.record_gae(target, remaining, result, psp_reference)
         if not result.ok:
             return ActionFailure(
@@ -466,9 +504,7 @@ class CancelRequested:
                 message=gae_failure_message("cancel", result),
                 actions=available_actions(record),
             )
-        updated = await deps.legs.update(
-            saleor_api_url, record.numtrans, lambda r: r.with_cancel(r.capturable_amount)
-        )
+        updated = await deps.legs.update(saleor_api_url, record.numtrans, _cancel_rest)
         return ActionSuccess(
             operation="CANCEL",
             psp_reference=psp_reference,
@@ -481,11 +517,10 @@ class CancelRequested:
     @staticmethod
     def _check(target: ActionTarget) -> Decimal:
         record = target.record
-        if not record.accepted:
-            raise ActionRefused("This Up2pay payment was not accepted; there is nothing to cancel.")
+        require_accepted(record, "cancel")
         if not record.leg.capabilities.cancel:
             raise ActionRefused(_cannot_cancel_reason(record), record)
-        remaining = record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
+        remaining = authorized_left(record)
         if remaining <= 0:
             msg = (
                 "Nothing authorized is left to cancel on this payment; a captured amount is "

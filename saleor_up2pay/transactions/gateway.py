@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from saleor_up2pay.configuration import Up2payConfiguration
+from saleor_up2pay.configuration import EnvironmentName, Up2payConfiguration
 from saleor_up2pay.services import Services
+from saleor_up2pay.settings import Settings
 from saleor_up2pay.up2pay import (
     Endpoints,
     GaeClient,
@@ -25,6 +26,16 @@ from saleor_up2pay.up2pay import (
 from saleor_up2pay.up2pay.models import Credentials
 
 Clock = Callable[[], datetime]
+
+
+def endpoints(settings: Settings, environment: EnvironmentName) -> Endpoints:
+    """The platform URLs of an environment, with the overrides from settings applied."""
+    return endpoints_for(
+        environment,
+        sandbox_url=settings.sandbox_url,
+        hosted_page_urls=settings.up2pay_hosted_page_urls,
+        gae_urls=settings.up2pay_gae_urls,
+    )
 
 
 def _utc_now() -> datetime:
@@ -49,12 +60,7 @@ class Up2payGateway:
             identifiant=config.identifiant,
             hmac_key=config.hmac_key.get_secret_value(),
         )
-        self.endpoints: Endpoints = endpoints_for(
-            config.environment,
-            sandbox_url=settings.sandbox_url,
-            hosted_page_urls=settings.up2pay_hosted_page_urls,
-            gae_urls=settings.up2pay_gae_urls,
-        )
+        self.endpoints = endpoints(settings, config.environment)
         self._services = services
 
     def __repr__(self) -> str:

@@ -34,12 +34,16 @@ from typing import Literal
 
 import structlog
 
-from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import app_clock
 from saleor_up2pay.transactions.jobs import Job, RetryAt, job_handler, job_queue
-from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
+from saleor_up2pay.transactions.legs import (
+    LegRecord,
+    LegRepository,
+    LegStatus,
+    record_ipn_activity,
+)
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from saleor_up2pay.transactions.unknown_ipns import UnknownIpn, UnknownIpns
 from saleor_up2pay.up2pay.codes import Outcome
@@ -231,18 +235,12 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
             bound.info("ipn.duplicate")
             return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
         receipt_status = "accepted"
-    await ActivityLog(services.redis).record(
-        record.saleor_api_url,
-        ActivityEntry(
-            kind="ipn",
-            channel=session.channel,
-            reference=record.reference,
-            leg=record.leg.value,
-            amount=record.amount,
-            outcome=record.status.value.lower(),
-            message=record.message,
-            psp_reference=record.numtrans,
-        ),
+    await record_ipn_activity(
+        services.redis,
+        record,
+        session.channel,
+        outcome=record.status.value.lower(),
+        message=record.message,
     )
     bound.info("ipn.received", status=record.status.value, amount=str(record.amount))
     return IpnReceipt(receipt_status, record.reference, record.numtrans, record.leg)
@@ -274,18 +272,8 @@ async def keep_unreportable(
             saleor_api_url=record.saleor_api_url,
         )
     )
-    await ActivityLog(services.redis).record(
-        record.saleor_api_url,
-        ActivityEntry(
-            kind="ipn",
-            channel=session.channel,
-            reference=record.reference,
-            leg=record.leg.value,
-            amount=record.amount,
-            outcome="not_reportable",
-            message=reason,
-            psp_reference=record.numtrans,
-        ),
+    await record_ipn_activity(
+        services.redis, record, session.channel, outcome="not_reportable", message=reason
     )
     log.error(
         "ipn.report_abandoned",

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.redis_store import Redis, instance_key
 from saleor_up2pay.up2pay.models import Leg
 
@@ -137,6 +138,25 @@ class LegRecord(BaseModel):
     def with_cancel(self, amount: Decimal) -> LegRecord:
         """This leg after cancelling ``amount`` of its authorization."""
         return self.model_copy(update={"cancelled_amount": self.cancelled_amount + amount})
+
+
+async def record_ipn_activity(
+    redis: Redis, record: LegRecord, channel: str | None, *, outcome: str, message: str
+) -> None:
+    """One ``ipn`` line in the activity log about this leg (received, reported, abandoned)."""
+    await ActivityLog(redis).record(
+        record.saleor_api_url,
+        ActivityEntry(
+            kind="ipn",
+            channel=channel,
+            reference=record.reference,
+            leg=record.leg.value,
+            amount=record.amount,
+            outcome=outcome,
+            message=message,
+            psp_reference=record.numtrans,
+        ),
+    )
 
 
 # Writes ARGV[2] only if the key still holds ARGV[1] (optimistic update without WATCH).

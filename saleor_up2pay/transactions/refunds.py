@@ -30,7 +30,6 @@ from typing import Any
 
 import structlog
 
-from saleor_up2pay.activity import ActivityEntry
 from saleor_up2pay.redis_store import instance_id, instance_key
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
@@ -41,7 +40,9 @@ from saleor_up2pay.transactions.actions import (
     available_actions,
     gae_failure_message,
     money,
+    refused_outcome,
     report_event,
+    require_accepted,
 )
 from saleor_up2pay.transactions.jobs import Job, RetryAt, job_handler
 from saleor_up2pay.transactions.legs import PARIS, LegRecord
@@ -125,8 +126,7 @@ class RefundRequested:
             await deps.legs.update(saleor_api_url, target.record.numtrans, _reserve(target.amount))
         except ActionRefused as exc:
             log.info("refund.refused", reason=exc.message)
-            actions = available_actions(exc.record) if exc.record else None
-            return ActionFailure(operation="REFUND", message=exc.message, actions=actions)
+            return refused_outcome("REFUND", exc)
         if not refund_allowed_now(target.record, deps.clock()):
             return await self._defer(target)
         return await self._refund_now(target)
@@ -134,9 +134,7 @@ class RefundRequested:
     @staticmethod
     def _check(target: ActionTarget) -> None:
         record = target.record
-        if not record.accepted:
-            msg = "This Up2pay payment was not accepted; there is nothing to refund."
-            raise ActionRefused(msg)
+        require_accepted(record, "refund")
         if not record.leg.capabilities.refund:
             raise ActionRefused(_not_refundable_reason(record), record)
         if target.amount <= 0:
@@ -155,12 +153,11 @@ class RefundRequested:
                 message=gae_failure_message("refund", result),
                 actions=available_actions(updated),
             )
-        current = await deps.legs.get_by_numtrans(target.saleor_api_url, record.numtrans)
         return ActionSuccess(
             operation="REFUND",
             psp_reference=psp_reference,
             amount=amount,
-            actions=available_actions(current or record),
+            actions=available_actions(await deps.current(target)),
             message=_success_message(record, amount, result),
         )
 
@@ -181,20 +178,13 @@ class RefundRequested:
             job_id=f"refund:{instance_id(target.saleor_api_url)}:{psp_reference}",
             run_at=run_at,
         )
-        await deps.activity.record(
-            target.saleor_api_url,
-            ActivityEntry(
-                time=deps.clock(),
-                kind="refund_scheduled",
-                channel=target.channel,
-                reference=record.reference,
-                leg=record.leg.value,
-                amount=target.amount,
-                currency=record.currency,
-                outcome="scheduled",
-                message=f"Refund asked on the day of the payment; runs {run_at.isoformat()}",
-                psp_reference=psp_reference,
-            ),
+        await deps.record_activity(
+            target,
+            kind="refund_scheduled",
+            amount=target.amount,
+            outcome="scheduled",
+            message=f"Refund asked on the day of the payment; runs {run_at.isoformat()}",
+            psp_reference=psp_reference,
         )
         log.info(
             "refund.deferred",
@@ -203,11 +193,10 @@ class RefundRequested:
             run_at=run_at.isoformat(),
             psp_reference=psp_reference,
         )
-        current = await deps.legs.get_by_numtrans(target.saleor_api_url, record.numtrans)
         return ActionAccepted(
             operation="REFUND",
             psp_reference=psp_reference,
-            actions=available_actions(current or record),
+            actions=available_actions(await deps.current(target)),
         )
 
 
@@ -235,8 +224,7 @@ async def _settle_failure(
     """Release the reservation unless money may have moved (UNCERTAIN keeps it reserved)."""
     if result.outcome is GaeOutcome.UNCERTAIN:
         log.error("refund.uncertain", numtrans=target.record.numtrans, amount=str(amount))
-        current = await deps.legs.get_by_numtrans(target.saleor_api_url, target.record.numtrans)
-        return current or target.record
+        return await deps.current(target)
     return await deps.legs.update(target.saleor_api_url, target.record.numtrans, _release(amount))
 
 

@@ -29,13 +29,17 @@ from typing import Any
 
 import structlog
 
-from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.redis_store import instance_key
 from saleor_up2pay.saleor.apl import auth_store
 from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.actions import available_actions
-from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
+from saleor_up2pay.transactions.legs import (
+    LegRecord,
+    LegRepository,
+    LegStatus,
+    record_ipn_activity,
+)
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from saleor_up2pay.up2pay.models import Leg
 
@@ -214,18 +218,12 @@ class Reporter:
             record.numtrans,
             lambda r: r.model_copy(update={"reported": True}),
         )
-        await ActivityLog(self.services.redis).record(
-            record.saleor_api_url,
-            ActivityEntry(
-                kind="ipn",
-                channel=session.channel,
-                reference=record.reference,
-                leg=record.leg.value,
-                amount=record.amount,
-                outcome=f"reported:{outcome}",
-                message=f"{variables['type']} on {item_name(record.leg)}",
-                psp_reference=record.numtrans,
-            ),
+        await record_ipn_activity(
+            self.services.redis,
+            record,
+            session.channel,
+            outcome=f"reported:{outcome}",
+            message=f"{variables['type']} on {item_name(record.leg)}",
         )
         bound.info("ipn.reported", event_type=variables["type"], outcome=outcome)
 

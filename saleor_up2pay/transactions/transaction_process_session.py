@@ -142,20 +142,14 @@ class ProcessSession:
             # a failure now would hide a later attempt the shopper pays on the same page.
             record = refused[-1]
             log.info("process.refusal_held", reference=session.reference, browser=browser)
-            return SessionActionRequired(
-                flow=flow,
-                amount=session.amount,
-                data={
-                    "up2pay": {
-                        **base,
-                        "status": "waiting",
-                        "refusedAttempts": len(refused),
-                        "payUrl": pay_url(self._app_url, session.reference),
-                    }
-                },
-                message=f"Up2pay refused an attempt ({record.message}, E={record.error_code}); "
+            return self._waiting(
+                flow,
+                session,
+                base,
+                f"Up2pay refused an attempt ({record.message}, E={record.error_code}); "
                 "the shopper may still retry on the Up2pay page. Call transactionProcess again "
                 "in a few seconds.",
+                refusedAttempts=len(refused),
             )
         if refused and not pending:
             record = refused[-1]
@@ -177,6 +171,23 @@ class ProcessSession:
                 extra={**base, "status": "cancelled"},
             )
         log.info("process.waiting_for_ipn", reference=session.reference, browser=browser)
+        return self._waiting(
+            flow,
+            session,
+            base,
+            "Waiting for Up2pay's confirmation of the payment; call transactionProcess "
+            "again in a few seconds.",
+        )
+
+    def _waiting(
+        self,
+        flow: Flow,
+        session: PaymentSession,
+        base: dict[str, Any],
+        message: str,
+        **extra: Any,
+    ) -> SessionActionRequired:
+        """Ask the storefront to call again: the shopper is (or may still be) on the Up2pay page."""
         return SessionActionRequired(
             flow=flow,
             amount=session.amount,
@@ -184,11 +195,11 @@ class ProcessSession:
                 "up2pay": {
                     **base,
                     "status": "waiting",
+                    **extra,
                     "payUrl": pay_url(self._app_url, session.reference),
                 }
             },
-            message="Waiting for Up2pay's confirmation of the payment; call transactionProcess "
-            "again in a few seconds.",
+            message=message,
         )
 
 
