@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,22 @@ def api_url_matches(saleor_api_url: str, pattern: str) -> bool:
     if p_port not in {"*", port}:
         return False
     return fnmatchcase(path, p_path)
+
+
+# The account formats repeat saleor_up2pay.up2pay.models (SITE_FORMAT...) on purpose: importing
+# the Up2pay package here would load it into the sandbox process, which must stay independent.
+_ACCOUNT_FORMATS = {
+    "up2pay_site": (r"[0-9]{7}", "must be the 7-digit SITE number of the Up2pay contract"),
+    "up2pay_rang": (r"[0-9]{2,3}", "must be the 2- or 3-digit RANG of the Up2pay contract"),
+    "up2pay_identifiant": (
+        r"[0-9]{1,9}",
+        "must be the IDENTIFIANT of the Up2pay contract: 1 to 9 digits",
+    ),
+    "up2pay_hmac_key": (
+        r"[0-9A-Fa-f]{128}",
+        "must be 128 hexadecimal characters (the key shown in the Up2pay back office)",
+    ),
+}
 
 
 class Settings(BaseSettings):
@@ -249,42 +265,16 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
-    # The account formats repeat saleor_up2pay.up2pay.models (SITE_FORMAT...) on purpose: importing
-    # the Up2pay package here would load it into the sandbox process, which must stay independent.
-    @field_validator("up2pay_site")
-    @classmethod
-    def _site(cls, value: str) -> str:
-        if not re.fullmatch(r"[0-9]{7}", value):
-            msg = "must be the 7-digit SITE number of the Up2pay contract"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("up2pay_rang")
-    @classmethod
-    def _rang(cls, value: str) -> str:
-        if not re.fullmatch(r"[0-9]{2,3}", value):
-            msg = "must be the 2- or 3-digit RANG of the Up2pay contract"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("up2pay_identifiant")
-    @classmethod
-    def _identifiant(cls, value: str) -> str:
-        if not re.fullmatch(r"[0-9]{1,9}", value):
-            msg = "must be the IDENTIFIANT of the Up2pay contract: 1 to 9 digits"
-            raise ValueError(msg)
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("up2pay_hmac_key")
+    @field_validator("up2pay_site", "up2pay_rang", "up2pay_identifiant", "up2pay_hmac_key")
     @classmethod
-    def _hex_key(cls, value: str) -> str:
-        if not re.fullmatch(r"[0-9A-Fa-f]{128}", value):
-            msg = "must be 128 hexadecimal characters (the key shown in the Up2pay back office)"
+    def _up2pay_account(cls, value: str, info: ValidationInfo) -> str:
+        pattern, msg = _ACCOUNT_FORMATS[str(info.field_name)]
+        if not re.fullmatch(pattern, value):
             raise ValueError(msg)
         return value
 
