@@ -92,9 +92,8 @@ def _uvicorn_access_fields(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Uvicorn's access line as fields too: client, method, path, http_version, status."""
-    record = event_dict.get("_record")
-    args = getattr(record, "args", None)
-    access = getattr(record, "name", None) == "uvicorn.access"
+    args = event_dict.pop("positional_args", None)  # ProcessorFormatter(pass_foreign_args=True)
+    access = getattr(event_dict.get("_record"), "name", None) == "uvicorn.access"
     if access and isinstance(args, tuple) and len(args) == 5:
         names = ("client", "method", "path", "http_version", "status")
         event_dict.update(zip(names, args, strict=True))
@@ -139,6 +138,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
+            pass_foreign_args=True,  # read (then dropped) by _uvicorn_access_fields
             foreign_pre_chain=[
                 *shared,
                 structlog.stdlib.add_logger_name,
