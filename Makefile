@@ -56,3 +56,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## Property-based tests with many more examples than `make test` runs (slow).
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(BIN)/pytest tests/property --hypothesis-profile=fuzz

@@ -10,6 +10,8 @@ from typing import ClassVar
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = structlog.get_logger(__name__)
 
@@ -19,6 +21,8 @@ class AppError(Exception):
 
     status_code: ClassVar[int] = 500
     public_code: ClassVar[str] = "INTERNAL_ERROR"
+    headers: ClassVar[dict[str, str]] = {}
+    """Extra response headers (``Retry-After`` on a 503 the caller should retry)."""
 
     def __init__(self, public_message: str = "The app hit an internal error.") -> None:
         super().__init__(public_message)
@@ -56,16 +60,49 @@ class AppNotConfigured(AppError):
     public_code = "APP_NOT_CONFIGURED"
 
 
+class PayloadTooLarge(AppError):
+    """A request body over its route's limit (:mod:`saleor_up2pay.api.limits`)."""
+
+    status_code = 413
+    public_code = "PAYLOAD_TOO_LARGE"
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     public_code = "SERVICE_UNAVAILABLE"
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The app's Redis cannot be reached (after one reconnect and retry): try again shortly."""
+
+    public_code = "STORE_UNAVAILABLE"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+    def __init__(
+        self, public_message: str = "The app's store is unavailable; retry shortly."
+    ) -> None:
+        super().__init__(public_message)
+
+
 async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only; not a security check
     log.warning("app_error", code=exc.public_code, status=exc.status_code, path=request.url.path)
-    return JSONResponse(exc.to_json(), status_code=exc.status_code)
+    return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=exc.headers or None)
+
+
+async def _handle_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis unreachable outside the IPN route: 503 with ``Retry-After``, never a bare 500.
+
+    The client already reconnected and retried once (:func:`saleor_up2pay.redis_store.new_client`).
+    """
+    log.error("store_unavailable", error=type(exc).__name__, path=request.url.path)
+    return await _handle_app_error(request, StoreUnavailable())
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(RedisConnectionError, _handle_store_unavailable)
+    app.add_exception_handler(RedisTimeoutError, _handle_store_unavailable)

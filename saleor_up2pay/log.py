@@ -1,7 +1,8 @@
 """structlog configuration: JSON or console lines, with secrets redacted before rendering.
 
 Two layers keep secrets out of the log, on both paths a line can take (structlog loggers, and the
-standard library's ``logging`` used by this package's early messages and by libraries):
+standard library's ``logging`` used by this package's early messages, by libraries and by uvicorn,
+whose access lines and unhandled-exception tracebacks are routed through the same renderer):
 
 - by name: the value of any key naming a secret (``token``, ``hmac_key``, ``authorization``...),
   at any depth of dicts and lists, is replaced;
@@ -84,6 +85,36 @@ def _renderer(fmt: str) -> Any:
     return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
 
 
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def _uvicorn_access_fields(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Uvicorn's access line as fields too: client, method, path, http_version, status."""
+    args = event_dict.pop("positional_args", None)  # ProcessorFormatter(pass_foreign_args=True)
+    access = getattr(event_dict.get("_record"), "name", None) == "uvicorn.access"
+    if access and isinstance(args, tuple) and len(args) == 5:
+        names = ("client", "method", "path", "http_version", "status")
+        event_dict.update(zip(names, args, strict=True))
+    return event_dict
+
+
+def _adopt_uvicorn_loggers() -> None:
+    """Send uvicorn's own lines (startup, access, tracebacks) to the root handler below.
+
+    Uvicorn's default ``log_config`` gives its loggers plain-text handlers that do not propagate:
+    those lines would bypass the JSON renderer and the redactor. Their handlers are dropped and
+    they propagate to the root logger instead; ``saleor-up2pay serve`` can also start uvicorn
+    with ``log_config=None`` so that even the lines before the app's startup are covered.
+    """
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Configure stdlib logging and structlog once for the process, both through the redactor."""
     shared: list[Any] = [
@@ -107,10 +138,12 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
+            pass_foreign_args=True,  # read (then dropped) by _uvicorn_access_fields
             foreign_pre_chain=[
                 *shared,
                 structlog.stdlib.add_logger_name,
                 structlog.stdlib.ExtraAdder(),
+                _uvicorn_access_fields,
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -125,3 +158,4 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         root.removeHandler(old)  # reconfiguring replaces ours, never stacks a second one
     root.addHandler(handler)
     root.setLevel(level)
+    _adopt_uvicorn_loggers()

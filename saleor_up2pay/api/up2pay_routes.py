@@ -26,6 +26,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
+from starlette.requests import ClientDisconnect
 
 # Imported for their job handlers (deferred refunds, follow-up events) so the worker knows them.
 import saleor_up2pay.transactions.refunds  # noqa: F401
@@ -178,11 +179,17 @@ async def ipn(request: Request, services: ServicesDep) -> Response:
 
     GET carries the variables in the query string; POST (``PBX_RUF1=POST``) in the body. A bad
     signature is 403 and changes nothing; when the app's Redis is unavailable the IPN is not
-    stored and gets 503, so Up2pay retries it. Saleor is told later by the job queue.
+    stored and gets 503, so Up2pay retries it. Saleor is told later by the job queue. A body
+    over the route's limit is 413 (:mod:`saleor_up2pay.api.limits`); a client that hangs up
+    while its body is read sent nothing: logged at INFO, nothing stored.
     """
     from saleor_up2pay.transactions.ipn_received import receive_ipn  # noqa: PLC0415
 
-    raw = await request.body() if request.method == "POST" else b""
+    try:
+        raw = await request.body() if request.method == "POST" else b""
+    except ClientDisconnect:
+        log.info("ipn.client_disconnected", method=request.method)
+        return Response(status_code=400)  # nobody is listening; nothing was received
     if not raw:
         raw = request.scope.get("query_string", b"")
     try:

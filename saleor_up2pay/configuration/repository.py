@@ -122,9 +122,23 @@ class ConfigurationRepository:
         )
 
     async def for_channel(self, saleor_api_url: str, channel_slug: str) -> Up2payConfiguration:
-        """The configuration a channel uses: its mapped one, else :meth:`default`."""
+        """The configuration a channel uses: its mapped one, else :meth:`default`.
+
+        The default (``UP2PAY_*``) account only serves instances the settings admit
+        (:meth:`~saleor_up2pay.settings.Settings.default_account_allowed`); any other instance's
+        unmapped channel is :class:`~saleor_up2pay.errors.AppNotConfigured`.
+        """
         config_id = await self._redis.hget(_channels_key(saleor_api_url), channel_slug)
         if config_id is None:
+            if not self._settings.default_account_allowed(saleor_api_url):
+                log.warning(
+                    "config.default_refused", saleor_api_url=saleor_api_url, channel=channel_slug
+                )
+                msg = (
+                    f"Channel {channel_slug} has no Up2pay configuration: choose one in the app's "
+                    "page in the Dashboard."
+                )
+                raise AppNotConfigured(msg)
             return self.default()
         raw = await self._redis.hget(_items_key(saleor_api_url), config_id)
         if raw is None:

@@ -13,7 +13,6 @@ token reads and writes nothing.
 from __future__ import annotations
 
 import html
-import json
 import re
 from functools import cache
 from importlib import resources
@@ -25,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from graphql import GraphQLError
-from saleor_up2pay import __version__
+from saleor_up2pay import __version__, jsonbody
 from saleor_up2pay.configuration import configuration_repository
 from saleor_up2pay.dashboard.auth import API_URL_HEADER, TOKEN_HEADER, authenticate
 from saleor_up2pay.dashboard.schema import ApiContext, schema, scrub_message
@@ -157,7 +156,9 @@ async def _read_body(request: Request) -> bytes:
 
 def _parse_body(raw: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     try:
-        payload = json.loads(raw)
+        payload = jsonbody.loads(raw)
+    except jsonbody.JsonTooDeep:
+        raise BadRequest("The request body nests too deeply.") from None
     except ValueError:
         raise BadRequest("The request body is not JSON.") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):

@@ -1,8 +1,11 @@
 """The token exchange Saleor performs at installation (``POST tokenTargetUrl``).
 
-The request is unauthenticated, so nothing is stored before the token is proven: the API URL must
-pass ``ALLOWED_SALEOR_API_URLS``, the token must answer ``{ app { id } }`` on that very API, and
-the instance's JWKS must be reachable at its origin. Then the auth data replaces whatever an
+The request is unauthenticated, so nothing is stored before the token is proven, and nothing is
+sent anywhere before the API URL is checked: it must look like a Saleor API URL (http(s), a host,
+no userinfo, query or fragment, a path ending in ``/graphql/``) and pass ``ALLOWED_SALEOR_API_URLS``
+(empty only in the sandbox environment, see :mod:`saleor_up2pay.settings`). Then the token must
+answer ``{ app { id } }`` on that very API, and the instance's JWKS must be reachable at its
+origin. Then the auth data replaces whatever an
 earlier installation left. Error bodies follow the app-sdk (``{"success": false, "error": {code,
 message}}``): Saleor shows ``error.message`` as the installation failure.
 """
@@ -10,6 +13,8 @@ message}}``): Saleor shows ``error.message`` as the installation failure.
 from __future__ import annotations
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
 from saleor_up2pay.saleor.apl import AuthData, auth_store
@@ -21,6 +26,8 @@ from saleor_up2pay.settings import split_saleor_api_url
 log = structlog.get_logger(__name__)
 
 MAX_API_URL_LENGTH = 2048
+API_PATH_SUFFIX = "/graphql/"
+"""Saleor's API is always served at ``.../graphql/`` (recorded: ``http://host:port/graphql/``)."""
 
 
 class InvalidSaleorApiUrl(BadRequest):
@@ -49,16 +56,24 @@ class RegistrationFailed(AppError):
 
 
 def check_saleor_api_url(saleor_api_url: str | None) -> str:
-    """The ``Saleor-Api-Url`` header, if it is an absolute http(s) URL.
+    """The ``Saleor-Api-Url`` header, if it is an absolute http(s) URL of a Saleor API.
 
     Userinfo, a query or a fragment are refused too: Saleor never sends them, and the URL is the
-    key of everything stored for the instance and the base of the JWKS URL.
+    key of everything stored for the instance and the base of the JWKS URL. The path must end in
+    ``/graphql/``, as Saleor's API always does: the register call POSTs to this URL, and this
+    keeps it from being pointed at arbitrary endpoints.
     """
     if not saleor_api_url:
         msg = "Missing saleor-api-url header."
         raise InvalidSaleorApiUrl(msg)
-    if len(saleor_api_url) > MAX_API_URL_LENGTH or split_saleor_api_url(saleor_api_url) is None:
+    parts = (
+        split_saleor_api_url(saleor_api_url) if len(saleor_api_url) <= MAX_API_URL_LENGTH else None
+    )
+    if parts is None:
         msg = "The saleor-api-url header is not an absolute http(s) URL."
+        raise InvalidSaleorApiUrl(msg)
+    if not parts[3].endswith(API_PATH_SUFFIX):
+        msg = "The saleor-api-url header is not a Saleor API URL (…/graphql/)."
         raise InvalidSaleorApiUrl(msg)
     return saleor_api_url
 
@@ -66,6 +81,11 @@ def check_saleor_api_url(saleor_api_url: str | None) -> str:
 async def register(services: Services, saleor_api_url: str, auth_token: str) -> AuthData:
     """Prove the token, fetch the JWKS and store the installation; raises an ``AppError``."""
     settings = services.settings
+    if not settings.allowed_saleor_api_urls and settings.up2pay_environment != "sandbox":
+        # Settings refuse this combination at start; fail closed should one be built anyway.
+        log.error("saleor.register_allow_list_missing", saleor_api_url=saleor_api_url)
+        msg = "This app expects to be installed only in allowed Saleor instances"
+        raise SaleorUrlProhibited(msg)
     if not settings.allowed_saleor_api_urls:
         log.warning("saleor.register_allow_list_empty", saleor_api_url=saleor_api_url)
     elif not settings.saleor_api_url_allowed(saleor_api_url):
@@ -97,6 +117,8 @@ async def register(services: Services, saleor_api_url: str, auth_token: str) -> 
     auth = AuthData(saleor_api_url=saleor_api_url, token=auth_token, app_id=app_id, jwks=jwks)
     try:
         await auth_store(services).set(auth)
+    except (RedisConnectionError, RedisTimeoutError):
+        raise  # 503 STORE_UNAVAILABLE with Retry-After (saleor_up2pay.errors): Saleor may retry
     except Exception as exc:
         log.exception("saleor.register_store_failed", saleor_api_url=saleor_api_url)
         msg = "Registration failed: could not save the auth data."

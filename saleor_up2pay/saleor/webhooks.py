@@ -10,7 +10,6 @@ Nothing in the body is looked at before the signature verified. Every refusal is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from saleor_up2pay import jsonbody
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
 from saleor_up2pay.saleor.apl import AuthData, auth_store
 from saleor_up2pay.saleor.client import SaleorClient
@@ -126,7 +126,7 @@ async def verify_request(
             **where,
         ) from None
     try:
-        payload = json.loads(raw_body, parse_float=Decimal)
+        payload = jsonbody.loads(raw_body, parse_float=Decimal)  # ValueError when too deep
     except ValueError:
         payload = None
     if not isinstance(payload, dict):

@@ -68,6 +68,7 @@ class TestDefaults:
         custom = settings.model_copy(
             update={
                 "up2pay_environment": "test",
+                "allowed_saleor_api_urls": [URL],  # required outside the sandbox
                 "up2pay_site": "1234567",
                 "up2pay_methods": ["SODEXO"],
             }
