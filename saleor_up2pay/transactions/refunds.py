@@ -7,8 +7,9 @@ Rules (manual §4.2–§4.3, capabilities table in :mod:`saleor_up2pay.up2pay.mo
   not refundable through Up2pay: ``REFUND_FAILURE`` saying so.
 - Up2pay accepts a refund from the day after the payment (D+1, French calendar). A refund asked on
   the day of the payment is not refused and not lost: the app answers Saleor's asynchronous form
-  (``{"pspReference": "<S>:refund:<n>"}``, never with ``actions``: recorded fact 25), which Saleor
-  keeps as a pending refund, reports the item's new actions with an ``INFO`` event, and queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
+  (``{"pspReference": "<S>:refund:<n>"}``, never with ``actions``: recorded fact 25), which
+  Saleor keeps as a pending refund, reports the item's new actions with an ``INFO`` event, and
+  queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
   runs the GAE refund, stores its outcome (so a retried job never refunds twice), then reports
   ``REFUND_SUCCESS`` / ``REFUND_FAILURE`` with that same pspReference, which settles the pending
   amount (and the granted refund, if any).

@@ -243,7 +243,11 @@ class TestAsynchronousAnswerWithActions:
         item = saleor.item(voucher)
         request = saleor._new_event(item, "REFUND_REQUEST", "", Decimal("4.00"))
         saleor._apply_action_answer(
-            item, request, "REFUND", 200, {"pspReference": "722487980:refund:1", "actions": ["REFUND"]}
+            item,
+            request,
+            "REFUND",
+            200,
+            {"pspReference": "722487980:refund:1", "actions": ["REFUND"]},
         )
 
         body = {"query": recorded(36)["request"]["body"]["query"], "variables": {"id": voucher}}

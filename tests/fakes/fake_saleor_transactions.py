@@ -531,8 +531,7 @@ class SaleorTransactions:
         """
         if item.actions_stored_raw and item.actions:
             message = (
-                'Expected a value of type "TransactionActionEnum" but received: '
-                f"{item.actions[0]}"
+                f'Expected a value of type "TransactionActionEnum" but received: {item.actions[0]}'
             )
             raise GraphQLErrors([{"message": message, "path": ["transactions", "actions"]}])
 
