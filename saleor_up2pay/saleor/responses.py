@@ -101,6 +101,11 @@ class ActionResponse(_Out):
         if not failure and not self.psp_reference:
             msg = "pspReference is required unless the result is a failure"
             raise ValueError(msg)
+        if self.result is None and self.actions is not None:
+            # Saleor 3.23.28 stores the actions of an asynchronous answer as sent (upper case),
+            # and every later read of the item's actions fails (recorded fact 25).
+            msg = "an asynchronous answer must not carry actions; report them with an event"
+            raise ValueError(msg)
         return self
 
 

@@ -227,6 +227,17 @@ def _api_router(sandbox: Sandbox) -> APIRouter:
             ]
         return {"transactions": items}
 
+    @router.get("/executions")
+    async def executions(transaction_number: int | None = None) -> dict[str, object]:
+        """Every capture, cancel and refund executed (the ledger fault tests count against)."""
+        async with sandbox.lock:
+            items = [
+                e.to_json()
+                for e in sandbox.executions
+                if transaction_number is None or e.transaction_number == transaction_number
+            ]
+        return {"executions": items}
+
     @router.get("/ipn-log")
     async def ipn_log(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, object]:
         return {"ipns": [d.to_json() for d in list(sandbox.ipn_log)[-limit:]]}

@@ -52,6 +52,38 @@ class PaymentSession:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """One money-moving GAE operation the platform executed (capture, cancel or refund).
+
+    The ledger tests count against: an operation the app asked for must appear here exactly
+    once, whatever was lost on the way (answers, crashes, retries).
+    """
+
+    operation: str
+    """``capture``, ``cancel`` or ``refund``."""
+    site: str
+    rang: int
+    transaction_number: int
+    """NUMTRANS of the payment the operation applies to."""
+    amount: int
+    question: int
+    """NUMQUESTION of the request that executed it."""
+    answer_lost: bool
+    """True when the sandbox executed it but answered with an error (a simulated lost answer)."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "operation": self.operation,
+            "site": self.site,
+            "rang": self.rang,
+            "transaction_number": self.transaction_number,
+            "amount": self.amount,
+            "question": self.question,
+            "answer_lost": self.answer_lost,
+        }
+
+
+@dataclass(frozen=True)
 class IpnDelivery:
     """One IPN sent: where, how, and what the merchant answered (2xx is the only success)."""
 
@@ -100,6 +132,8 @@ class Sandbox:
         self.availability = dict.fromkeys(HOSTS, Availability.UP)
         self.faults: dict[str, GaeFault] = {}
         self.ipn_log: deque[IpnDelivery] = deque(maxlen=MAX_IPN_LOG)
+        self.executions: list[Execution] = []
+        """Every capture, cancel and refund executed, in order (see :class:`Execution`)."""
         self._http = http
         self._owns_http = http is None
 
@@ -147,5 +181,6 @@ class Sandbox:
         self.questions.clear()
         self.faults.clear()
         self.ipn_log.clear()
+        self.executions.clear()
         self.availability = dict.fromkeys(HOSTS, Availability.UP)
         self.clock.offset_days = 0

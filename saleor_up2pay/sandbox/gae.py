@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 import structlog
 
-from saleor_up2pay.sandbox.core import Sandbox
+from saleor_up2pay.sandbox.core import Execution, Sandbox
 from saleor_up2pay.sandbox.ledger import Status, Transaction
 from saleor_up2pay.sandbox.protocol import (
     COMPLEMENT_CARD_TYPE,
@@ -274,13 +274,18 @@ async def _execute(sandbox: Sandbox, host: str, site: str, fields: dict[str, str
             if not fault.executed:
                 return _Answer(code=fault.code, comment="PAYBOX : Erreur (panne simulée)")
             with contextlib.suppress(GaeRefusal):  # the shopper-facing result is lost anyway
-                _apply(sandbox, site, fields)
+                _apply(sandbox, site, fields, answer_lost=True)
             return _Answer(code=fault.code, comment="PAYBOX : Erreur (réponse perdue simulée)")
         return _apply(sandbox, site, fields)
 
 
-def _apply(sandbox: Sandbox, site: str, fields: dict[str, str]) -> _Answer:
-    """Checks in Up2pay's order, then the operation (caller holds the lock)."""
+def _apply(
+    sandbox: Sandbox, site: str, fields: dict[str, str], *, answer_lost: bool = False
+) -> _Answer:
+    """Checks in Up2pay's order, then the operation (caller holds the lock).
+
+    Every executed capture, cancel and refund goes to :attr:`Sandbox.executions`.
+    """
     version = fields.get("VERSION", "")
     if not re.fullmatch(r"\d{5}", version):
         raise GaeRefusal("00014", "PAYBOX : Trame reçue incohérente (VERSION)")
@@ -315,12 +320,25 @@ def _apply(sandbox: Sandbox, site: str, fields: dict[str, str]) -> _Answer:
     transaction = _find(sandbox, fields, operation)
     _check_acquirer(fields, transaction, operation)
     transaction.settle(today)
+    if operation == INQUIRY:
+        return _inquiry(transaction, today)
     if operation == CAPTURE:
-        return _capture(transaction, amount, today)
-    if operation == CANCEL:
+        answer = _capture(transaction, amount, today)
+    elif operation == CANCEL:
         if amount > transaction.amount:
             raise GaeRefusal("00011", "PAYBOX : Montant incorrect")
-        return _cancel(transaction, today)
-    if operation == REFUND:
-        return _refund(sandbox, transaction, amount, today)
-    return _inquiry(transaction, today)
+        answer = _cancel(transaction, today)
+    else:
+        answer = _refund(sandbox, transaction, amount, today)
+    sandbox.executions.append(
+        Execution(
+            operation=SUPPORTED_TYPES[operation],
+            site=site,
+            rang=int(fields["RANG"]),
+            transaction_number=transaction.number,
+            amount=amount,
+            question=question,
+            answer_lost=answer_lost,
+        )
+    )
+    return answer

@@ -7,8 +7,9 @@ Rules (manual §4.2–§4.3, capabilities table in :mod:`saleor_up2pay.up2pay.mo
   not refundable through Up2pay: ``REFUND_FAILURE`` saying so.
 - Up2pay accepts a refund from the day after the payment (D+1, French calendar). A refund asked on
   the day of the payment is not refused and not lost: the app answers Saleor's asynchronous form
-  (``{"pspReference": "<S>:refund:<n>", "actions": [...]}``), which Saleor keeps as a pending
-  refund, and queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
+  (``{"pspReference": "<S>:refund:<n>"}``, never with ``actions``: recorded fact 25), which
+  Saleor keeps as a pending refund, reports the item's new actions with an ``INFO`` event, and
+  queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
   runs the GAE refund, stores its outcome (so a retried job never refunds twice), then reports
   ``REFUND_SUCCESS`` / ``REFUND_FAILURE`` with that same pspReference, which settles the pending
   amount (and the granted refund, if any).
@@ -193,11 +194,21 @@ class RefundRequested:
             run_at=run_at.isoformat(),
             psp_reference=psp_reference,
         )
-        return ActionAccepted(
-            operation="REFUND",
-            psp_reference=psp_reference,
-            actions=available_actions(await deps.current(target)),
+        # The asynchronous answer cannot carry the item's new actions (recorded fact 25):
+        # an INFO event reports them, and says when the refund runs.
+        await deps.queue_event(
+            target.saleor_api_url,
+            target.transaction_id,
+            {
+                "type": "INFO",
+                "pspReference": psp_reference,
+                "message": f"Refund of {money(target.amount)} accepted; Up2pay allows it from "
+                f"the day after the payment, it runs {run_at.isoformat()}.",
+                "availableActions": available_actions(await deps.current(target)),
+            },
+            job_id=f"event:{instance_id(target.saleor_api_url)}:{psp_reference}:info",
         )
+        return ActionAccepted(operation="REFUND", psp_reference=psp_reference)
 
 
 async def _call_gae(target: ActionTarget, amount: Decimal, *, first_refund: bool) -> GaeResult:

@@ -8,7 +8,7 @@ Session outcomes (TRANSACTION_INITIALIZE_SESSION / TRANSACTION_PROCESS_SESSION) 
 (``CHARGE`` or ``AUTHORIZATION``) so the result name always matches the action Saleor asked for.
 Action outcomes (TRANSACTION_{CHARGE,REFUND,CANCELATION}_REQUESTED) carry the operation; Saleor
 only accepts ``<OPERATION>_SUCCESS`` / ``<OPERATION>_FAILURE`` or the asynchronous form
-(``pspReference`` + ``actions``, result reported later) for each event.
+(``pspReference`` only, result reported later) for each event.
 """
 
 from __future__ import annotations
@@ -165,14 +165,18 @@ class ActionFailure:
 @dataclass(frozen=True)
 class ActionAccepted:
     """Accepted, executed later: Saleor keeps the amount pending under ``psp_reference`` until
-    the app reports ``<OPERATION>_SUCCESS`` or ``_FAILURE`` with that same reference."""
+    the app reports ``<OPERATION>_SUCCESS`` or ``_FAILURE`` with that same reference.
+
+    The answer carries no ``actions`` (Saleor 3.23.28 would store them unnormalised and break
+    every read of the item, recorded fact 25); the use case reports the item's new actions with
+    ``transactionEventReport`` instead.
+    """
 
     operation: Operation
     psp_reference: str
-    actions: Sequence[Action]
 
     def to_response(self) -> ActionResponse:
-        return ActionResponse(psp_reference=self.psp_reference, actions=list(self.actions))
+        return ActionResponse(psp_reference=self.psp_reference)
 
 
 ActionOutcome = ActionSuccess | ActionFailure | ActionAccepted

@@ -227,3 +227,44 @@ class TestProcessAfterAFinalEvent:
         assert answer["transactionEvent"]["pspReference"] == "1"
         assert answer["data"] is None
         assert answer["transaction"]["chargedAmount"]["amount"] == Decimal("15.00")
+
+
+class TestAsynchronousAnswerWithActions:
+    """Recorded fact 25: Saleor 3.23.28 stores an asynchronous answer's ``actions`` as sent."""
+
+    async def test_async_answer_with_actions_breaks_every_read_of_the_item(
+        self, world: SaleorWorld
+    ) -> None:
+        """The fake reproduces the bug, so a test catches an app that sends such an answer."""
+        saleor = world.saleor
+        token, _ = world.fake.issue_token()
+        checkout = saleor.create_checkout("20.00")
+        voucher = voucher_paid_by_process(saleor, checkout.id)
+        item = saleor.item(voucher)
+        request = saleor._new_event(item, "REFUND_REQUEST", "", Decimal("4.00"))
+        saleor._apply_action_answer(
+            item,
+            request,
+            "REFUND",
+            200,
+            {"pspReference": "722487980:refund:1", "actions": ["REFUND"]},
+        )
+
+        body = {"query": recorded(36)["request"]["body"]["query"], "variables": {"id": voucher}}
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                world.api_url, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+        errors = response.json()["errors"]
+        assert errors[0]["message"] == (
+            'Expected a value of type "TransactionActionEnum" but received: REFUND'
+        )
+
+    async def test_sync_answer_actions_stay_readable(self, world: SaleorWorld) -> None:
+        """The synchronous form normalises ``actions``: the item stays readable."""
+        saleor = world.saleor
+        token, _ = world.fake.issue_token()
+        checkout = saleor.create_checkout("20.00")
+        voucher = voucher_paid_by_process(saleor, checkout.id)
+        data = await replay(world, 36, token, id=voucher)
+        assert data["transaction"]["actions"] == ["REFUND"]

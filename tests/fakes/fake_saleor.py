@@ -238,6 +238,22 @@ class Installation:
     """Event enum name → targetUrl, from the manifest."""
 
 
+@dataclass
+class AppProblem:
+    """One row of Saleor's app problems (3.22+)."""
+
+    id: str
+    key: str
+    message: str = ""
+    count: int = 0
+    is_critical: bool = False
+    dismissed: bool = False
+    updated_at: float = 0.0
+
+    def json(self) -> dict[str, Any]:
+        return {"id": self.id, "key": self.key, "count": self.count, "isCritical": self.is_critical}
+
+
 class FakeSaleor:
     """A Saleor core on loopback. Serve ``fake.asgi`` and set ``base_url`` (see :func:`running`)."""
 
@@ -251,7 +267,13 @@ class FakeSaleor:
         """Valid app tokens → app id."""
         self.app_id: str | None = None
         self.installation: Installation | None = None
-        self.resolvers: dict[str, Resolver] = {"app": self._resolve_app}
+        self.resolvers: dict[str, Resolver] = {
+            "app": self._resolve_app,
+            "appProblemCreate": self._resolve_appProblemCreate,
+            "appProblemDismiss": self._resolve_appProblemDismiss,
+        }
+        self.problems: list[AppProblem] = []
+        """App problems raised (``appProblemCreate``), dismissed ones included."""
         self.requests: list[RecordedRequest] = []
         self.calls: list[GraphQLCall] = []
         self.unhandled: list[GraphQLCall] = []
@@ -389,6 +411,60 @@ class FakeSaleor:
         if call.app_id is None:
             raise GraphQLErrors([permission_denied("app")], data={"app": None})
         return {"id": call.app_id}
+
+    def open_problems(self) -> dict[str, AppProblem]:
+        """The app's problems not dismissed, by key (the latest of each key)."""
+        return {p.key: p for p in self.problems if not p.dismissed}
+
+    def _resolve_appProblemCreate(
+        self, variables: dict[str, Any], call: GraphQLCall
+    ) -> dict[str, Any]:
+        """Saleor 3.22+: same key within ``aggregationPeriod`` minutes counts up (one row)."""
+        if call.app_id is None:
+            raise GraphQLErrors([permission_denied("appProblemCreate")])
+        data = variables["input"]
+        key, message = str(data["key"]), str(data["message"])
+        if not 3 <= len(key) <= 128 or len(message) < 3:
+            field_ = "key" if not 3 <= len(key) <= 128 else "message"
+            error = {"field": field_, "code": "INVALID", "message": f"Invalid {field_}."}
+            return {"appProblem": None, "errors": [error]}
+        if len(message) > 2048:
+            message = message[:2045] + "..."
+        period = int(data.get("aggregationPeriod", 60))
+        now = time.time()
+        with self._lock:
+            current = next(
+                (
+                    p
+                    for p in reversed(self.problems)
+                    if p.key == key
+                    and not p.dismissed
+                    and period > 0
+                    and now - p.updated_at <= period * 60
+                ),
+                None,
+            )
+            if current is None:
+                current = AppProblem(id=f"AppProblem:{len(self.problems) + 1}", key=key)
+                self.problems.append(current)
+            current.count += 1
+            current.message = message
+            current.updated_at = now
+            threshold = data.get("criticalThreshold")
+            current.is_critical = threshold is not None and current.count >= int(threshold)
+            return {"appProblem": current.json(), "errors": []}
+
+    def _resolve_appProblemDismiss(
+        self, variables: dict[str, Any], call: GraphQLCall
+    ) -> dict[str, Any]:
+        if call.app_id is None:
+            raise GraphQLErrors([permission_denied("appProblemDismiss")])
+        keys = set(variables["input"]["byApp"]["keys"])
+        with self._lock:
+            for problem in self.problems:
+                if problem.key in keys:
+                    problem.dismissed = True
+        return {"errors": []}
 
     # -- Saleor -> app --------------------------------------------------------------------------
 

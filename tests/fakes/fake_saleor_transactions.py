@@ -175,6 +175,9 @@ class Item:
     message: str = ""
     psp_reference: str = ""
     actions: list[str] = field(default_factory=list)
+    actions_stored_raw: bool = False
+    """Saleor 3.23.28 stored ``actions`` upper case, as an asynchronous answer sent them (fact 25):
+    from then on every GraphQL read of this item's ``actions`` fails."""
     metadata: dict[str, str] = field(default_factory=dict)
     private_metadata: dict[str, str] = field(default_factory=dict)
     payment_method_details: dict[str, Any] | None = None
@@ -405,6 +408,8 @@ class SaleorTransactions:
         with self._lock:
             order = self.orders[order_id]
             items = [self.items[i] for i in order.items]
+            for item in items:  # the Dashboard's order page reads every item's actions
+                self.check_actions_readable(item)
             expected = order.total - order.granted_refunds
             charged = sum((i.amounts["charged"] for i in items), ZERO)
             authorized = sum((i.amounts["authorized"] for i in items), ZERO)
@@ -485,6 +490,7 @@ class SaleorTransactions:
         self, item: Item, *, depth: int = 0, private_metadata: dict[str, str] | None = None
     ) -> dict[str, Any]:
         """An item as the app's documents select it (every field they may ask for)."""
+        self.check_actions_readable(item)
         data: dict[str, Any] = {
             "__typename": "TransactionItem",
             "id": item.id,
@@ -514,6 +520,20 @@ class SaleorTransactions:
                 self.order_json(self.orders[item.order_id], depth=1) if item.order_id else None
             )
         return data
+
+    @staticmethod
+    def check_actions_readable(item: Item) -> None:
+        """Fail like Saleor 3.23.28 reading an item whose ``actions`` were stored upper case.
+
+        Recorded fact 25: an asynchronous action answer (``pspReference`` without ``result``)
+        that carries ``actions`` is stored as sent, and every later read of that item's
+        ``actions`` fails with this error, which breaks the Dashboard's order page.
+        """
+        if item.actions_stored_raw and item.actions:
+            message = (
+                f'Expected a value of type "TransactionActionEnum" but received: {item.actions[0]}'
+            )
+            raise GraphQLErrors([{"message": message, "path": ["transactions", "actions"]}])
 
     def checkout_json(self, checkout: Checkout, *, depth: int = 0) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -1275,9 +1295,16 @@ class SaleorTransactions:
                     created_by_app=item.app_id,
                 )
         if answer.get("actions") is not None:
-            item.actions = sorted(
-                {a for a in answer["actions"] if a in {"CHARGE", "REFUND", "CANCEL"}}
-            )
+            if result is None:
+                # Saleor 3.23.28 bug (fact 25): the asynchronous schema does not lower-case
+                # ``actions``; they are stored as sent and every later read fails.
+                item.actions = [str(a) for a in answer["actions"]]
+                item.actions_stored_raw = bool(item.actions)
+            else:
+                item.actions = sorted(
+                    {a for a in answer["actions"] if a in {"CHARGE", "REFUND", "CANCEL"}}
+                )
+                item.actions_stored_raw = False
         recalculate(item)
 
 

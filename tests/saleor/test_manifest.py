@@ -44,11 +44,11 @@ def recorded_manifest() -> dict[str, Any]:
 
 class TestManifest:
     async def test_identity_and_permissions(self, manifest: dict[str, Any]) -> None:
-        """Stable id, the package version, HANDLE_PAYMENTS only, Saleor 3.20 or later."""
+        """Stable id, the package version, HANDLE_PAYMENTS only, Saleor 3.22 or later (paymentMethodDetails, App problems)."""
         assert manifest["id"] == APP_ID == "saleor.app.up2pay"
         assert manifest["version"] == __version__
         assert manifest["permissions"] == ["HANDLE_PAYMENTS"]
-        assert manifest["requiredSaleorVersion"] == ">=3.20"
+        assert manifest["requiredSaleorVersion"] == ">=3.22"
         assert manifest["name"]
         assert manifest["about"]
         assert manifest["author"].strip()

@@ -96,6 +96,11 @@ class TestActionResponse:
         with pytest.raises(ValidationError):
             ActionResponse()
 
+    def test_async_form_never_carries_actions(self) -> None:
+        """Saleor 3.23.28 stores an async answer's actions unnormalised (fact 25): refused."""
+        with pytest.raises(ValidationError, match="asynchronous answer must not carry actions"):
+            ActionResponse(psp_reference="r1", actions=["REFUND"])
+
     def test_failure_without_psp_reference(self) -> None:
         """A failure may omit pspReference and explain itself."""
         dumped = ActionResponse(result="CANCEL_FAILURE", message="already captured").dump()

@@ -89,6 +89,33 @@ class TestGaeFaults:
         status = await operate(sandbox, "00017", leg, path="/backup/PPPS.php")
         assert status["STATUS"] == "Capturé"
 
+    async def test_execution_ledger_counts_what_was_done(self, sandbox: httpx.AsyncClient) -> None:
+        """Executed operations are listed once each, lost answers included; refusals are not."""
+        [leg] = await paid_legs(sandbox, authorize_only=True)
+        fault = {"host": "main", "code": "00097", "count": 1, "executed": True}
+        await sandbox.post("/sandbox/api/gae-faults", json=fault)
+        await operate(sandbox, "00002", leg, 1500, question=77)  # executed, answer lost
+        refused = await operate(sandbox, "00002", leg, 1500)  # a blind retry is refused
+        assert refused["CODEREPONSE"] == "00002"
+        await operate(sandbox, "00017", leg)  # an inquiry moves no money
+        number = leg["transaction_number"]
+        response = await sandbox.get(
+            "/sandbox/api/executions", params={"transaction_number": number}
+        )
+        assert response.json()["executions"] == [
+            {
+                "operation": "capture",
+                "site": leg["site"],
+                "rang": leg["rang"],
+                "transaction_number": number,
+                "amount": 1500,
+                "question": 77,
+                "answer_lost": True,
+            }
+        ]
+        await sandbox.post("/sandbox/api/reset")
+        assert (await sandbox.get("/sandbox/api/executions")).json() == {"executions": []}
+
     async def test_faults_run_out(self, sandbox: httpx.AsyncClient) -> None:
         """After ``count`` faulty answers the host answers normally again."""
         [leg] = await paid_legs(sandbox)

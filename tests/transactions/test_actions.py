@@ -131,6 +131,14 @@ class TestRefund:
             j async for j in world.services.redis.scan_iter(match="up2pay:jobs:job:refund:*")
         ]
         assert len(job_ids) == 1
+        # Only the INFO event carrying the item's actions runs today (never `actions` in the
+        # asynchronous answer: recorded fact 25); the refund waits for tomorrow.
+        assert await world.run_jobs() == 1
+        info = item.events[-1]
+        assert info.type == "INFO"
+        assert info.psp_reference == request.psp_reference
+        assert item.actions == ["REFUND"]
+        assert not item.actions_stored_raw
         assert await world.run_jobs() == 0  # not before tomorrow
 
         await next_day(world)
