@@ -12,7 +12,7 @@ from __future__ import annotations
 import structlog
 
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
-from saleor_up2pay.saleor.apl import AuthData, auth_store
+from saleor_up2pay.saleor.apl import AuthData
 from saleor_up2pay.saleor.client import SaleorClient, SaleorError
 from saleor_up2pay.saleor.signature import JwksUnavailable, fetch_jwks
 from saleor_up2pay.services import Services
@@ -96,7 +96,7 @@ async def register(services: Services, saleor_api_url: str, auth_token: str) -> 
 
     auth = AuthData(saleor_api_url=saleor_api_url, token=auth_token, app_id=app_id, jwks=jwks)
     try:
-        await auth_store(services).set(auth)
+        await services.auth_store.set(auth)
     except Exception as exc:
         log.exception("saleor.register_store_failed", saleor_api_url=saleor_api_url)
         msg = "Registration failed: could not save the auth data."

@@ -1,94 +1,54 @@
-"""Order-page actions routed to GAE: capture (charge) and cancel, plus what refunds share.
+"""What the three order-page actions share: capture, refund and cancel routed to GAE.
 
 Saleor sends TRANSACTION_CHARGE_REQUESTED / _CANCELATION_REQUESTED / _REFUND_REQUESTED to the app
-for one transaction item. Each item is one Up2pay leg (:mod:`saleor_up2pay.transactions.legs`):
-the item ``transactionInitialize`` created ↔ the voucher leg; the complement item the app created
-↔ the LIMOCB leg. The leg gives GAE what it needs: ``ACQUEREUR`` (from the leg, never from input),
-NUMTRANS, NUMAPPEL, and how much is still capturable / refundable.
+for one transaction item; each event's use case lives in its own module
+(:mod:`.transaction_charge_requested`, :mod:`.transaction_cancelation_requested`,
+:mod:`.transaction_refund_requested`). Each item is one Up2pay leg
+(:mod:`saleor_up2pay.transactions.legs`): the item ``transactionInitialize`` created ↔ the voucher
+leg; the complement item the app created ↔ the LIMOCB leg. The leg gives GAE what it needs:
+``ACQUEREUR`` (from the leg, never from input), NUMTRANS, NUMAPPEL, and how much is still
+capturable / refundable.
+
+This module resolves a request to its leg and configuration (:meth:`ActionServices.target`),
+words GAE failures, keeps the activity log and hands out per-operation pspReferences.
 
 Every answer is HTTP 200 with an explicit result (Saleor retries only on 5xx and turns anything
 else into "Failed to delivery request."): a GAE refusal, an unreachable platform or an operation
 the leg does not allow is ``<OPERATION>_FAILURE`` with a readable message. Every GAE call goes to
 the activity log (no secret in it). ``actions`` always come from the capabilities table and the
-leg's current amounts (:func:`available_actions`).
+leg's current amounts (:func:`~saleor_up2pay.transactions.legs.available_actions`).
 
 Each capture, cancel and refund gets its own ``pspReference`` (``<S>:capture:<n>``...): Saleor
 deduplicates events on (pspReference, type), so reusing the payment's S for a second partial
 capture would be rejected.
-
-A partial capture releases the remainder: Up2pay cancels it on a Conecs leg (manual §2.1.2.2),
-and every leg is captured once (``Capabilities.partial_capture_voids_rest``). The
-webhook answer carries only the ``CHARGE_SUCCESS``; the ``CANCEL_SUCCESS`` of the remainder is
-reported to Saleor with ``transactionEventReport`` by a durable job (``transaction.event``) queued
-before answering, so it survives a restart and is retried until Saleor accepts it.
-
-A capture is reserved on its leg before GAE is called (:class:`CaptureReservation`, atomic
-compare-and-set), as refunds are: two concurrent captures cannot exceed what is capturable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from saleor_up2pay.activity import ActivityEntry, ActivityKind, ActivityLog
-from saleor_up2pay.configuration import ConfigurationRepository
+from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfiguration
 from saleor_up2pay.errors import AppError
-from saleor_up2pay.redis_store import Redis, instance_id, instance_key
-from saleor_up2pay.saleor.client import SaleorMutationError
-from saleor_up2pay.saleor.responses import Action
-from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.jobs import JobQueue
+from saleor_up2pay.redis_store import Redis, instance_key
+from saleor_up2pay.saleor.ids import SaleorApiUrl, TransactionItemId
+from saleor_up2pay.saleor.payloads import ActionRequest
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.gateway import Clock, GatewayFactory, app_clock, gateway_factory
-from saleor_up2pay.transactions.jobs import Job, JobQueue, job_handler, job_queue
-from saleor_up2pay.transactions.legs import LegRecord, LegRepository
-from saleor_up2pay.transactions.results import (
-    ActionFailure,
-    ActionOutcome,
-    ActionSuccess,
-    Operation,
-)
+from saleor_up2pay.transactions.follow_up_events import EVENT_DELAY, EVENT_JOB
+from saleor_up2pay.transactions.gateway import Clock, app_clock, gateway_factory
+from saleor_up2pay.transactions.legs import LegRecord, LegRepository, available_actions
+from saleor_up2pay.transactions.results import ActionFailure, Operation
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
-from saleor_up2pay.transactions.source import (
-    PayloadError,
-    RequestedAction,
-    action_channel,
-    transaction_id,
-)
-from saleor_up2pay.up2pay import GaeOutcome, GaeResult, InvalidPaymentRequest, to_minor_units
-from saleor_up2pay.up2pay.gae import GaeClient
+from saleor_up2pay.up2pay import GaeOutcome, GaeResult
+from saleor_up2pay.up2pay.models import Leg
 
 log = structlog.get_logger(__name__)
-
-ZERO = Decimal("0")
-EVENT_JOB = "transaction.event"
-EVENT_DELAY = timedelta(seconds=2)
-"""Let Saleor store the webhook answer before the follow-up event arrives (order of the list)."""
-
-
-def available_actions(record: LegRecord) -> list[Action]:
-    """Dashboard buttons that will work on this leg now (capabilities table + amounts left)."""
-    if not record.accepted:
-        return []
-    caps = record.leg.capabilities
-    actions: list[Action] = []
-    capturable = authorized_left(record)
-    if caps.capture and capturable > 0:
-        actions.append("CHARGE")
-    if caps.cancel and capturable > 0:
-        actions.append("CANCEL")
-    if caps.refund and record.refundable_amount > 0:
-        actions.append("REFUND")
-    return actions
-
-
-def authorized_left(record: LegRecord) -> Decimal:
-    """What an authorization leg still allows to capture or cancel (zero on a charged leg)."""
-    return record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
 
 
 def money(amount: Decimal) -> str:
@@ -111,17 +71,45 @@ def require_accepted(record: LegRecord, verb: str) -> None:
         raise ActionRefused(f"This Up2pay payment was not accepted; there is nothing to {verb}.")
 
 
+class GaeOperations(Protocol):
+    """The GAE calls the order actions make (:class:`~saleor_up2pay.up2pay.GaeClient`; tests
+    give an in-memory fake)."""
+
+    async def capture(
+        self, *, leg: Leg, amount: int, reference: str, call_number: str, transaction_number: str
+    ) -> GaeResult: ...
+
+    async def cancel(
+        self, *, leg: Leg, amount: int, reference: str, call_number: str, transaction_number: str
+    ) -> GaeResult: ...
+
+    async def refund(
+        self,
+        *,
+        leg: Leg,
+        amount: int,
+        reference: str,
+        call_number: str,
+        transaction_number: str,
+        first_refund: bool = False,
+    ) -> GaeResult: ...
+
+
+GaeFactory = Callable[[Up2payConfiguration], GaeOperations]
+"""The GAE client of a configuration's merchant account."""
+
+
 @dataclass(frozen=True)
 class ActionTarget:
     """A charge/refund/cancel request resolved to its leg and how to reach Up2pay for it."""
 
-    saleor_api_url: str
-    transaction_id: str
+    saleor_api_url: SaleorApiUrl
+    transaction_id: TransactionItemId
     amount: Decimal
     record: LegRecord
     session: PaymentSession | None
     channel: str | None
-    gae: GaeClient
+    gae: GaeOperations
     reference: str
 
 
@@ -135,7 +123,7 @@ class ActionServices:
         legs: LegRepository,
         sessions: SessionRepository,
         configs: ConfigurationRepository,
-        gateways: GatewayFactory,
+        gae: GaeFactory,
         activity: ActivityLog,
         queue: JobQueue,
         clock: Clock,
@@ -144,7 +132,7 @@ class ActionServices:
         self.legs = legs
         self.sessions = sessions
         self.configs = configs
-        self.gateways = gateways
+        self.gae = gae
         self.activity = activity
         self.queue = queue
         self.clock = clock
@@ -155,19 +143,19 @@ class ActionServices:
             redis=services.redis,
             legs=LegRepository(services.redis),
             sessions=SessionRepository(services.redis),
-            configs=ConfigurationRepository(services.redis, services.secretbox, services.settings),
-            gateways=gateway_factory(services),
+            configs=services.configurations,
+            gae=lambda config: gateway_factory(services)(config).gae(),
             activity=ActivityLog(services.redis),
-            queue=job_queue(services),
+            queue=services.job_queue,
             clock=app_clock(services),
         )
 
-    async def find_leg(self, saleor_api_url: str, payload: dict[str, Any]) -> LegRecord:
-        """The leg of the item in the payload: by item id, else by its pspReference (= S)."""
-        item_id = transaction_id(payload)
+    async def find_leg(self, saleor_api_url: SaleorApiUrl, request: ActionRequest) -> LegRecord:
+        """The leg of the request's item: by item id, else by its pspReference (= S)."""
+        item_id = request.transaction.id
         record = await self.legs.get_by_transaction(saleor_api_url, item_id)
         if record is None:
-            psp = str((payload.get("transaction") or {}).get("pspReference") or "")
+            psp = request.transaction.psp_reference
             if psp:
                 record = await self.legs.get_by_numtrans(saleor_api_url, psp)
         if record is None:
@@ -175,16 +163,12 @@ class ActionServices:
             raise ActionRefused(msg)
         return record
 
-    async def target(self, saleor_api_url: str, payload: dict[str, Any]) -> ActionTarget:
-        """Resolve a request; raises :class:`ActionRefused` with a readable reason."""
-        try:
-            action = RequestedAction.from_payload(payload)
-            item_id = transaction_id(payload)
-        except PayloadError as exc:
-            raise ActionRefused(f"Saleor's request is incomplete: {exc}.") from exc
-        record = await self.find_leg(saleor_api_url, payload)
+    async def target(self, saleor_api_url: SaleorApiUrl, request: ActionRequest) -> ActionTarget:
+        """Resolve a parsed request; raises :class:`ActionRefused` with a readable reason."""
+        action, item_id = request.action, request.transaction.id
+        record = await self.find_leg(saleor_api_url, request)
         session = await self.sessions.get(saleor_api_url, record.reference)
-        channel = action_channel(payload) or (session.channel if session else None)
+        channel = request.transaction.channel or (session.channel if session else None)
         try:
             if session is not None:
                 config = await self.configs.get(saleor_api_url, session.config_id)
@@ -206,7 +190,7 @@ class ActionServices:
             record=record,
             session=session,
             channel=channel,
-            gae=self.gateways(config).gae(),
+            gae=self.gae(config),
             reference=record.reference,
         )
 
@@ -273,9 +257,13 @@ class ActionServices:
         )
 
     async def queue_event(
-        self, saleor_api_url: str, transaction: str, variables: dict[str, Any], job_id: str
+        self,
+        saleor_api_url: SaleorApiUrl,
+        transaction: TransactionItemId,
+        variables: dict[str, Any],
+        job_id: str,
     ) -> None:
-        """Report an event to Saleor later, durably (retried until Saleor accepts it)."""
+        """Report an event to Saleor later, durably (:mod:`.follow_up_events`)."""
         payload = {"saleor_api_url": saleor_api_url, "variables": {"id": transaction, **variables}}
         await self.queue.enqueue(
             EVENT_JOB,
@@ -296,284 +284,12 @@ def gae_failure_message(operation: str, result: GaeResult) -> str:
     return f"Up2pay refused the {operation} (code {result.code}): {result.message}"
 
 
+def incomplete_request(exc: ValueError) -> ActionRefused:
+    """The refusal of a payload that does not fit the event's model."""
+    return ActionRefused(f"Saleor's request is incomplete: {exc}.")
+
+
 def refused_outcome(operation: Operation, exc: ActionRefused) -> ActionFailure:
     """``<OPERATION>_FAILURE`` for a refused request, with the leg's actions when it is known."""
     actions = available_actions(exc.record) if exc.record else None
     return ActionFailure(operation=operation, message=exc.message, actions=actions)
-
-
-class CaptureReservation:
-    """A capture reserved on its leg before GAE is called, so concurrent captures cannot overlap.
-
-    :meth:`reserve` is the atomic change applied with :meth:`LegRepository.update`: it checks
-    ``amount`` against what is capturable *now* and books it as captured — and, on a leg
-    whose partial capture voids the rest (``partial_capture_voids_rest``), books that rest as
-    cancelled too, so
-    a concurrent capture finds nothing left. :meth:`release` undoes exactly what was booked.
-    """
-
-    def __init__(self, amount: Decimal, *, voids_rest: bool) -> None:
-        self.amount = amount
-        self.voids_rest = voids_rest
-        self.voided = ZERO
-        """The remainder the capture cancels (set by :meth:`reserve`)."""
-
-    def reserve(self, record: LegRecord) -> LegRecord:
-        capturable = authorized_left(record)
-        if capturable <= 0:
-            raise ActionRefused("Nothing is left to capture on this payment.", record)
-        if self.amount > capturable:
-            msg = (
-                f"Cannot capture {money(self.amount)}: only {money(capturable)} is authorized "
-                "and not captured."
-            )
-            raise ActionRefused(msg, record)
-        # Recomputed on every compare-and-set retry: the last call is the one stored.
-        self.voided = capturable - self.amount if self.voids_rest else ZERO
-        return record.model_copy(
-            update={
-                "captured_amount": record.captured_amount + self.amount,
-                "cancelled_amount": record.cancelled_amount + self.voided,
-            }
-        )
-
-    def release(self, record: LegRecord) -> LegRecord:
-        return record.model_copy(
-            update={
-                "captured_amount": record.captured_amount - self.amount,
-                "cancelled_amount": record.cancelled_amount - self.voided,
-            }
-        )
-
-
-class ChargeRequested:
-    """TRANSACTION_CHARGE_REQUESTED: capture (GAE 00002) part or all of an authorized leg.
-
-    The amount is reserved on the leg before GAE is called (:class:`CaptureReservation`), as
-    refunds are: two concurrent captures cannot together exceed what is capturable, and a capture
-    Up2pay did not execute releases its reservation (an UNCERTAIN one keeps it: money may have
-    moved).
-    """
-
-    def __init__(self, deps: ActionServices) -> None:
-        self._deps = deps
-
-    async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> ActionOutcome:
-        deps = self._deps
-        try:
-            target = await deps.target(saleor_api_url, payload)
-            self._check(target)
-            voids_rest = target.record.leg.capabilities.partial_capture_voids_rest
-            reservation = CaptureReservation(target.amount, voids_rest=voids_rest)
-            reserved = await deps.legs.update(
-                saleor_api_url, target.record.numtrans, reservation.reserve
-            )
-        except ActionRefused as exc:
-            log.info("charge.refused", reason=exc.message)
-            return refused_outcome("CHARGE", exc)
-        record, amount = target.record, target.amount
-        psp_reference = await deps.operation_reference(target, "capture")
-        try:
-            result = await target.gae.capture(
-                leg=record.leg,
-                amount=to_minor_units(amount, record.currency),
-                reference=target.reference,
-                call_number=record.numappel,
-                transaction_number=record.numtrans,
-            )
-        except InvalidPaymentRequest as exc:
-            released = await deps.legs.update(saleor_api_url, record.numtrans, reservation.release)
-            return refused_outcome("CHARGE", ActionRefused(str(exc), released))
-        await deps.record_gae(target, amount, result, psp_reference)
-        if not result.ok:
-            if result.outcome is GaeOutcome.UNCERTAIN:
-                log.error("charge.uncertain", numtrans=record.numtrans, amount=str(amount))
-                current = reserved
-            else:
-                current = await deps.legs.update(
-                    saleor_api_url, record.numtrans, reservation.release
-                )
-            return ActionFailure(
-                operation="CHARGE",
-                message=gae_failure_message("capture", result),
-                actions=available_actions(current),
-            )
-        remainder = reservation.voided
-        updated = await deps.current(target, fallback=reserved)
-        actions = available_actions(updated)
-        if remainder > 0:
-            void_reference = await deps.operation_reference(target, "void")
-            await deps.queue_event(
-                saleor_api_url,
-                target.transaction_id,
-                {
-                    "type": "CANCEL_SUCCESS",
-                    "pspReference": void_reference,
-                    "amount": str(remainder),
-                    "message": (
-                        f"Up2pay cancelled the uncaptured {money(remainder)} of this "
-                        f"{record.leg.label} payment: a payment is captured once, so a "
-                        "partial capture releases the rest."
-                    ),
-                    "availableActions": actions,
-                },
-                job_id=f"event:{instance_id(saleor_api_url)}:{void_reference}",
-            )
-        return ActionSuccess(
-            operation="CHARGE",
-            psp_reference=psp_reference,
-            amount=amount,
-            actions=actions,
-            message=f"Up2pay captured {money(amount)} of {record.leg.label} S={record.numtrans} "
-            f"(code {result.code}).",
-        )
-
-    @staticmethod
-    def _check(target: ActionTarget) -> None:
-        """What does not depend on the leg's amounts (those are checked when reserving)."""
-        record = target.record
-        require_accepted(record, "capture")
-        if not record.leg.capabilities.capture:
-            raise ActionRefused(f"{record.leg.label} payments cannot be captured.", record)
-        if target.amount <= 0:
-            raise ActionRefused("The amount to capture must be positive.", record)
-
-
-def _cancel_rest(record: LegRecord) -> LegRecord:
-    """The leg with what its authorization still allows booked as cancelled."""
-    return record.with_cancel(record.capturable_amount)
-
-
-def _cannot_cancel_reason(record: LegRecord) -> str:
-    caps = record.leg.capabilities
-    reason = (
-        f"{record.leg.label} payments cannot be cancelled at Up2pay: only the card complement "
-        "can (manual §4.2)."
-    )
-    if caps.refund:
-        return reason + " Refund it instead, from the day after the payment."
-    return reason + " They cannot be refunded through Up2pay either; settle it with the customer."
-
-
-class CancelRequested:
-    """TRANSACTION_CANCELATION_REQUESTED: void an authorization (GAE 00005), card complement only.
-
-    Staff on the order page, or Saleor releasing the funds of an abandoned checkout (no order, no
-    issuing principal) — handled the same way. GAE cancels a whole transaction; after a partial
-    capture the uncaptured rest simply lapses (a GAE cancel would also void what was captured), so
-    the app records it as cancelled without calling GAE and says so in the message.
-    """
-
-    def __init__(self, deps: ActionServices) -> None:
-        self._deps = deps
-
-    async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> ActionOutcome:
-        deps = self._deps
-        try:
-            target = await deps.target(saleor_api_url, payload)
-            remaining = self._check(target)
-        except ActionRefused as exc:
-            log.info("cancel.refused", reason=exc.message)
-            return refused_outcome("CANCEL", exc)
-        record = target.record
-        psp_reference = await deps.operation_reference(target, "cancel")
-        if record.captured_amount > 0:
-            updated = await deps.legs.update(saleor_api_url, record.numtrans, _cancel_rest)
-            return ActionSuccess(
-                operation="CANCEL",
-                psp_reference=psp_reference,
-                amount=remaining,
-                actions=available_actions(updated),
-                message=f"The uncaptured {money(remaining)} is released: Up2pay never captures "
-                "it (no GAE call, which would also void the captured part).",
-            )
-        try:
-            result = await target.gae.cancel(
-                leg=record.leg,
-                amount=to_minor_units(record.amount, record.currency),
-                reference=target.reference,
-                call_number=record.numappel,
-                transaction_number=record.numtrans,
-            )
-        except InvalidPaymentRequest as exc:
-            return refused_outcome("CANCEL", ActionRefused(str(exc), record))
-        await deps.record_gae(target, remaining, result, psp_reference)
-        if not result.ok:
-            return ActionFailure(
-                operation="CANCEL",
-                message=gae_failure_message("cancel", result),
-                actions=available_actions(record),
-            )
-        updated = await deps.legs.update(saleor_api_url, record.numtrans, _cancel_rest)
-        return ActionSuccess(
-            operation="CANCEL",
-            psp_reference=psp_reference,
-            amount=remaining,
-            actions=available_actions(updated),
-            message=f"Up2pay cancelled {record.leg.label} S={record.numtrans} "
-            f"({money(remaining)}, code {result.code}).",
-        )
-
-    @staticmethod
-    def _check(target: ActionTarget) -> Decimal:
-        record = target.record
-        require_accepted(record, "cancel")
-        if not record.leg.capabilities.cancel:
-            raise ActionRefused(_cannot_cancel_reason(record), record)
-        remaining = authorized_left(record)
-        if remaining <= 0:
-            msg = (
-                "Nothing authorized is left to cancel on this payment; a captured amount is "
-                "refunded, not cancelled."
-            )
-            raise ActionRefused(msg, record)
-        return remaining
-
-
-# --- follow-up events --------------------------------------------------------------------------
-
-
-async def report_event(services: Services, saleor_api_url: str, variables: dict[str, Any]) -> str:
-    """``transactionEventReport`` with the app token; ``alreadyProcessed`` counts as done.
-
-    Raises on transport errors (the job retries). A conflict Saleor will never accept (same
-    pspReference and type with another amount) is logged and dropped.
-    """
-    from saleor_up2pay.transactions.reporter import Reporter  # noqa: PLC0415 - import cycle
-
-    client = await Reporter(services).client(saleor_api_url)
-    try:
-        result = await client.mutate(
-            "transaction_event_report", variables, "transactionEventReport"
-        )
-    except SaleorMutationError as exc:
-        if exc.code in {"INCORRECT_DETAILS", "ALREADY_EXISTS", "NOT_FOUND"}:
-            log.error("event.report_conflict", code=exc.code, message=exc.message)
-            return f"conflict:{exc.code}"
-        raise
-    return "already_processed" if result.get("alreadyProcessed") else "created"
-
-
-@job_handler(EVENT_JOB)
-async def report_event_job(services: Services, job: Job) -> None:
-    """Job: report one follow-up event (e.g. the cancelled remainder of a Conecs capture)."""
-    outcome = await report_event(
-        services, str(job.payload["saleor_api_url"]), dict(job.payload["variables"])
-    )
-    log.info("event.reported", job_id=job.id, outcome=outcome)
-
-
-async def handle_charge(ctx: WebhookContext) -> dict[str, Any]:
-    """TRANSACTION_CHARGE_REQUESTED entry point."""
-    outcome = await ChargeRequested(ActionServices.from_services(ctx.services)).execute(
-        ctx.saleor_api_url, ctx.payload
-    )
-    return outcome.to_response().dump()
-
-
-async def handle_cancel(ctx: WebhookContext) -> dict[str, Any]:
-    """TRANSACTION_CANCELATION_REQUESTED entry point."""
-    outcome = await CancelRequested(ActionServices.from_services(ctx.services)).execute(
-        ctx.saleor_api_url, ctx.payload
-    )
-    return outcome.to_response().dump()

@@ -1,5 +1,9 @@
 """TRANSACTION_REFUND_REQUESTED: refund (GAE 00014) part or all of a leg — now, or tomorrow.
 
+Document: ``graphql/subscriptions/transaction_refund_requested.graphql``; payload model
+:class:`~saleor_up2pay.saleor.payloads.TransactionRefundRequested`; what charge, refund and cancel
+share is in :mod:`.order_actions`.
+
 Rules (manual §4.2–§4.3, capabilities table in :mod:`saleor_up2pay.up2pay.models`):
 
 - Conecs meal vouchers and the card complement are refundable, several partial refunds allowed,
@@ -10,7 +14,8 @@ Rules (manual §4.2–§4.3, capabilities table in :mod:`saleor_up2pay.up2pay.mo
   (``{"pspReference": "<S>:refund:<n>", "actions": [...]}``), which Saleor keeps as a pending
   refund, and queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
   runs the GAE refund, stores its outcome (so a retried job never refunds twice), then reports
-  ``REFUND_SUCCESS`` / ``REFUND_FAILURE`` with that same pspReference, which settles the pending
+  ``REFUND_SUCCESS`` / ``REFUND_FAILURE`` with that same pspReference
+  (:func:`~saleor_up2pay.transactions.follow_up_events.report_event`), which settles the pending
   amount (and the granted refund, if any).
 - Each refund has its own pspReference: Up2pay's own transaction number for the refund when it
   answered one (immediate refunds), else ``<S>:refund:<n>``.
@@ -30,22 +35,29 @@ from typing import Any
 
 import structlog
 
+from saleor_up2pay.jobs import Job, RetryAt
 from saleor_up2pay.redis_store import instance_id, instance_key
+from saleor_up2pay.saleor.ids import SaleorApiUrl, TransactionItemId
+from saleor_up2pay.saleor.payloads import (
+    ActionTransaction,
+    PayloadError,
+    RequestedAction,
+    TransactionRefundRequested,
+)
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.actions import (
+from saleor_up2pay.transactions.follow_up_events import report_event
+from saleor_up2pay.transactions.legs import PARIS, LegRecord, available_actions
+from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    available_actions,
     gae_failure_message,
+    incomplete_request,
     money,
     refused_outcome,
-    report_event,
     require_accepted,
 )
-from saleor_up2pay.transactions.jobs import Job, RetryAt, job_handler
-from saleor_up2pay.transactions.legs import PARIS, LegRecord
 from saleor_up2pay.transactions.results import (
     ActionAccepted,
     ActionFailure,
@@ -117,10 +129,14 @@ class RefundRequested:
     def __init__(self, deps: ActionServices) -> None:
         self._deps = deps
 
-    async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> ActionOutcome:
+    async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
         try:
-            target = await deps.target(saleor_api_url, payload)
+            try:
+                request = TransactionRefundRequested.parse(payload)
+            except PayloadError as exc:
+                raise incomplete_request(exc) from exc
+            target = await deps.target(saleor_api_url, request)
             self._check(target)
             # Reserve before anything can move money; RefundTooLarge if it no longer fits.
             await deps.legs.update(saleor_api_url, target.record.numtrans, _reserve(target.amount))
@@ -256,16 +272,15 @@ def _outcome_key(saleor_api_url: str, psp_reference: str) -> str:
     return instance_key(saleor_api_url, "refund-outcome", psp_reference)
 
 
-@job_handler(REFUND_JOB)
 async def run_deferred_refund(services: Services, job: Job) -> None:
-    """Job: execute a refund accepted on the day of the payment, then report it to Saleor.
+    """Job ``refund.deferred``: execute a refund accepted on the payment day, then report it.
 
     Idempotent: the GAE outcome is stored before reporting, so a retry (Saleor down, process
     restarted) reports the stored outcome instead of refunding again.
     """
     deps = ActionServices.from_services(services)
     payload = job.payload
-    url = str(payload["saleor_api_url"])
+    url = SaleorApiUrl(str(payload["saleor_api_url"]))
     psp_reference = str(payload["psp_reference"])
     amount = Decimal(str(payload["amount"]))
     key = _outcome_key(url, psp_reference)
@@ -299,7 +314,7 @@ async def run_deferred_refund(services: Services, job: Job) -> None:
 
 async def _execute_deferred(
     deps: ActionServices,
-    url: str,
+    url: SaleorApiUrl,
     payload: dict[str, Any],
     record: LegRecord,
     *,
@@ -307,13 +322,14 @@ async def _execute_deferred(
     psp_reference: str,
 ) -> dict[str, Any]:
     try:
-        target = await deps.target(
-            url,
-            {
-                "action": {"actionType": "REFUND", "amount": amount, "currency": record.currency},
-                "transaction": {"id": payload["transaction_id"], "pspReference": record.numtrans},
-            },
+        request = TransactionRefundRequested(
+            action=RequestedAction(action_type="REFUND", amount=amount, currency=record.currency),
+            transaction=ActionTransaction(
+                id=TransactionItemId(str(payload["transaction_id"])),
+                psp_reference=record.numtrans,
+            ),
         )
+        target = await deps.target(url, request)
     except ActionRefused as exc:
         updated = await deps.legs.update(url, record.numtrans, _release(amount))
         return {
@@ -344,11 +360,9 @@ async def _execute_deferred(
     }
 
 
-async def handle_refund(ctx: WebhookContext) -> dict[str, Any]:
-    """TRANSACTION_REFUND_REQUESTED entry point (a top-level ``errors`` array is ignored)."""
+async def handle(ctx: WebhookContext) -> ActionOutcome:
+    """Webhook entry point (a top-level ``errors`` array is ignored)."""
     if ctx.errors:
         log.info("refund.payload_errors_ignored", count=len(ctx.errors))
-    outcome = await RefundRequested(ActionServices.from_services(ctx.services)).execute(
-        ctx.saleor_api_url, ctx.payload
-    )
-    return outcome.to_response().dump()
+    use_case = RefundRequested(ActionServices.from_services(ctx.services))
+    return await use_case.execute(ctx.saleor_api_url, ctx.payload)
