@@ -1,8 +1,13 @@
-"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``)."""
+"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``).
+
+This is where the app is assembled: the services (typed collaborators, :mod:`.services`), the
+``{event: handler}`` map of the webhook routes and the ``{job kind: handler}`` map of the worker
+(both in :mod:`.wiring`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -12,12 +17,14 @@ from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
 from saleor_up2pay.api.limits import install_limits
 from saleor_up2pay.dashboard import routes as dashboard_routes
 from saleor_up2pay.errors import install_error_handlers
+from saleor_up2pay.jobs import Worker
 from saleor_up2pay.log import configure_logging
 from saleor_up2pay.redis_store import RedisHandle, open_redis
+from saleor_up2pay.saleor.webhooks import WebhookHandler
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings, load_settings
-from saleor_up2pay.transactions import jobs
+from saleor_up2pay.wiring import WEBHOOK_HANDLERS, job_handlers
 
 
 def build_services(settings: Settings, redis_handle: RedisHandle) -> Services:
@@ -29,8 +36,14 @@ def build_services(settings: Settings, redis_handle: RedisHandle) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing."""
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    webhook_handlers: Mapping[str, WebhookHandler] = WEBHOOK_HANDLERS,
+) -> FastAPI:
+    """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing
+    (tests run the job worker themselves)."""
     settings = settings or (services.settings if services else load_settings())
 
     @asynccontextmanager
@@ -43,9 +56,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         handle = open_redis(settings)
         built = build_services(settings, handle)
         app.state.services = built
-        worker = jobs.Worker(
-            jobs.job_queue(built),
-            services=built,
+        worker = Worker(
+            built.job_queue,
+            job_handlers(built),
             base_backoff=settings.job_retry_base_seconds,
             max_backoff=settings.job_retry_max_seconds,
         )
@@ -72,6 +85,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # routers: one include per area, added below this line
     app.include_router(dashboard_routes.router)
     app.include_router(app_routes.router)
-    app.include_router(saleor_webhooks.router)
+    app.include_router(saleor_webhooks.webhook_router(webhook_handlers))
     app.include_router(up2pay_routes.router)
     return app

@@ -1,22 +1,40 @@
-"""Process-wide collaborators shared by routes: settings, Redis, one HTTP pool, the secret box.
+"""Process-wide collaborators shared by routes and jobs, as typed fields.
 
 Built once in the app's lifespan (:func:`saleor_up2pay.main.create_app`) and reached from routes
-through :func:`get_services`. Tests build their own with a real Redis and fake outside services.
+through :func:`get_services`. The four inputs (settings, Redis, the HTTP pool, the secret box) are
+given; everything else is built from them in :meth:`Services.__post_init__`, the one place the
+app's long-lived collaborators are made. Tests build their own with a real Redis and fake outside
+services, and move :attr:`Services.clock` instead of sleeping.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
 
+from saleor_up2pay.configuration.repository import ConfigurationRepository
+from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.redis_store import Redis
+from saleor_up2pay.saleor.apl import AuthStore
+from saleor_up2pay.saleor.signature import JwksVerifier
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.settings import Settings
+from saleor_up2pay.transactions.ipn_keys import IpnKeys
+from saleor_up2pay.up2pay import HostedPageLocator
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real time, timezone-aware (the default :attr:`Services.clock`)."""
+    return datetime.now(UTC)
 
 
 def new_http_client(**kwargs: Any) -> httpx.AsyncClient:
@@ -33,14 +51,33 @@ class Services:
     redis: Redis
     http: httpx.AsyncClient
     secretbox: SecretBox
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Lazily built collaborators, keyed by name (see :meth:`singleton`)."""
+    clock: Clock = utc_now
+    """The clock the payment use cases read (tests move it with the sandbox's clock)."""
 
-    def singleton(self, name: str, factory: Any) -> Any:
-        """Build ``factory(self)`` once and keep it for the life of the process."""
-        if name not in self.extras:
-            self.extras[name] = factory(self)
-        return self.extras[name]
+    auth_store: AuthStore = field(init=False)
+    """Installed Saleor instances and their (encrypted) tokens."""
+    jwks_verifier: JwksVerifier = field(init=False)
+    """Verifies webhook signatures and dashboard tokens against each instance's JWKS."""
+    configurations: ConfigurationRepository = field(init=False)
+    """Up2pay configurations per instance and their channel mapping."""
+    job_queue: JobQueue = field(init=False)
+    """The durable queue the worker runs (IPN reports, follow-up events, deferred refunds)."""
+    hosted_page_locator: HostedPageLocator = field(init=False)
+    """Finds an available Up2pay hosted-page host (checked in live)."""
+    ipn_keys: IpnKeys = field(init=False)
+    """Public keys IPN and browser-return signatures are checked with."""
+
+    def __post_init__(self) -> None:
+        self.auth_store = AuthStore(self.redis, self.secretbox)
+        self.jwks_verifier = JwksVerifier(self.auth_store, self.http)
+        self.configurations = ConfigurationRepository(self.redis, self.secretbox, self.settings)
+        self.job_queue = JobQueue(self.redis)
+        self.hosted_page_locator = HostedPageLocator(self.http)
+        self.ipn_keys = IpnKeys.from_settings(self.settings)
+
+    def now(self) -> datetime:
+        """:attr:`clock` read now (a field may be replaced; bound methods see the new one)."""
+        return self.clock()
 
 
 def get_services(request: Request) -> Services:

@@ -1,14 +1,15 @@
 """One ``POST`` route per Saleor webhook definition: verify, hand to the use case, answer JSON.
 
-The use case is imported by name at request time (``definition.handler``), so the app starts and
-answers 500 ``HANDLER_MISSING`` for an event whose use case is not written yet.
+The router is built when the app is assembled, from an explicit ``{event: handler}`` map
+(:data:`saleor_up2pay.wiring.WEBHOOK_HANDLERS`); an event of
+:data:`~saleor_up2pay.saleor.definitions.WEBHOOKS` with no handler in the map answers 500
+``HANDLER_MISSING`` (after verification) instead of breaking start-up.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,33 +17,10 @@ import structlog
 from fastapi import APIRouter, Request, Response
 
 from saleor_up2pay.saleor.definitions import WEBHOOKS, WebhookDefinition
-from saleor_up2pay.saleor.webhooks import HandlerMissing, WebhookContext, verify_request
+from saleor_up2pay.saleor.webhooks import HandlerMissing, WebhookHandler, verify_request
 from saleor_up2pay.services import get_services
 
 log = structlog.get_logger(__name__)
-
-Handler = Callable[[WebhookContext], Awaitable[dict[str, Any]]]
-
-
-def resolve_handler(spec: str) -> Handler:
-    """Import ``module:function``; a module or function that does not exist is HANDLER_MISSING."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # Only the handler's own module (or its package) missing means "not written yet";
-        # a missing dependency inside an existing handler is a real bug and propagates.
-        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
-            raise
-        log.error("saleor.webhook_handler_missing", handler=spec)
-        msg = "This event is not handled by the app yet."
-        raise HandlerMissing(msg) from None
-    handler = getattr(module, attribute, None)
-    if not callable(handler):
-        log.error("saleor.webhook_handler_missing", handler=spec)
-        msg = "This event is not handled by the app yet."
-        raise HandlerMissing(msg)
-    return handler  # type: ignore[no-any-return]
 
 
 def _json_default(value: object) -> str:
@@ -58,23 +36,40 @@ def render(body: dict[str, Any]) -> Response:
     return Response(content, media_type="application/json")
 
 
-def _endpoint(definition: WebhookDefinition) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    definition: WebhookDefinition, handlers: Mapping[str, WebhookHandler]
+) -> Callable[[Request], Awaitable[Response]]:
     async def receive(request: Request) -> Response:
         services = get_services(request)
         raw_body = await request.body()
         ctx = await verify_request(services, definition, request.headers, raw_body)
-        handler = resolve_handler(definition.handler)
+        handler = handlers.get(definition.event)
+        if handler is None:
+            log.error("saleor.webhook_handler_missing", saleor_event=definition.event)
+            msg = "This event is not handled by the app yet."
+            raise HandlerMissing(msg)
         with structlog.contextvars.bound_contextvars(
             saleor_api_url=ctx.saleor_api_url, event=definition.event
         ):
-            return render(await handler(ctx))
+            answer = await handler(ctx)
+            return render(answer.dump())
 
     receive.__name__ = "webhook_" + definition.event.lower()
     return receive
 
 
-router = APIRouter()
-for _definition in WEBHOOKS:
-    router.add_api_route(
-        _definition.path, _endpoint(_definition), methods=["POST"], include_in_schema=False
-    )
+def webhook_router(handlers: Mapping[str, WebhookHandler]) -> APIRouter:
+    """One route per definition, answered by ``handlers[definition.event]`` (read per request)."""
+    unknown = set(handlers) - {definition.event for definition in WEBHOOKS}
+    if unknown:
+        msg = f"handlers for events the app does not subscribe to: {sorted(unknown)}"
+        raise ValueError(msg)
+    router = APIRouter()
+    for definition in WEBHOOKS:
+        router.add_api_route(
+            definition.path,
+            _endpoint(definition, handlers),
+            methods=["POST"],
+            include_in_schema=False,
+        )
+    return router

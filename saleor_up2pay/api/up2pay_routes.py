@@ -28,10 +28,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
-# Imported for their job handlers (deferred refunds, follow-up events) so the worker knows them.
-import saleor_up2pay.transactions.refunds  # noqa: F401
 from saleor_up2pay.services import ServicesDep
-from saleor_up2pay.transactions.ipn_received import ipn_keys, wake_held_refusals
+from saleor_up2pay.transactions.ipn_received import wake_held_refusals
 from saleor_up2pay.transactions.sessions import REFERENCE_PATTERN, SessionRepository
 from saleor_up2pay.transactions.transaction_initialize_session import RETURN_OUTCOMES
 from saleor_up2pay.up2pay import MalformedMessage, SignatureInvalid
@@ -119,7 +117,7 @@ async def pay_page(reference: str, services: ServicesDep) -> Response:
 
 
 def _verified(raw: str, services: ServicesDep) -> Notification | None:
-    store = ipn_keys(services)
+    store = services.ipn_keys
     for refresh in (False, True):
         try:
             return verify_return(raw, store.keys(refresh=refresh))

@@ -14,7 +14,7 @@ Public API (stable; other areas import from here):
   ``Settings.up2pay_*`` with id ``"default"``: with nothing set, the sandbox and its test
   credentials), ``list``, ``get``, ``save``, ``delete`` (refused while a channel uses it),
   ``channel_mapping``, ``map_channel``, ``rotate_secrets`` / ``rotate_all_secrets``;
-  ``configuration_repository(services)`` gives the process-wide one.
+  ``services.configurations`` gives the process-wide one.
 
 Storage (all under ``instance_key(url, "config", ...)`` so APP_DELETED purges it): one hash
 ``config:items`` (configuration id → JSON, HMAC key encrypted with the SecretBox) and one hash
@@ -41,7 +41,6 @@ from saleor_up2pay.configuration.repository import (
     ConfigurationNotFound,
     ConfigurationRepository,
     InvalidConfiguration,
-    configuration_repository,
 )
 
 __all__ = [
@@ -59,7 +58,6 @@ __all__ = [
     "MethodInfo",
     "MethodKind",
     "Up2payConfiguration",
-    "configuration_repository",
     "field_errors",
     "method_info",
 ]

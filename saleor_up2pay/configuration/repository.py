@@ -20,7 +20,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import structlog
 from pydantic import SecretStr, ValidationError
@@ -39,9 +39,6 @@ from saleor_up2pay.errors import AppNotConfigured, BadRequest, NotFound
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis, instance_key
 from saleor_up2pay.secretbox import SecretBox, SecretDecryptionError
 from saleor_up2pay.settings import Settings
-
-if TYPE_CHECKING:
-    from saleor_up2pay.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -334,15 +331,6 @@ class ConfigurationRepository:
             log.error("config.key_undecryptable", id=record.get("id"))
             raise ConfigurationUnreadable(_UNREADABLE) from None
         return Up2payConfiguration.model_validate(record)
-
-
-def configuration_repository(services: Services) -> ConfigurationRepository:
-    """The process-wide repository (stateless: building one directly is equivalent)."""
-    repo: ConfigurationRepository = services.singleton(
-        "configuration.repository",
-        lambda s: ConfigurationRepository(s.redis, s.secretbox, s.settings),
-    )
-    return repo
 
 
 _UNREADABLE = (

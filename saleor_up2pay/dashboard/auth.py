@@ -18,8 +18,8 @@ import jwt
 import structlog
 
 from saleor_up2pay.errors import BadRequest, Forbidden, Unauthorized
-from saleor_up2pay.saleor.apl import AuthData, auth_store
-from saleor_up2pay.saleor.signature import SignatureInvalid, jwks_verifier
+from saleor_up2pay.saleor.apl import AuthData
+from saleor_up2pay.saleor.signature import SignatureInvalid
 from saleor_up2pay.services import Services
 
 log = structlog.get_logger(__name__)
@@ -80,11 +80,11 @@ async def authenticate(
         raise MissingDashboardContext(msg)
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidDashboardToken(_INVALID)
-    auth = await auth_store(services).get(saleor_api_url)
+    auth = await services.auth_store.get(saleor_api_url)
     if auth is None:
         raise NotInstalled("This Saleor instance has not installed the app.")
     try:
-        claims = await jwks_verifier(services).verify_dashboard_token(auth, token)
+        claims = await services.jwks_verifier.verify_dashboard_token(auth, token)
     except SignatureInvalid as exc:
         if _expired(token):
             raise DashboardTokenExpired(

@@ -25,11 +25,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from graphql import GraphQLError
 from saleor_up2pay import __version__, jsonbody
-from saleor_up2pay.configuration import configuration_repository
 from saleor_up2pay.dashboard.auth import API_URL_HEADER, TOKEN_HEADER, authenticate
 from saleor_up2pay.dashboard.schema import ApiContext, schema, scrub_message
 from saleor_up2pay.errors import AppError, BadRequest
-from saleor_up2pay.saleor.apl import auth_store
 from saleor_up2pay.saleor.definitions import APP_PAGE_PATH
 from saleor_up2pay.services import Services, ServicesDep
 
@@ -66,7 +64,7 @@ async def frame_ancestors(services: Services, saleor_api_url: str | None) -> lis
     origins = list(services.settings.dashboard_origins)
     if saleor_api_url and len(saleor_api_url) < 2048:
         origin = _origin(saleor_api_url)
-        if origin and origin not in origins and await auth_store(services).get(saleor_api_url):
+        if origin and origin not in origins and await services.auth_store.get(saleor_api_url):
             origins.append(origin)
     return origins
 
@@ -130,9 +128,7 @@ async def graphql_api(request: Request, services: ServicesDep) -> JSONResponse:
         services, request.headers.get(API_URL_HEADER), request.headers.get(TOKEN_HEADER)
     )
     query, variables, operation_name = _parse_body(await _read_body(request))
-    context = ApiContext(
-        services=services, session=session, repository=configuration_repository(services)
-    )
+    context = ApiContext(services=services, session=session, repository=services.configurations)
     result = await schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )

@@ -9,7 +9,7 @@ Public API other areas code against (stable names):
     ``await delete(url)``, ``await all() -> list[AuthData]``. Stored as a hash under
     ``instance_key(url, "auth")`` (so ``purge_instance`` removes it) with the token encrypted by the
     SecretBox; installed URLs are indexed in the set ``up2pay:instances``.
-    ``auth_store(services) -> AuthStore`` — the process-wide one.
+    ``services.auth_store -> AuthStore`` — the process-wide one.
 
 ``saleor_up2pay.saleor.signature``
     ``JwksVerifier(store, http)``:
@@ -22,7 +22,7 @@ Public API other areas code against (stable names):
     retries with whatever JWKS a concurrent one stored). Failures raise ``SignatureInvalid``
     (never anything weaker); an expired or malformed token does not trigger a refetch.
     ``fetch_jwks(http, saleor_api_url) -> str`` (raises ``JwksUnavailable``);
-    ``jwks_verifier(services) -> JwksVerifier`` — the process-wide one.
+    ``services.jwks_verifier -> JwksVerifier`` — the process-wide one.
 
 ``saleor_up2pay.saleor.client``
     ``SaleorClient(http, saleor_api_url, token)``:

@@ -9,13 +9,10 @@ lists the installed API URLs (for :meth:`AuthStore.all`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis, instance_key
 from saleor_up2pay.secretbox import SecretBox
-
-if TYPE_CHECKING:
-    from saleor_up2pay.services import Services
 
 INSTANCES_KEY = KEY_PREFIX + "instances"
 """Set of the Saleor API URLs that have installed the app."""
@@ -97,11 +94,3 @@ class AuthStore:
         urls = cast("set[str]", await self._redis.smembers(INSTANCES_KEY))
         found = [await self.get(url) for url in sorted(urls)]
         return [auth for auth in found if auth is not None]
-
-
-def auth_store(services: Services) -> AuthStore:
-    """The process-wide store."""
-    store: AuthStore = services.singleton(
-        "saleor.auth_store", lambda s: AuthStore(s.redis, s.secretbox)
-    )
-    return store

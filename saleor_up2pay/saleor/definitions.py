@@ -2,7 +2,9 @@
 
 Each Saleor event has exactly one :class:`WebhookDefinition`. The manifest's ``webhooks`` are built
 from :data:`WEBHOOKS` (query text from ``graphql/subscriptions/<document>.graphql``) and the same
-list registers one ``POST`` route per definition, which checks that ``Saleor-Event`` matches.
+list registers one ``POST`` route per definition, which checks that ``Saleor-Event`` matches. Which
+use case answers an event is not said here (the Saleor adapter knows no use case): the app is
+given an explicit ``{event: handler}`` map when it is assembled (:mod:`saleor_up2pay.wiring`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ WEBHOOK_PATH_PREFIX = "/api/webhooks/"
 
 @dataclass(frozen=True)
 class WebhookDefinition:
-    """One subscription: the event, its query document, the route and the use case handling it."""
+    """One subscription: the event, its query document and its route."""
 
     name: str
     """Human name shown in the Dashboard's webhook list."""
@@ -30,8 +32,6 @@ class WebhookDefinition:
     """Name of the subscription document in ``graphql/subscriptions/``."""
     path: str
     """Route path, e.g. ``/api/webhooks/transaction-initialize-session``."""
-    handler: str
-    """``module:function`` of ``async def handle(ctx: WebhookContext) -> dict``, imported lazily."""
 
     @property
     def header_event(self) -> str:
@@ -39,7 +39,7 @@ class WebhookDefinition:
         return self.event.lower()
 
 
-def _payment(event: str, module: str | None = None) -> WebhookDefinition:
+def _payment(event: str) -> WebhookDefinition:
     slug = event.lower()
     return WebhookDefinition(
         name="Up2pay " + slug.replace("_", " "),
@@ -47,7 +47,6 @@ def _payment(event: str, module: str | None = None) -> WebhookDefinition:
         is_sync=True,
         document=slug,
         path=WEBHOOK_PATH_PREFIX + slug.replace("_", "-"),
-        handler=f"saleor_up2pay.transactions.{module or slug}:handle",
     )
 
 
@@ -64,7 +63,6 @@ WEBHOOKS: list[WebhookDefinition] = [
         is_sync=False,
         document="app_deleted",
         path=WEBHOOK_PATH_PREFIX + "app-deleted",
-        handler="saleor_up2pay.transactions.app_deleted:handle",
     ),
 ]
 

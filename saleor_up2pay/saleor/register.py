@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
-from saleor_up2pay.saleor.apl import AuthData, auth_store
+from saleor_up2pay.saleor.apl import AuthData
 from saleor_up2pay.saleor.client import SaleorClient, SaleorError
 from saleor_up2pay.saleor.signature import JwksUnavailable, fetch_jwks
 from saleor_up2pay.services import Services
@@ -116,7 +116,7 @@ async def register(services: Services, saleor_api_url: str, auth_token: str) -> 
 
     auth = AuthData(saleor_api_url=saleor_api_url, token=auth_token, app_id=app_id, jwks=jwks)
     try:
-        await auth_store(services).set(auth)
+        await services.auth_store.set(auth)
     except (RedisConnectionError, RedisTimeoutError):
         raise  # 503 STORE_UNAVAILABLE with Retry-After (saleor_up2pay.errors): Saleor may retry
     except Exception as exc:

@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,10 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from saleor_up2pay.redis_store import instance_key
-from saleor_up2pay.saleor.apl import AuthData, AuthStore, auth_store
-
-if TYPE_CHECKING:
-    from saleor_up2pay.services import Services
+from saleor_up2pay.saleor.apl import AuthData, AuthStore
 
 log = structlog.get_logger(__name__)
 
@@ -265,11 +262,3 @@ def _keys_or_empty(jwks: str) -> dict[str | None, rsa.RSAPublicKey]:
         return parse_jwks(jwks)
     except ValueError:
         return {}
-
-
-def jwks_verifier(services: Services) -> JwksVerifier:
-    """The process-wide verifier (shares the store and the HTTP pool)."""
-    verifier: JwksVerifier = services.singleton(
-        "saleor.jwks_verifier", lambda s: JwksVerifier(auth_store(s), s.http)
-    )
-    return verifier

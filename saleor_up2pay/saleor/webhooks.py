@@ -10,19 +10,20 @@ Nothing in the body is looked at before the signature verified. Every refusal is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from saleor_up2pay import jsonbody
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
-from saleor_up2pay.saleor.apl import AuthData, auth_store
+from saleor_up2pay.saleor.apl import AuthData
 from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.definitions import WebhookDefinition
-from saleor_up2pay.saleor.signature import SignatureInvalid, jwks_verifier
+from saleor_up2pay.saleor.ids import SaleorApiUrl
+from saleor_up2pay.saleor.signature import SignatureInvalid
 from saleor_up2pay.services import Services
 
 log = structlog.get_logger(__name__)
@@ -61,6 +62,12 @@ class HandlerMissing(AppError):
     public_code = "HANDLER_MISSING"
 
 
+class WebhookAnswer(Protocol):
+    """What a use case returns: an outcome value the route renders as the JSON answer."""
+
+    def dump(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class WebhookContext:
     """A verified webhook: everything a use case needs to answer it."""
@@ -78,8 +85,12 @@ class WebhookContext:
     """GraphQL client for this instance, with its app token."""
 
     @property
-    def saleor_api_url(self) -> str:
-        return self.auth.saleor_api_url
+    def saleor_api_url(self) -> SaleorApiUrl:
+        return SaleorApiUrl(self.auth.saleor_api_url)
+
+
+WebhookHandler = Callable[[WebhookContext], Awaitable[WebhookAnswer]]
+"""A use case's entry point for one event (see :data:`saleor_up2pay.wiring.WEBHOOK_HANDLERS`)."""
 
 
 def _refuse(error: AppError, reason: str, **context: object) -> AppError:
@@ -100,7 +111,7 @@ async def verify_request(
         raise _refuse(
             MissingSaleorApiUrl("Missing Saleor-Api-Url header."), "no Saleor-Api-Url", **where
         )
-    auth = await auth_store(services).get(saleor_api_url)
+    auth = await services.auth_store.get(saleor_api_url)
     if auth is None:
         raise _refuse(
             NotRegistered("This Saleor instance has not installed the app."),
@@ -118,7 +129,7 @@ async def verify_request(
     if not signature:
         raise _refuse(MissingSignature("Missing Saleor-Signature header."), "no signature", **where)
     try:
-        await jwks_verifier(services).verify_webhook(auth, signature, raw_body)
+        await services.jwks_verifier.verify_webhook(auth, signature, raw_body)
     except SignatureInvalid as exc:
         raise _refuse(
             SignatureVerificationFailed("Request signature could not be verified."),

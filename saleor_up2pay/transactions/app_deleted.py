@@ -7,7 +7,8 @@ global keys that name it:
 - ``up2pay:ref:<reference>`` (reference → API URL, for IPNs), for each of its sessions, when it
   still points at this instance;
 - its pending and dead jobs (IPN reports, follow-up events, deferred refunds), found by the
-  instance id every job id of an instance carries (``<kind>:<instance id>:...``).
+  instance id every job id of an instance carries (``<kind>:<instance id>:...``,
+  :meth:`~saleor_up2pay.jobs.JobQueue.drop_scope`).
 
 The delivery was verified, including ``recipient.id``, so a stale installation cannot wipe a
 newer one. Global keys that hold no instance data stay: ``PBX_CMD`` reservations (a marker that
@@ -17,14 +18,13 @@ counters, and IPNs kept for investigation that matched no session.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
 
 from saleor_up2pay.redis_store import Redis, instance_id, instance_key, purge_instance
-from saleor_up2pay.saleor.apl import auth_store
 from saleor_up2pay.saleor.webhooks import WebhookContext
-from saleor_up2pay.transactions.jobs import DEAD_KEY, DUE_KEY, JOB_KEY_PREFIX
 from saleor_up2pay.transactions.sessions import reference_index_key
 
 log = structlog.get_logger(__name__)
@@ -50,29 +50,26 @@ async def forget_references(redis: Redis, saleor_api_url: str, references: list[
     return deleted
 
 
-async def drop_jobs(redis: Redis, saleor_api_url: str) -> int:
-    """Delete the instance's pending and dead jobs; returns how many."""
-    pattern = f"{JOB_KEY_PREFIX}*:{instance_id(saleor_api_url)}:*"
-    dropped = 0
-    async for key in redis.scan_iter(match=pattern, count=500):
-        job_id = key[len(JOB_KEY_PREFIX) :]
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.zrem(DUE_KEY, job_id)
-            pipe.lrem(DEAD_KEY, 0, job_id)
-            deleted, *_ = await pipe.execute()
-        dropped += int(deleted)
-    return dropped
+@dataclass(frozen=True)
+class InstanceForgotten:
+    """What the uninstall removed; Saleor only needs a 2xx."""
+
+    keys_deleted: int
+    references_deleted: int
+    jobs_dropped: int
+
+    def dump(self) -> dict[str, Any]:
+        return {"success": True}
 
 
-async def handle(ctx: WebhookContext) -> dict[str, Any]:
-    """Purge the instance's data; Saleor only needs a 2xx."""
+async def handle(ctx: WebhookContext) -> InstanceForgotten:
+    """Webhook entry point: purge the instance's data."""
     redis, url = ctx.services.redis, ctx.saleor_api_url
     references = await _session_references(redis, url)
     deleted = await purge_instance(redis, url)
-    await auth_store(ctx.services).delete(url)
+    await ctx.services.auth_store.delete(url)
     references_deleted = await forget_references(redis, url, references)
-    jobs_dropped = await drop_jobs(redis, url)
+    jobs_dropped = await ctx.services.job_queue.drop_scope(instance_id(url))
     log.info(
         "saleor.app_deleted",
         saleor_api_url=url,
@@ -80,4 +77,4 @@ async def handle(ctx: WebhookContext) -> dict[str, Any]:
         references_deleted=references_deleted,
         jobs_dropped=jobs_dropped,
     )
-    return {"success": True}
+    return InstanceForgotten(deleted, references_deleted, jobs_dropped)

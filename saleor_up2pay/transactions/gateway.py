@@ -4,28 +4,26 @@ The use cases never build URLs or clients themselves: they ask :class:`Up2payGat
 :class:`Up2payGateway` of a channel's configuration, which applies the URL overrides from settings
 (``UP2PAY_HOSTED_PAGE_URLS``, ``UP2PAY_GAE_URLS``, ``SANDBOX_URL``) in every environment.
 
-The app's clock is ``services.extras["clock"]`` when set (tests move it together with the
-sandbox's clock, to reach "the day after the payment"), else the real UTC time.
+The app's clock is :attr:`Services.clock <saleor_up2pay.services.Services.clock>` (tests move it
+together with the sandbox's clock, to reach "the day after the payment").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from saleor_up2pay.configuration import EnvironmentName, Up2payConfiguration
-from saleor_up2pay.services import Services
+from saleor_up2pay.services import Clock, Services
 from saleor_up2pay.settings import Settings
 from saleor_up2pay.up2pay import (
     Endpoints,
     GaeClient,
-    HostedPageLocator,
     RedisNumQuestions,
     endpoints_for,
 )
 from saleor_up2pay.up2pay.models import Credentials
 
-Clock = Callable[[], datetime]
+__all__ = ["Clock", "GatewayFactory", "Up2payGateway", "app_clock", "endpoints", "gateway_factory"]
 
 
 def endpoints(settings: Settings, environment: EnvironmentName) -> Endpoints:
@@ -38,14 +36,9 @@ def endpoints(settings: Settings, environment: EnvironmentName) -> Endpoints:
     )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def app_clock(services: Services) -> Clock:
-    """The clock the payment use cases read (``services.extras["clock"]`` overrides it)."""
-    clock: Clock = services.extras.get("clock", _utc_now)
-    return clock
+    """The clock the payment use cases read: :attr:`Services.clock`, looked up at each call."""
+    return services.now
 
 
 class Up2payGateway:
@@ -80,10 +73,7 @@ class Up2payGateway:
 
     async def action_url(self) -> str:
         """Where the shopper's browser posts the form (checks availability in live)."""
-        locator: HostedPageLocator = self._services.singleton(
-            "hosted_page_locator", lambda s: HostedPageLocator(s.http)
-        )
-        return await locator.action_url(self.endpoints)
+        return await self._services.hosted_page_locator.action_url(self.endpoints)
 
 
 GatewayFactory = Callable[[Up2payConfiguration], Up2payGateway]

@@ -9,7 +9,7 @@ Order of work (ADR 0001, "the IPN is the source of truth"):
    :class:`~saleor_up2pay.transactions.legs.LegRecord` is created (keyed by ``S``, so a duplicate
    IPN is a no-op). A crash between the two leaves a job that re-creates the record;
 4. answer at once (the route sends an empty 200); the job reports to Saleor with retries until
-   Saleor accepts it (:mod:`.reporter`), surviving restarts.
+   Saleor accepts it (:mod:`.leg_reporter`), surviving restarts.
 
 A pending IPN (``E=99999``) may be followed by a final one with the same ``S``: that one upgrades
 the record and is reported again; any other repeat of an ``S`` is a duplicate.
@@ -29,15 +29,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 import structlog
 
+from saleor_up2pay.jobs import Job, RetryAt
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import app_clock
-from saleor_up2pay.transactions.jobs import Job, RetryAt, job_handler, job_queue
+from saleor_up2pay.transactions.leg_reporter import LegReporter, ReportTargetGone
 from saleor_up2pay.transactions.legs import (
     LegRecord,
     LegRepository,
@@ -50,66 +50,16 @@ from saleor_up2pay.up2pay.codes import Outcome
 from saleor_up2pay.up2pay.errors import SignatureInvalid
 from saleor_up2pay.up2pay.models import Leg
 from saleor_up2pay.up2pay.notifications import Notification, verify_ipn
-from saleor_up2pay.up2pay.signature import PublicKeys
 
 log = structlog.get_logger(__name__)
 
 REPORT_JOB = "ipn.report"
 """Job kind: report one leg record to Saleor (payload ``{"leg": LegRecord as JSON}``)."""
 
-SANDBOX_PUBLIC_KEY_FILES = ("pubkey.pem", "pubkey_RSA_2048.pem")
-
-
-class IpnKeys:
-    """The public keys IPN signatures are checked with.
-
-    Up2pay's shipped keys, plus ``UP2PAY_PUBLIC_KEYS``, plus — only when the default environment
-    is ``sandbox`` — the local sandbox's public keys under ``DATA_DIR/sandbox/`` (the sandbox
-    creates them on first start, possibly after the app, so a failed check looks again once).
-    """
-
-    def __init__(self, extra_paths: tuple[str, ...], sandbox_dir: Path | None) -> None:
-        self._extra = extra_paths
-        self._sandbox_dir = sandbox_dir
-        self._loaded_paths: tuple[str, ...] = ()
-        self._keys: PublicKeys | None = None
-
-    @classmethod
-    def from_services(cls, services: Services) -> IpnKeys:
-        settings = services.settings
-        sandbox_dir = (
-            settings.data_dir / "sandbox" if settings.up2pay_environment == "sandbox" else None
-        )
-        return cls(tuple(settings.up2pay_public_keys), sandbox_dir)
-
-    def _paths(self) -> tuple[str, ...]:
-        found = list(self._extra)
-        if self._sandbox_dir is not None:
-            for name in SANDBOX_PUBLIC_KEY_FILES:
-                path = self._sandbox_dir / name
-                if path.is_file() and str(path) not in found:
-                    found.append(str(path))
-        return tuple(found)
-
-    def keys(self, *, refresh: bool = False) -> PublicKeys:
-        """The current key set; ``refresh`` reloads it if key files appeared since."""
-        if self._keys is None or refresh:
-            paths = self._paths()
-            if self._keys is None or paths != self._loaded_paths:
-                self._keys = PublicKeys.shipped(paths)
-                self._loaded_paths = paths
-        return self._keys
-
-
-def ipn_keys(services: Services) -> IpnKeys:
-    """The process-wide :class:`IpnKeys`."""
-    keys: IpnKeys = services.singleton("up2pay_ipn_keys", IpnKeys.from_services)
-    return keys
-
 
 def verify(services: Services, raw: bytes) -> Notification:
     """Verify and read a raw IPN; raises ``SignatureInvalid`` / ``MalformedMessage``."""
-    store = ipn_keys(services)
+    store = services.ipn_keys
     try:
         return verify_ipn(raw, store.keys())
     except SignatureInvalid:
@@ -176,7 +126,7 @@ def report_job_id(record: LegRecord) -> str:
 
 async def queue_report(services: Services, record: LegRecord) -> bool:
     """Queue the Saleor report of ``record`` (no-op while one is pending for it)."""
-    return await job_queue(services).enqueue(
+    return await services.job_queue.enqueue(
         REPORT_JOB, {"leg": record.model_dump(mode="json")}, job_id=report_job_id(record)
     )
 
@@ -327,14 +277,11 @@ async def refusal_hold(
     return min(session.created_at + REFUSAL_HOLD, now + REFUSAL_POLL)
 
 
-@job_handler(REPORT_JOB)
 async def report_ipn_job(services: Services, job: Job) -> None:
-    """Job: make sure the leg record exists, then report it to Saleor (one reference at a time)."""
-    from saleor_up2pay.transactions.reporter import (  # noqa: PLC0415 - import cycle
-        Reporter,
-        ReportTargetGone,
-    )
+    """Job ``ipn.report``: make sure the leg record exists, then report it to Saleor.
 
+    Legs of one reference are reported one at a time (:meth:`LegReporter.reference_lock`).
+    """
     queued = LegRecord.model_validate(job.payload["leg"])
     session = await SessionRepository(services.redis).get(queued.saleor_api_url, queued.reference)
     if session is None:
@@ -352,7 +299,7 @@ async def report_ipn_job(services: Services, job: Job) -> None:
     hold = await refusal_hold(services, session, record, app_clock(services)())
     if hold is not None:
         raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
-    reporter = Reporter(services)
+    reporter = LegReporter(services)
     # Legs of one reference are reported one at a time: the complement item must be created once.
     async with reporter.reference_lock(record.saleor_api_url, record.reference) as locked:
         if not locked:
@@ -375,7 +322,7 @@ async def wake_held_refusals(services: Services, saleor_api_url: str, reference:
     voucher leg is reported. Returns how many jobs were woken.
     """
     legs = await LegRepository(services.redis).legs_for_reference(saleor_api_url, reference)
-    queue = job_queue(services)
+    queue = services.job_queue
     woken = 0
     for leg in legs:
         if leg.status is LegStatus.REFUSED and leg.leg is not Leg.LIMOCB and not leg.reported:

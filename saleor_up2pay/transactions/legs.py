@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.redis_store import Redis, instance_key
+from saleor_up2pay.saleor.responses import Action
 from saleor_up2pay.up2pay.models import Leg
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -138,6 +139,27 @@ class LegRecord(BaseModel):
     def with_cancel(self, amount: Decimal) -> LegRecord:
         """This leg after cancelling ``amount`` of its authorization."""
         return self.model_copy(update={"cancelled_amount": self.cancelled_amount + amount})
+
+
+def authorized_left(record: LegRecord) -> Decimal:
+    """What an authorization leg still allows to capture or cancel (zero on a charged leg)."""
+    return record.capturable_amount if record.action_type == "AUTHORIZATION" else ZERO
+
+
+def available_actions(record: LegRecord) -> list[Action]:
+    """Dashboard buttons that will work on this leg now (capabilities table + amounts left)."""
+    if not record.accepted:
+        return []
+    caps = record.leg.capabilities
+    actions: list[Action] = []
+    capturable = authorized_left(record)
+    if caps.capture and capturable > 0:
+        actions.append("CHARGE")
+    if caps.cancel and capturable > 0:
+        actions.append("CANCEL")
+    if caps.refund and record.refundable_amount > 0:
+        actions.append("REFUND")
+    return actions
 
 
 async def record_ipn_activity(

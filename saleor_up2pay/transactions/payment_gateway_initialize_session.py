@@ -85,11 +85,7 @@ def _answer(
     )
 
 
-async def handle(ctx: WebhookContext) -> dict[str, Any]:
+async def handle(ctx: WebhookContext) -> GatewayInitResponse:
     """Webhook entry point: answer ``{"data": ...}``."""
-    services = ctx.services
-    use_case = GatewayInitialize(
-        ConfigurationRepository(services.redis, services.secretbox, services.settings)
-    )
-    response = await use_case.execute(ctx.saleor_api_url, ctx.payload)
-    return response.dump()
+    use_case = GatewayInitialize(ctx.services.configurations)
+    return await use_case.execute(ctx.saleor_api_url, ctx.payload)

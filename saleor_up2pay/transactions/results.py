@@ -1,6 +1,7 @@
 """Outcomes of the payment use cases, as values, and how each is answered to Saleor.
 
-A use case returns one of these; the webhook handler renders it with ``.to_response().dump()``.
+A use case returns one of these; the webhook route renders it with ``.dump()`` (which is
+``.to_response().dump()``: the Saleor response model, camelCase, nulls omitted).
 A declined voucher or a refused refund is an outcome like any other (HTTP 200 with a
 ``*_FAILURE``); only app faults are exceptions.
 
@@ -59,6 +60,9 @@ class SessionActionRequired:
     data: dict[str, Any]
     message: str
 
+    def dump(self) -> dict[str, Any]:
+        return self.to_response().dump()
+
     def to_response(self) -> SessionResponse:
         return SessionResponse(
             result=f"{self.flow}_ACTION_REQUIRED",
@@ -79,6 +83,9 @@ class SessionSuccess:
     message: str
     data: dict[str, Any]
     method_name: str | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return self.to_response().dump()
 
     def to_response(self) -> SessionResponse:
         return SessionResponse(
@@ -104,6 +111,9 @@ class SessionFailure:
     psp_reference: str | None = None
     amount: Decimal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def dump(self) -> dict[str, Any]:
+        return self.to_response().dump()
 
     def to_response(self) -> SessionResponse:
         data: dict[str, Any] = {
@@ -134,6 +144,9 @@ class ActionSuccess:
     actions: Sequence[Action]
     message: str
 
+    def dump(self) -> dict[str, Any]:
+        return self.to_response().dump()
+
     def to_response(self) -> ActionResponse:
         return ActionResponse(
             result=f"{self.operation}_SUCCESS",
@@ -152,6 +165,9 @@ class ActionFailure:
     message: str
     psp_reference: str | None = None
     actions: Sequence[Action] | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return self.to_response().dump()
 
     def to_response(self) -> ActionResponse:
         return ActionResponse(
@@ -175,8 +191,21 @@ class ActionAccepted:
     operation: Operation
     psp_reference: str
 
+    def dump(self) -> dict[str, Any]:
+        return self.to_response().dump()
+
     def to_response(self) -> ActionResponse:
         return ActionResponse(psp_reference=self.psp_reference)
 
 
 ActionOutcome = ActionSuccess | ActionFailure | ActionAccepted
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """An answer built earlier and stored, replayed as is (a repeated initialize session)."""
+
+    body: dict[str, Any]
+
+    def dump(self) -> dict[str, Any]:
+        return self.body

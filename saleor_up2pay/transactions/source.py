@@ -112,12 +112,3 @@ def transaction_id(payload: dict[str, Any]) -> str:
         msg = "transaction.id is missing"
         raise PayloadError(msg)
     return str(value)
-
-
-def action_channel(payload: dict[str, Any]) -> str | None:
-    """Channel slug of a charge/refund/cancel request (from the order, else the checkout)."""
-    transaction = payload.get("transaction") or {}
-    holder = transaction.get("order") or transaction.get("checkout") or {}
-    channel = holder.get("channel") or {}
-    slug = channel.get("slug")
-    return str(slug) if slug else None

@@ -1,13 +1,192 @@
-"""TRANSACTION_CHARGE_REQUESTED: capture an authorized Up2pay leg (see :mod:`.actions`)."""
+"""TRANSACTION_CHARGE_REQUESTED: capture (GAE 00002) part or all of an authorized Up2pay leg.
+
+Document: ``graphql/subscriptions/transaction_charge_requested.graphql``; payload model
+:class:`~saleor_up2pay.saleor.payloads.TransactionChargeRequested`; what charge, refund and cancel
+share is in :mod:`.order_actions`.
+
+A partial capture releases the remainder: Up2pay cancels it on a Conecs leg (manual §2.1.2.2),
+and every leg is captured once (``Capabilities.partial_capture_voids_rest``). The
+webhook answer carries only the ``CHARGE_SUCCESS``; the ``CANCEL_SUCCESS`` of the remainder is
+reported to Saleor with ``transactionEventReport`` by a durable job (``transaction.event``,
+:mod:`.follow_up_events`) queued before answering, so it survives a restart and is retried until
+Saleor accepts it.
+
+A capture is reserved on its leg before GAE is called (:class:`CaptureReservation`, atomic
+compare-and-set), as refunds are: two concurrent captures cannot exceed what is capturable.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+import structlog
+
+from saleor_up2pay.redis_store import instance_id
+from saleor_up2pay.saleor.ids import SaleorApiUrl
+from saleor_up2pay.saleor.payloads import PayloadError, TransactionChargeRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
-from saleor_up2pay.transactions.actions import handle_charge
+from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
+from saleor_up2pay.transactions.order_actions import (
+    ActionRefused,
+    ActionServices,
+    ActionTarget,
+    gae_failure_message,
+    incomplete_request,
+    money,
+    refused_outcome,
+    require_accepted,
+)
+from saleor_up2pay.transactions.results import ActionFailure, ActionOutcome, ActionSuccess
+from saleor_up2pay.up2pay import GaeOutcome, InvalidPaymentRequest, to_minor_units
+
+log = structlog.get_logger(__name__)
+
+ZERO = Decimal("0")
 
 
-async def handle(ctx: WebhookContext) -> dict[str, Any]:
+class CaptureReservation:
+    """A capture reserved on its leg before GAE is called, so concurrent captures cannot overlap.
+
+    :meth:`reserve` is the atomic change applied with :meth:`LegRepository.update`: it checks
+    ``amount`` against what is capturable *now* and books it as captured — and, on a leg
+    whose partial capture voids the rest (``partial_capture_voids_rest``), books that rest as
+    cancelled too, so
+    a concurrent capture finds nothing left. :meth:`release` undoes exactly what was booked.
+    """
+
+    def __init__(self, amount: Decimal, *, voids_rest: bool) -> None:
+        self.amount = amount
+        self.voids_rest = voids_rest
+        self.voided = ZERO
+        """The remainder the capture cancels (set by :meth:`reserve`)."""
+
+    def reserve(self, record: LegRecord) -> LegRecord:
+        capturable = authorized_left(record)
+        if capturable <= 0:
+            raise ActionRefused("Nothing is left to capture on this payment.", record)
+        if self.amount > capturable:
+            msg = (
+                f"Cannot capture {money(self.amount)}: only {money(capturable)} is authorized "
+                "and not captured."
+            )
+            raise ActionRefused(msg, record)
+        # Recomputed on every compare-and-set retry: the last call is the one stored.
+        self.voided = capturable - self.amount if self.voids_rest else ZERO
+        return record.model_copy(
+            update={
+                "captured_amount": record.captured_amount + self.amount,
+                "cancelled_amount": record.cancelled_amount + self.voided,
+            }
+        )
+
+    def release(self, record: LegRecord) -> LegRecord:
+        return record.model_copy(
+            update={
+                "captured_amount": record.captured_amount - self.amount,
+                "cancelled_amount": record.cancelled_amount - self.voided,
+            }
+        )
+
+
+class ChargeRequested:
+    """TRANSACTION_CHARGE_REQUESTED: capture (GAE 00002) part or all of an authorized leg.
+
+    The amount is reserved on the leg before GAE is called (:class:`CaptureReservation`), as
+    refunds are: two concurrent captures cannot together exceed what is capturable, and a capture
+    Up2pay did not execute releases its reservation (an UNCERTAIN one keeps it: money may have
+    moved).
+    """
+
+    def __init__(self, deps: ActionServices) -> None:
+        self._deps = deps
+
+    async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
+        deps = self._deps
+        try:
+            try:
+                request = TransactionChargeRequested.parse(payload)
+            except PayloadError as exc:
+                raise incomplete_request(exc) from exc
+            target = await deps.target(saleor_api_url, request)
+            self._check(target)
+            voids_rest = target.record.leg.capabilities.partial_capture_voids_rest
+            reservation = CaptureReservation(target.amount, voids_rest=voids_rest)
+            reserved = await deps.legs.update(
+                saleor_api_url, target.record.numtrans, reservation.reserve
+            )
+        except ActionRefused as exc:
+            log.info("charge.refused", reason=exc.message)
+            return refused_outcome("CHARGE", exc)
+        record, amount = target.record, target.amount
+        psp_reference = await deps.operation_reference(target, "capture")
+        try:
+            result = await target.gae.capture(
+                leg=record.leg,
+                amount=to_minor_units(amount, record.currency),
+                reference=target.reference,
+                call_number=record.numappel,
+                transaction_number=record.numtrans,
+            )
+        except InvalidPaymentRequest as exc:
+            released = await deps.legs.update(saleor_api_url, record.numtrans, reservation.release)
+            return refused_outcome("CHARGE", ActionRefused(str(exc), released))
+        await deps.record_gae(target, amount, result, psp_reference)
+        if not result.ok:
+            if result.outcome is GaeOutcome.UNCERTAIN:
+                log.error("charge.uncertain", numtrans=record.numtrans, amount=str(amount))
+                current = reserved
+            else:
+                current = await deps.legs.update(
+                    saleor_api_url, record.numtrans, reservation.release
+                )
+            return ActionFailure(
+                operation="CHARGE",
+                message=gae_failure_message("capture", result),
+                actions=available_actions(current),
+            )
+        remainder = reservation.voided
+        updated = await deps.current(target, fallback=reserved)
+        actions = available_actions(updated)
+        if remainder > 0:
+            void_reference = await deps.operation_reference(target, "void")
+            await deps.queue_event(
+                saleor_api_url,
+                target.transaction_id,
+                {
+                    "type": "CANCEL_SUCCESS",
+                    "pspReference": void_reference,
+                    "amount": str(remainder),
+                    "message": (
+                        f"Up2pay cancelled the uncaptured {money(remainder)} of this "
+                        f"{record.leg.label} payment: a payment is captured once, so a "
+                        "partial capture releases the rest."
+                    ),
+                    "availableActions": actions,
+                },
+                job_id=f"event:{instance_id(saleor_api_url)}:{void_reference}",
+            )
+        return ActionSuccess(
+            operation="CHARGE",
+            psp_reference=psp_reference,
+            amount=amount,
+            actions=actions,
+            message=f"Up2pay captured {money(amount)} of {record.leg.label} S={record.numtrans} "
+            f"(code {result.code}).",
+        )
+
+    @staticmethod
+    def _check(target: ActionTarget) -> None:
+        """What does not depend on the leg's amounts (those are checked when reserving)."""
+        record = target.record
+        require_accepted(record, "capture")
+        if not record.leg.capabilities.capture:
+            raise ActionRefused(f"{record.leg.label} payments cannot be captured.", record)
+        if target.amount <= 0:
+            raise ActionRefused("The amount to capture must be positive.", record)
+
+
+async def handle(ctx: WebhookContext) -> ActionOutcome:
     """Webhook entry point: GAE capture with the leg's ACQUEREUR, answered as a result."""
-    return await handle_charge(ctx)
+    use_case = ChargeRequested(ActionServices.from_services(ctx.services))
+    return await use_case.execute(ctx.saleor_api_url, ctx.payload)

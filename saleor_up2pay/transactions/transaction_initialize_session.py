@@ -40,6 +40,7 @@ from saleor_up2pay.transactions.gateway import Clock, GatewayFactory, app_clock,
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
     Flow,
+    RecordedAnswer,
     SessionActionRequired,
     SessionFailure,
     SessionOutcome,
@@ -315,7 +316,7 @@ def build(ctx: WebhookContext) -> InitializeSession:
     services = ctx.services
     return InitializeSession(
         sessions=SessionRepository(services.redis),
-        configs=ConfigurationRepository(services.redis, services.secretbox, services.settings),
+        configs=services.configurations,
         gateways=gateway_factory(services),
         references=OrderReferences(services.redis),
         activity=ActivityLog(services.redis),
@@ -324,9 +325,9 @@ def build(ctx: WebhookContext) -> InitializeSession:
     )
 
 
-async def handle(ctx: WebhookContext) -> dict[str, Any]:
-    """Webhook entry point."""
-    return await build(ctx).execute(ctx.saleor_api_url, ctx.payload)
+async def handle(ctx: WebhookContext) -> RecordedAnswer:
+    """Webhook entry point: the answer, as stored for the session (replayed on a repeat)."""
+    return RecordedAnswer(await build(ctx).execute(ctx.saleor_api_url, ctx.payload))
 
 
 __all__ = [

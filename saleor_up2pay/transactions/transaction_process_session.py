@@ -41,10 +41,9 @@ import structlog
 
 from saleor_up2pay.configuration import method_info
 from saleor_up2pay.saleor.webhooks import WebhookContext
-from saleor_up2pay.transactions.actions import available_actions
 from saleor_up2pay.transactions.gateway import Clock, app_clock
 from saleor_up2pay.transactions.ipn_received import refusals_held
-from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
+from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus, available_actions
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
     Flow,
@@ -203,7 +202,7 @@ class ProcessSession:
         )
 
 
-async def handle(ctx: WebhookContext) -> dict[str, Any]:
+async def handle(ctx: WebhookContext) -> SessionOutcome:
     """Webhook entry point."""
     services = ctx.services
     use_case = ProcessSession(
@@ -212,8 +211,7 @@ async def handle(ctx: WebhookContext) -> dict[str, Any]:
         app_url=services.settings.app_url,
         clock=app_clock(services),
     )
-    outcome = await use_case.execute(ctx.saleor_api_url, ctx.payload)
-    return outcome.to_response().dump()
+    return await use_case.execute(ctx.saleor_api_url, ctx.payload)
 
 
 __all__ = ["ProcessSession", "handle"]

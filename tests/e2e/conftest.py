@@ -23,11 +23,11 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from saleor_up2pay.jobs import DUE_KEY
 from saleor_up2pay.main import create_app
 from saleor_up2pay.sandbox import SandboxConfig, create_sandbox_app
 from saleor_up2pay.services import Services
 from saleor_up2pay.settings import Settings
-from saleor_up2pay.transactions.jobs import DUE_KEY
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository
 from tests.conftest import SCHEMA_PATH, require_shared
 from tests.fakes.fake_saleor import FakeSaleor, running
@@ -127,7 +127,7 @@ class Stack:
     async def next_day(self) -> None:
         """Move both clocks one day on (Up2pay refunds are allowed from D+1)."""
         tomorrow = datetime.now(UTC) + timedelta(days=1)
-        self.services.extras["clock"] = lambda: tomorrow
+        self.services.clock = lambda: tomorrow
         response = await self.http.post(f"{self.sandbox_url}/sandbox/api/clock", json={"days": 1})
         assert response.status_code == 200, response.text
 

@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from saleor_up2pay.transactions.jobs import DUE_KEY
+from saleor_up2pay.jobs import DUE_KEY
 from tests.e2e.conftest import Stack
 
 

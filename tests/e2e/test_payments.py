@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from saleor_up2pay.transactions.jobs import DUE_KEY
+from saleor_up2pay.jobs import DUE_KEY
 from tests.e2e.conftest import Stack
 
 

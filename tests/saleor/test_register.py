@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from saleor_up2pay.main import create_app
-from saleor_up2pay.saleor.apl import INSTANCES_KEY, auth_key, auth_store
+from saleor_up2pay.saleor.apl import INSTANCES_KEY, auth_key
 from saleor_up2pay.services import Services
 from tests.conftest import RECORDED, require_shared
 from tests.fakes.fake_saleor import FakeSaleor
@@ -23,9 +23,7 @@ REGISTER_URL = "http://app.test/api/register"
 @asynccontextmanager
 async def app_with(services: Services, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The app in-process with some settings changed."""
-    changed = dataclasses.replace(
-        services, settings=services.settings.model_copy(update=settings), extras={}
-    )
+    changed = dataclasses.replace(services, settings=services.settings.model_copy(update=settings))
     app = create_app(services=changed)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -68,7 +66,7 @@ class TestRegisterSuccess:
         assert call.token == installation.token
         assert fake_saleor.jwks_fetches() == 1
 
-        auth = await auth_store(services).get(fake_saleor.api_url)
+        auth = await services.auth_store.get(fake_saleor.api_url)
         assert auth is not None
         assert auth.token == installation.token
         assert auth.app_id == installation.app_id
@@ -88,10 +86,10 @@ class TestRegisterSuccess:
         second = await fake_saleor.install("http://app.test", client=app_client)
         assert second.app_id != first.app_id
 
-        auth = await auth_store(services).get(fake_saleor.api_url)
+        auth = await services.auth_store.get(fake_saleor.api_url)
         assert auth is not None
         assert (auth.token, auth.app_id) == (second.token, second.app_id)
-        assert len(await auth_store(services).all()) == 1
+        assert len(await services.auth_store.all()) == 1
 
     @pytest.mark.parametrize("path", ["/api/register", "/api/register/"])
     async def test_register_never_redirects(
@@ -131,7 +129,7 @@ class TestRegisterSuccess:
         )
         assert response.status_code == recording["response"]["status"]
         assert response.json() == recording["response"]["body_json"]
-        auth = await auth_store(services).get(fake_saleor.api_url)
+        auth = await services.auth_store.get(fake_saleor.api_url)
         assert auth is not None
         assert auth.app_id == app_id
 
@@ -152,7 +150,7 @@ class TestRegisterRefusals:
             "This app expects to be installed only in allowed Saleor instances"
         )
         assert fake_saleor.graphql_requests() == []
-        assert await auth_store(services).get(fake_saleor.api_url) is None
+        assert await services.auth_store.get(fake_saleor.api_url) is None
 
     async def test_token_saleor_does_not_know_is_refused(
         self, fake_saleor: FakeSaleor, app_client: httpx.AsyncClient, services: Services
@@ -161,7 +159,7 @@ class TestRegisterRefusals:
         response = await fake_saleor.register(REGISTER_URL, "forged-token", client=app_client)
         assert response.status_code == 401
         assert error_code(response) == "UNKNOWN_APP_ID"
-        assert await auth_store(services).get(fake_saleor.api_url) is None
+        assert await services.auth_store.get(fake_saleor.api_url) is None
         assert await all_redis_values(services) == ""
 
     async def test_unreachable_saleor_is_refused(
@@ -183,7 +181,7 @@ class TestRegisterRefusals:
         installation = await fake_saleor.install("http://app.test", client=app_client)
         assert installation.register_response.status_code == 401
         assert error_code(installation.register_response) == "JWKS_NOT_AVAILABLE"
-        assert await auth_store(services).get(fake_saleor.api_url) is None
+        assert await services.auth_store.get(fake_saleor.api_url) is None
 
     @pytest.mark.parametrize(
         ("headers", "body", "code"),
@@ -232,7 +230,7 @@ class TestRegisterRefusals:
         )
         assert response.status_code == 400
         assert error_code(response) == "INVALID_SALEOR_API_URL"
-        assert await auth_store(services).all() == []
+        assert await services.auth_store.all() == []
 
     @pytest.mark.parametrize(
         "api_url",
@@ -259,7 +257,7 @@ class TestRegisterRefusals:
             )
         assert response.status_code in {400, 403}
         assert fake_saleor.graphql_requests() == []
-        assert await auth_store(services).all() == []
+        assert await services.auth_store.all() == []
 
     async def test_get_register_is_not_allowed(self, app_client: httpx.AsyncClient) -> None:
         """Register only takes POST."""

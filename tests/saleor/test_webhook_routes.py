@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,19 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from saleor_up2pay.api import saleor_webhooks
-from saleor_up2pay.api.saleor_webhooks import resolve_handler
+from saleor_up2pay.api.saleor_webhooks import webhook_router
+from saleor_up2pay.jobs import JOB_KEY_PREFIX
 from saleor_up2pay.redis_store import instance_id, instance_key
-from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData, auth_store
+from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData
 from saleor_up2pay.saleor.definitions import WEBHOOKS, definition_for_event
-from saleor_up2pay.saleor.webhooks import HandlerMissing, WebhookContext, verify_request
+from saleor_up2pay.saleor.webhooks import WebhookContext, verify_request
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.jobs import JOB_KEY_PREFIX, job_queue
 from saleor_up2pay.transactions.sessions import (
     PaymentSession,
     SessionRepository,
     reference_index_key,
 )
+from saleor_up2pay.wiring import WEBHOOK_HANDLERS
 from tests.conftest import RECORDED, require_shared
 from tests.fakes.fake_saleor import FakeSaleor, Installation, running
 
@@ -84,11 +85,19 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[WebhookContext]:
     """Replace every use case by one that records its context and answers a marker."""
     contexts: list[WebhookContext] = []
 
-    async def handle(ctx: WebhookContext) -> dict[str, Any]:
-        contexts.append(ctx)
-        return {"handled": ctx.event, "amount": Decimal("20.00")}
+    @dataclass
+    class Marker:
+        event: str
 
-    monkeypatch.setattr(saleor_webhooks, "resolve_handler", lambda spec: handle)
+        def dump(self) -> dict[str, Any]:
+            return {"handled": self.event, "amount": Decimal("20.00")}
+
+    async def handle(ctx: WebhookContext) -> Marker:
+        contexts.append(ctx)
+        return Marker(ctx.event)
+
+    for definition in WEBHOOKS:
+        monkeypatch.setitem(WEBHOOK_HANDLERS, definition.event, handle)
     return contexts
 
 
@@ -160,7 +169,7 @@ class TestAcceptedDelivery:
             )
             assert response.status_code == 200
         assert fake_saleor.jwks_fetches() == fetches + 1
-        stored = await auth_store(services).get(fake_saleor.api_url)
+        stored = await services.auth_store.get(fake_saleor.api_url)
         assert stored is not None
         assert fake_saleor.key.kid in stored.jwks
 
@@ -266,32 +275,21 @@ class TestRefusedDelivery:
 
 
 class TestHandlers:
-    def test_every_definition_has_a_route(self, app_client: httpx.AsyncClient) -> None:
-        """The router serves exactly the paths of the definitions list."""
-        from saleor_up2pay.api.saleor_webhooks import router
-
+    def test_every_definition_has_a_route_and_a_handler(self) -> None:
+        """The router serves exactly the definitions' paths; the app's map answers each event."""
+        router = webhook_router(WEBHOOK_HANDLERS)
         paths = {getattr(route, "path", None) for route in router.routes}
         assert paths == {d.path for d in WEBHOOKS}
+        assert set(WEBHOOK_HANDLERS) == {d.event for d in WEBHOOKS}
 
-    def test_missing_handler_module_is_handler_missing(self) -> None:
-        """A use case not written yet is a clear 500, not an import crash."""
-        with pytest.raises(HandlerMissing):
-            resolve_handler("saleor_up2pay.transactions.not_written_yet:handle")
+    def test_handler_for_an_unsubscribed_event_is_refused_at_assembly(self) -> None:
+        """A map naming an event the manifest does not subscribe to is a start-up error."""
 
-    def test_missing_handler_function_is_handler_missing(self) -> None:
-        """A module without the named function is HANDLER_MISSING too."""
-        with pytest.raises(HandlerMissing):
-            resolve_handler("saleor_up2pay.transactions.app_deleted:no_such_function")
+        async def handle(ctx: WebhookContext) -> Any:
+            raise AssertionError
 
-    def test_missing_dependency_inside_a_handler_propagates(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """Only the handler's own module counts as missing; other import errors are real bugs."""
-        (tmp_path / "handler_with_broken_import.py").write_text("import no_such_dependency_xyz\n")
-        monkeypatch.syspath_prepend(str(tmp_path))
-        with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
-            resolve_handler("handler_with_broken_import:handle")
-        assert resolve_handler("saleor_up2pay.transactions.app_deleted:handle")
+        with pytest.raises(ValueError, match="ORDER_CREATED"):
+            webhook_router({**WEBHOOK_HANDLERS, "ORDER_CREATED": handle})
 
     async def test_route_answers_handler_missing(
         self,
@@ -300,12 +298,8 @@ class TestHandlers:
         app_client: httpx.AsyncClient,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """A verified delivery for an unwritten use case gets 500 HANDLER_MISSING as JSON."""
-        monkeypatch.setattr(
-            saleor_webhooks,
-            "resolve_handler",
-            lambda spec: resolve_handler("saleor_up2pay.transactions.not_written_yet:handle"),
-        )
+        """A verified delivery for an event with no handler gets 500 HANDLER_MISSING as JSON."""
+        monkeypatch.delitem(WEBHOOK_HANDLERS, "TRANSACTION_PROCESS_SESSION")
         response = await fake_saleor.send_webhook(
             "", PROCESS, payload=PROCESS_PAYLOAD, client=app_client
         )
@@ -337,7 +331,7 @@ class TestAppDeleted:
             assert await redis.keys(instance_key(fake_saleor.api_url, "*")) == []
             assert await redis.smembers(INSTANCES_KEY) == {other.api_url}
             assert await redis.get(instance_key(other.api_url, "config", "channel-eur")) == "y"
-            assert await auth_store(services).get(other.api_url) is not None
+            assert await services.auth_store.get(other.api_url) is not None
 
         # The uninstalled instance is now unknown.
         again = await fake_saleor.send_webhook(
@@ -358,7 +352,7 @@ class TestAppDeleted:
         sessions = SessionRepository(services.redis)
         await sessions.save(session_of(mine, "Umine000000000000001"))
         await sessions.save(session_of(theirs, "Utheirs0000000000001"))
-        queue = job_queue(services)
+        queue = services.job_queue
         for url in (mine, theirs):
             iid = instance_id(url)
             for job_id in (f"ipn:{iid}:123:ACCEPTED", f"refund:{iid}:R1", f"event:{iid}:V1"):
@@ -395,7 +389,7 @@ class TestAppDeleted:
             "", APP_DELETED, payload=app_deleted_payload("QXBwOjE="), client=app_client
         )
         assert response.status_code == 403
-        assert await auth_store(services).get(fake_saleor.api_url) is not None
+        assert await services.auth_store.get(fake_saleor.api_url) is not None
 
     async def test_recorded_app_deleted_replayed_through_the_route(
         self, app_client: httpx.AsyncClient, services: Services
@@ -405,7 +399,7 @@ class TestAppDeleted:
             require_shared(RECORDED / "webhooks" / "21-app-deleted.json").read_text("utf-8")
         )
         jwks = (RECORDED / "jwks.json").read_text("utf-8")
-        store = auth_store(services)
+        store = services.auth_store
         await store.set(AuthData(RECORDED_API_URL, token="t", app_id="QXBwOjEz", jwks=jwks))
         request = recording["request"]
         headers = [
@@ -429,7 +423,7 @@ class TestRecordedDeliveriesThroughVerification:
         """Each recorded request passes; payload money is Decimal; errors are surfaced."""
         recording = _load(path)
         jwks = require_shared(RECORDED / "jwks.json").read_text("utf-8")
-        await auth_store(services).set(
+        await services.auth_store.set(
             AuthData(RECORDED_API_URL, token="t", app_id="QXBwOjEz", jwks=jwks)
         )
         definition = definition_for_event(recording["event"])
@@ -453,7 +447,7 @@ class TestRecordedDeliveriesThroughVerification:
         recording = json.loads(require_shared(path).read_text("utf-8"))
         other = FakeSaleor(key_index=4)
         other.base_url = "http://localhost:58001"  # same URL, different keys
-        await auth_store(services).set(
+        await services.auth_store.set(
             AuthData(RECORDED_API_URL, token="t", app_id="QXBwOjEz", jwks=other.jwks_text())
         )
         body = base64.b64decode(recording["request"]["body_base64"])

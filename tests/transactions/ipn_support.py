@@ -15,7 +15,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from saleor_up2pay.saleor.apl import AuthData, auth_store
+from saleor_up2pay.saleor.apl import AuthData
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from tests.fakes.fake_saleor import FakeSaleor, running
@@ -101,7 +101,7 @@ def saleor_world() -> Iterator[SaleorWorld]:
 async def install_auth(services: Services, world: SaleorWorld) -> None:
     """Store the app's auth for the fake (as the register call would)."""
     token, app_id = world.fake.issue_token()
-    await auth_store(services).set(AuthData(world.api_url, token, app_id, world.fake.jwks_text()))
+    await services.auth_store.set(AuthData(world.api_url, token, app_id, world.fake.jwks_text()))
 
 
 async def new_session(

@@ -25,13 +25,14 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from saleor_up2pay.jobs import JobQueue, Worker
 from saleor_up2pay.main import create_app
 from saleor_up2pay.sandbox import SandboxConfig, create_sandbox_app
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings
 from saleor_up2pay.transactions.ipn_received import receive_ipn
-from saleor_up2pay.transactions.jobs import JobQueue, Worker
+from saleor_up2pay.wiring import job_handlers
 from tests.fakes.fake_saleor import FakeSaleor, running
 from tests.fakes.fake_saleor_transactions import SaleorTransactions
 from tests.support.servers import free_port, serve
@@ -93,7 +94,7 @@ class World:
         later (a refund for tomorrow) stay queued.
         """
         queue = JobQueue(self.services.redis, clock=clock)
-        worker = Worker(queue, services=self.services, base_backoff=0.05, max_backoff=0.2)
+        worker = Worker(queue, job_handlers(self.services), base_backoff=0.05, max_backoff=0.2)
         deadline = time.monotonic() + max_seconds
         ran = 0
         while True:
@@ -106,8 +107,8 @@ class World:
     def move_clock(self, days: int) -> None:
         """Move the app-side clock (the test's services) by ``days``."""
         shift = timedelta(days=days)
-        self.services.extras["clock"] = lambda: datetime.now(UTC) + shift
-        self.app_services.extras["clock"] = lambda: datetime.now(UTC) + shift
+        self.services.clock = lambda: datetime.now(UTC) + shift
+        self.app_services.clock = lambda: datetime.now(UTC) + shift
 
     async def move_sandbox_clock(self, days: int) -> None:
         response = await self.http.post(

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
+from saleor_up2pay.jobs import DUE_KEY
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import REPORT_JOB, receive_ipn
-from saleor_up2pay.transactions.jobs import DUE_KEY, job_queue
 from saleor_up2pay.transactions.legs import LegRepository, LegStatus
 from saleor_up2pay.transactions.unknown_ipns import UnknownIpns
 from saleor_up2pay.up2pay.errors import MalformedMessage, SignatureInvalid
@@ -40,7 +40,7 @@ class TestReceiveIpn:
         assert leg.numappel == "0014123450"
         assert leg.captured_amount == Decimal("20.00")
         assert not leg.reported
-        job = (await job_queue(services).claim())[0]
+        job = (await services.job_queue.claim())[0]
         assert job.kind == REPORT_JOB
         assert job.payload["leg"]["numtrans"] == "722487980"
 

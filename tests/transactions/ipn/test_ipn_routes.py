@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
+from saleor_up2pay.jobs import DUE_KEY
 from saleor_up2pay.main import create_app
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.jobs import DUE_KEY
 from saleor_up2pay.transactions.legs import LegRepository
 from tests.transactions.ipn_support import (
     SaleorWorld,

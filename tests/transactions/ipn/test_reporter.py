@@ -9,14 +9,15 @@ from decimal import Decimal
 import pytest
 from structlog.testing import capture_logs
 
+from saleor_up2pay.jobs import DUE_KEY, Worker
 from saleor_up2pay.redis_store import purge_instance
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import REFUSAL_HOLD, receive_ipn
-from saleor_up2pay.transactions.jobs import DUE_KEY, Worker, job_queue
+from saleor_up2pay.transactions.leg_reporter import LegReporter
 from saleor_up2pay.transactions.legs import LegRepository
-from saleor_up2pay.transactions.reporter import Reporter
 from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.transactions.unknown_ipns import UnknownIpns
+from saleor_up2pay.wiring import job_handlers
 from tests.fakes.fake_saleor_transactions import Item
 from tests.transactions.ipn_support import (
     SaleorWorld,
@@ -30,7 +31,7 @@ COMPLEMENT_S = "722487985"
 
 @pytest.fixture
 def worker(services: Services) -> Worker:
-    return Worker(job_queue(services), services=services, base_backoff=0.05, max_backoff=0.2)
+    return Worker(services.job_queue, job_handlers(services), base_backoff=0.05, max_backoff=0.2)
 
 
 def events(item: Item) -> list[tuple[str, str, Decimal]]:
@@ -121,7 +122,7 @@ class TestVoucherLeg:
         with capture_logs() as logs:
             await deliver(services, worker, ipn(session.reference, amount_cents=2000))
         assert any(entry["event"] == "ipn.report_conflict" for entry in logs)
-        assert await job_queue(services).pending_count() == 0, logs
+        assert await services.job_queue.pending_count() == 0, logs
         assert installed.saleor.item(session.transaction_id).amounts["charged"] == Decimal("19")
 
     async def test_holiday_voucher_offers_no_refund_button(
@@ -341,7 +342,7 @@ class TestRetries:
         await worker.drain()
         await asyncio.sleep(0.1)
         await worker.drain()
-        queue = job_queue(services)
+        queue = services.job_queue
         assert await queue.pending_count() == 1
         assert installed.saleor.item(session.transaction_id).amounts["charged"] == 0
         installed.saleor.down = False
@@ -357,7 +358,7 @@ class TestRetries:
         session = await new_session(services, world, total="20.00")
         await receive_ipn(services, ipn(session.reference, amount_cents=2000))
         await worker.drain()
-        queue = job_queue(services)
+        queue = services.job_queue
         (job_id,) = await services.redis.zrange(DUE_KEY, 0, -1)
         job = await queue.get(job_id)
         assert job is not None
@@ -389,7 +390,7 @@ class TestRetries:
         installed.saleor.down = False
         await asyncio.sleep(0.25)
         await worker.drain()
-        assert await job_queue(services).pending_count() == 0
+        assert await services.job_queue.pending_count() == 0
         assert [k async for k in services.redis.scan_iter("*:leg:*")] == []
         assert installed.saleor.item(session.transaction_id).amounts["charged"] == 0
 
@@ -399,7 +400,9 @@ class TestUnreportable:
         self, services: Services, installed: SaleorWorld
     ) -> None:
         """When Saleor keeps answering NOT_FOUND the job stops and the leg is kept, not lost."""
-        worker = Worker(job_queue(services), services=services, base_backoff=0.01, max_backoff=0.02)
+        worker = Worker(
+            services.job_queue, job_handlers(services), base_backoff=0.01, max_backoff=0.02
+        )
         session = await new_session(services, installed, total="44.80")
         installed.saleor.delete_checkout(session.source_id)
         await receive_ipn(
@@ -433,7 +436,7 @@ class TestReferenceLock:
         self, services: Services
     ) -> None:
         """A report slower than the lock's lifetime keeps the sibling leg out until it ends."""
-        holder, sibling = Reporter(services), Reporter(services)
+        holder, sibling = LegReporter(services), LegReporter(services)
         url = "https://shop.example/graphql/"
 
         async with holder.reference_lock(url, "REF1", seconds=0.3) as locked:
@@ -446,7 +449,7 @@ class TestReferenceLock:
 
     async def test_lock_of_a_crashed_holder_expires(self, services: Services) -> None:
         """Nobody renews a lock whose holder is gone: it frees itself after its lifetime."""
-        reporter = Reporter(services)
+        reporter = LegReporter(services)
         url = "https://shop.example/graphql/"
         lock = reporter.reference_lock(url, "REF2", seconds=0.2)
         assert await lock.__aenter__()

@@ -173,7 +173,7 @@ class TestProcess:
         item_id = initialized["transaction"]["id"]
         await world.pay(form_of(initialized), "refused", refusal_code="00105", report=False)
         later = datetime.now(UTC) + REFUSAL_HOLD + timedelta(seconds=1)
-        world.app_services.extras["clock"] = lambda: later
+        world.app_services.clock = lambda: later
 
         result = await world.process(item_id)
 

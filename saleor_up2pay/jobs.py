@@ -1,9 +1,16 @@
 """A durable job queue on Redis: work that must happen later, survive restarts, and be retried.
 
-Used for reporting verified IPNs to Saleor (retried until Saleor accepts them) and for refunds
-Up2pay only allows the day after the payment.
+Generic: it knows nothing of Saleor, Up2pay or the use cases. The app uses it to report verified
+IPNs to Saleor (retried until Saleor accepts them), to report follow-up events, and for refunds
+Up2pay only allows the day after the payment; which function runs which kind of job is one
+explicit map built where the app is assembled (:func:`saleor_up2pay.wiring.job_handlers`).
 
-Storage (global keys; a job's payload names its Saleor instance when it has one):
+Job ids: callers give ids of the form ``<kind>:<scope>:<rest>`` (the scope is one Saleor
+instance's id, :func:`saleor_up2pay.redis_store.instance_id`), so :meth:`JobQueue.drop_scope`
+can forget every pending and dead job of an uninstalled instance. Nothing outside this module
+reads or writes the queue's Redis keys.
+
+Storage (global keys):
 
 - ``up2pay:jobs:due`` — sorted set, member = job id, score = when it may run next (epoch seconds).
 - ``up2pay:jobs:job:<id>`` — hash: ``kind``, ``payload`` (JSON), ``attempts``, ``created_at``,
@@ -19,17 +26,17 @@ failing a job only takes effect while the caller still holds the lease.
 
 API::
 
-    queue = job_queue(services)           # the process-wide JobQueue (services.singleton)
+    queue = services.job_queue            # the process-wide JobQueue
     await queue.enqueue("ipn.report", {"reference": "..."}, job_id="ipn:...", run_at=when)
     # -> True if queued, False if a job with this id is already pending (dedupe)
     await queue.run_now("ipn:...")         # a waiting job becomes due at once
+    await queue.drop_scope(scope)          # forget every job ``<kind>:<scope>:...``
 
-    @job_handler("refund.deferred")        # in a module the app imports (your use case module)
-    async def run_refund(services: Services, job: Job) -> None:
+    async def run_refund(job: Job) -> None:
         ...                                # return = done; raise = retried with backoff
         raise RetryAt(when, "not allowed yet")   # reschedule without counting a failure
 
-    worker = Worker(queue, services=services)  # handlers default to the @job_handler registry
+    worker = Worker(queue, {"refund.deferred": run_refund})
     await worker.run_once()                # run every due job once; returns how many ran
     await worker.drain()                   # run until nothing is due (tests)
     worker.start(); await worker.stop()    # background task (the app's lifespan does this);
@@ -50,14 +57,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import structlog
 
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis
-
-if TYPE_CHECKING:
-    from saleor_up2pay.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -172,24 +176,8 @@ class RetryAt(Exception):
         self.reason = reason
 
 
-JobHandler = Callable[["Services", Job], Awaitable[None]]
-
-_REGISTRY: dict[str, JobHandler] = {}
-
-
-def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
-    """Register ``handler`` for jobs of ``kind`` in the process-wide registry (decorator)."""
-
-    def register(handler: JobHandler) -> JobHandler:
-        _REGISTRY[kind] = handler
-        return handler
-
-    return register
-
-
-def registered_handlers() -> dict[str, JobHandler]:
-    """A copy of the handlers registered with :func:`job_handler`."""
-    return dict(_REGISTRY)
+JobHandler = Callable[[Job], Awaitable[None]]
+"""Runs one job: return = done; raise = retried with backoff; :class:`RetryAt` = reschedule."""
 
 
 def _to_epoch(when: datetime) -> float:
@@ -360,6 +348,23 @@ class JobQueue:
         )
         return bool(done)
 
+    async def drop_scope(self, scope: str) -> int:
+        """Delete the pending and dead jobs whose id is ``<kind>:<scope>:...``; returns how many.
+
+        Used when a Saleor instance uninstalls the app (the scope is its instance id).
+        """
+        pattern = f"{JOB_KEY_PREFIX}*:{scope}:*"
+        dropped = 0
+        async for key in self.redis.scan_iter(match=pattern, count=500):
+            job_id = key[len(JOB_KEY_PREFIX) :]
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.zrem(DUE_KEY, job_id)
+                pipe.lrem(DEAD_KEY, 0, job_id)
+                deleted, *_ = await pipe.execute()
+            dropped += int(deleted)
+        return dropped
+
     def wake(self) -> None:
         """Wake a worker of this process sleeping in :meth:`wait_for_work`."""
         self._wake.set()
@@ -383,8 +388,7 @@ class Worker:
     def __init__(
         self,
         queue: JobQueue,
-        handlers: Mapping[str, JobHandler] | None = None,
-        services: Services | None = None,
+        handlers: Mapping[str, JobHandler],
         *,
         concurrency: int = 8,
         base_backoff: float = DEFAULT_BASE_BACKOFF,
@@ -392,19 +396,13 @@ class Worker:
         poll_interval: float = 1.0,
     ) -> None:
         self.queue = queue
-        self._handlers = dict(handlers) if handlers is not None else None
-        self.services = services
+        self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-
-    @property
-    def handlers(self) -> dict[str, JobHandler]:
-        # The registry is read late so handlers registered after the worker was built count.
-        return self._handlers if self._handlers is not None else registered_handlers()
 
     async def run_once(self) -> int:
         """Claim and run every job due now (in batches); returns how many ran."""
@@ -442,13 +440,10 @@ class Worker:
             bound.error("jobs.no_handler", retry_in=delay)
             await self.queue.reschedule(job, self.queue.clock() + delay, "no handler")
             return
-        if self.services is None:
-            msg = "Worker needs services to run handlers"
-            raise RuntimeError(msg)
         heartbeat = asyncio.create_task(self._keep_leased(job), name=f"lease:{job.id}")
         try:
             try:
-                await handler(self.services, job)
+                await handler(job)
             finally:
                 heartbeat.cancel()
                 await asyncio.wait({heartbeat})
@@ -526,9 +521,3 @@ class Worker:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._task = None
-
-
-def job_queue(services: Services) -> JobQueue:
-    """The process-wide :class:`JobQueue` on the app's Redis."""
-    queue: JobQueue = services.singleton("job_queue", lambda s: JobQueue(s.redis))
-    return queue

@@ -8,18 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 
-from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.jobs import (
+from saleor_up2pay.jobs import (
     DUE_KEY,
     Job,
     JobQueue,
     RetryAt,
     Worker,
     backoff_seconds,
-    job_handler,
-    job_queue,
-    registered_handlers,
 )
+from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.follow_up_events import EVENT_JOB
+from saleor_up2pay.transactions.ipn_received import REPORT_JOB
+from saleor_up2pay.transactions.transaction_refund_requested import REFUND_JOB
+from saleor_up2pay.wiring import job_handlers
 
 
 class Clock:
@@ -39,7 +40,7 @@ class Recorder:
         self.failures = failures
         self.runs: list[Job] = []
 
-    async def __call__(self, services: Services, job: Job) -> None:
+    async def __call__(self, job: Job) -> None:
         self.runs.append(job)
         if len(self.runs) <= self.failures:
             msg = f"boom {len(self.runs)}"
@@ -128,8 +129,8 @@ class TestJobQueue:
         assert await queue.pending_count() == 0
 
     async def test_process_wide_queue_is_shared(self, services: Services) -> None:
-        """job_queue(services) returns the same queue every time."""
-        assert job_queue(services) is job_queue(services)
+        """services.job_queue returns the same queue every time."""
+        assert services.job_queue is services.job_queue
 
 
 class TestBackoff:
@@ -140,28 +141,26 @@ class TestBackoff:
 
 
 class TestWorker:
-    async def test_runs_due_job_and_forgets_it(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_runs_due_job_and_forgets_it(self, redis: aioredis.Redis) -> None:
         """A successful job runs once with its payload and leaves the queue."""
         queue = JobQueue(redis)
         handler = Recorder()
         await queue.enqueue("k", {"ref": "R1"}, job_id="j1")
-        worker = Worker(queue, {"k": handler}, services)
+        worker = Worker(queue, {"k": handler})
         assert await worker.run_once() == 1
         assert [job.payload for job in handler.runs] == [{"ref": "R1"}]
         assert await queue.pending_count() == 0
         assert await worker.run_once() == 0
 
     async def test_failed_job_is_retried_with_backoff_until_it_succeeds(
-        self, redis: aioredis.Redis, services: Services
+        self, redis: aioredis.Redis
     ) -> None:
         """Failures reschedule the job after 1s, 2s, 4s... and it finally runs to success."""
         clock = Clock()
         queue = JobQueue(redis, clock=clock)
         handler = Recorder(failures=3)
         await queue.enqueue("k", {}, job_id="j")
-        worker = Worker(queue, {"k": handler}, services, base_backoff=1, max_backoff=60)
+        worker = Worker(queue, {"k": handler}, base_backoff=1, max_backoff=60)
         delays = []
         for _ in range(3):
             await worker.run_once()
@@ -177,15 +176,13 @@ class TestWorker:
         assert len(handler.runs) == 4
         assert await queue.get("j") is None
 
-    async def test_job_without_max_attempts_is_never_dropped(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_job_without_max_attempts_is_never_dropped(self, redis: aioredis.Redis) -> None:
         """A job that keeps failing keeps being retried at the capped delay, never dead-lettered."""
         clock = Clock()
         queue = JobQueue(redis, clock=clock)
         handler = Recorder(failures=10_000)
         await queue.enqueue("k", {}, job_id="j")
-        worker = Worker(queue, {"k": handler}, services, base_backoff=1, max_backoff=5)
+        worker = Worker(queue, {"k": handler}, base_backoff=1, max_backoff=5)
         for _ in range(12):
             await worker.run_once()
             clock.now += 5
@@ -193,15 +190,13 @@ class TestWorker:
         assert await queue.dead_jobs() == []
         assert await queue.due_at("j") is not None
 
-    async def test_job_with_max_attempts_goes_to_the_dead_list(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_job_with_max_attempts_goes_to_the_dead_list(self, redis: aioredis.Redis) -> None:
         """A job enqueued with max_attempts is buried after that many failures."""
         clock = Clock()
         queue = JobQueue(redis, clock=clock)
         handler = Recorder(failures=100)
         await queue.enqueue("k", {}, job_id="j", max_attempts=2)
-        worker = Worker(queue, {"k": handler}, services, base_backoff=1)
+        worker = Worker(queue, {"k": handler}, base_backoff=1)
         await worker.run_once()
         clock.now += 1
         await worker.run_once()
@@ -209,7 +204,7 @@ class TestWorker:
         assert await queue.pending_count() == 0
 
     async def test_retry_at_reschedules_without_counting_a_failure(
-        self, redis: aioredis.Redis, services: Services
+        self, redis: aioredis.Redis
     ) -> None:
         """A handler raising RetryAt runs again at that time with its attempt count unchanged."""
         clock = Clock()
@@ -217,13 +212,13 @@ class TestWorker:
         later = datetime.fromtimestamp(clock.now, UTC) + timedelta(hours=20)
         runs: list[int] = []
 
-        async def deferred(services: Services, job: Job) -> None:
+        async def deferred(job: Job) -> None:
             runs.append(job.attempts)
             if len(runs) == 1:
                 raise RetryAt(later, "refund allowed tomorrow")
 
         await queue.enqueue("refund", {}, job_id="r")
-        worker = Worker(queue, {"refund": deferred}, services)
+        worker = Worker(queue, {"refund": deferred})
         await worker.run_once()
         assert await queue.due_at("r") == later
         clock.now = later.timestamp()
@@ -231,36 +226,30 @@ class TestWorker:
         assert runs == [1, 1]
         assert await queue.get("r") is None
 
-    async def test_job_of_unknown_kind_is_kept(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_job_of_unknown_kind_is_kept(self, redis: aioredis.Redis) -> None:
         """A job nobody handles yet stays queued for a later process that knows its kind."""
         queue = JobQueue(redis)
         await queue.enqueue("future.kind", {}, job_id="f")
-        await Worker(queue, {}, services).run_once()
+        await Worker(queue, {}).run_once()
         assert await queue.get("f") is not None
 
-    async def test_pending_jobs_survive_a_restart(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_pending_jobs_survive_a_restart(self, redis: aioredis.Redis) -> None:
         """A job queued by one process is run by a new queue and worker on the same Redis."""
         await JobQueue(redis).enqueue("k", {"n": 1}, job_id="j")
         handler = Recorder()
-        fresh = Worker(JobQueue(redis), {"k": handler}, services)
+        fresh = Worker(JobQueue(redis), {"k": handler})
         assert await fresh.run_once() == 1
         assert [job.id for job in handler.runs] == ["j"]
 
-    async def test_background_worker_wakes_on_enqueue(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_background_worker_wakes_on_enqueue(self, redis: aioredis.Redis) -> None:
         """The started worker runs a newly queued job promptly, without waiting a poll interval."""
         queue = JobQueue(redis)
         done = asyncio.Event()
 
-        async def handler(services: Services, job: Job) -> None:
+        async def handler(job: Job) -> None:
             done.set()
 
-        worker = Worker(queue, {"k": handler}, services, poll_interval=30)
+        worker = Worker(queue, {"k": handler}, poll_interval=30)
         worker.start()
         try:
             await asyncio.sleep(0.05)
@@ -270,20 +259,18 @@ class TestWorker:
             await worker.stop()
         assert await redis.zcard(DUE_KEY) == 0
 
-    async def test_slow_job_keeps_its_lease_while_it_runs(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_slow_job_keeps_its_lease_while_it_runs(self, redis: aioredis.Redis) -> None:
         """A job running longer than the visibility timeout is not started by a second worker."""
         queue = JobQueue(redis, visibility_timeout=0.15)
         runs: list[str] = []
 
-        async def slow(services: Services, job: Job) -> None:
+        async def slow(job: Job) -> None:
             runs.append(job.id)
             await asyncio.sleep(0.6)
 
         await queue.enqueue("slow", {}, job_id="s")
-        first = Worker(queue, {"slow": slow}, services)
-        second = Worker(JobQueue(redis, visibility_timeout=0.15), {"slow": slow}, services)
+        first = Worker(queue, {"slow": slow})
+        second = Worker(JobQueue(redis, visibility_timeout=0.15), {"slow": slow})
         running = asyncio.create_task(first.run_once())
         await asyncio.sleep(0.4)
         assert await second.run_once() == 0
@@ -291,40 +278,36 @@ class TestWorker:
         assert runs == ["s"]
         assert await queue.get("s") is None
 
-    async def test_stop_lets_a_running_job_finish(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_stop_lets_a_running_job_finish(self, redis: aioredis.Redis) -> None:
         """Stopping the worker while a job runs waits for it, so it is not left leased."""
         queue = JobQueue(redis)
         started = asyncio.Event()
         finished: list[str] = []
 
-        async def slow(services: Services, job: Job) -> None:
+        async def slow(job: Job) -> None:
             started.set()
             await asyncio.sleep(0.2)
             finished.append(job.id)
 
         await queue.enqueue("slow", {}, job_id="s")
-        worker = Worker(queue, {"slow": slow}, services)
+        worker = Worker(queue, {"slow": slow})
         worker.start()
         await asyncio.wait_for(started.wait(), 5)
         await worker.stop()
         assert finished == ["s"]
         assert await queue.get("s") is None
 
-    async def test_stop_cancels_a_job_past_the_grace_period(
-        self, redis: aioredis.Redis, services: Services
-    ) -> None:
+    async def test_stop_cancels_a_job_past_the_grace_period(self, redis: aioredis.Redis) -> None:
         """A job still running after the grace period is cut off and stays queued for later."""
         queue = JobQueue(redis)
         started = asyncio.Event()
 
-        async def stuck(services: Services, job: Job) -> None:
+        async def stuck(job: Job) -> None:
             started.set()
             await asyncio.sleep(30)
 
         await queue.enqueue("stuck", {}, job_id="x")
-        worker = Worker(queue, {"stuck": stuck}, services)
+        worker = Worker(queue, {"stuck": stuck})
         worker.start()
         await asyncio.wait_for(started.wait(), 5)
         await worker.stop(grace_seconds=0.05)
@@ -332,18 +315,10 @@ class TestWorker:
         assert job is not None
         assert job.lease  # the next process re-runs it once the lease expires
 
-    async def test_decorator_registers_handlers_for_the_default_worker(
-        self, redis: aioredis.Redis, services: Services
+    async def test_the_app_worker_runs_every_job_kind_the_app_queues(
+        self, services: Services
     ) -> None:
-        """Handlers registered with @job_handler are used by a worker built without handlers."""
-        seen: list[str] = []
-
-        @job_handler("test.registered")
-        async def handler(services: Services, job: Job) -> None:
-            seen.append(job.id)
-
-        assert registered_handlers()["test.registered"] is handler
-        queue = JobQueue(redis)
-        await queue.enqueue("test.registered", {}, job_id="x")
-        await Worker(queue, services=services).run_once()
-        assert seen == ["x"]
+        """The worker's explicit map names a handler for each kind of job the use cases queue."""
+        handlers = job_handlers(services)
+        assert set(handlers) == {REPORT_JOB, EVENT_JOB, REFUND_JOB}
+        assert all(callable(handler) for handler in handlers.values())

@@ -1,5 +1,9 @@
 """Reporting Up2pay legs to Saleor: one transaction item per leg, its events, name and metadata.
 
+The Up2pay side of reporting (which item, which event type, what metadata); the Saleor side
+(``transactionEventReport`` and how its answers are read) is
+:class:`~saleor_up2pay.saleor.event_reporter.TransactionEventReporter`.
+
 For one :class:`~saleor_up2pay.transactions.legs.LegRecord`:
 
 - the voucher leg (APETIZ, SODEXO, UPCHEQUDEJ, CVCONNECT) and refused attempts go on the item
@@ -8,14 +12,13 @@ For one :class:`~saleor_up2pay.transactions.legs.LegRecord`:
   became meanwhile (found by querying the voucher item, which Saleor moves to the order);
 - the event is ``transactionEventReport`` with ``pspReference = S`` and ``amount = M``:
   ``*_SUCCESS`` for an accepted leg (with the ``availableActions`` its leg allows, from the
-  capabilities table through :func:`~saleor_up2pay.transactions.actions.available_actions`),
+  capabilities table through :func:`~saleor_up2pay.transactions.legs.available_actions`),
   ``*_REQUEST`` for a pending one, ``*_FAILURE`` for a refused attempt — or only an ``INFO``
   event when the refusal arrived after an accepted leg of the same item, so a later failure never
   downgrades an earlier success;
 - ``alreadyProcessed: true`` is a success (the process-session answer may have reported the same
-  event first); such a report silently drops metadata in Saleor 3.23, so the private metadata
-  (reference, leg, transaction number, call number) is written with its own
-  ``updatePrivateMetadata``, and the readable name with ``transactionUpdate``;
+  event first); the private metadata (reference, leg, transaction number, call number) and the
+  readable name go with the report, which writes them with their own mutations;
 - transport failures and unexpected errors raise, and the job queue retries with backoff.
 """
 
@@ -30,14 +33,19 @@ from typing import Any
 import structlog
 
 from saleor_up2pay.redis_store import instance_key
-from saleor_up2pay.saleor.apl import auth_store
 from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
+from saleor_up2pay.saleor.event_reporter import (
+    AppNotInstalled,
+    TransactionEventReporter,
+    TransactionItemNotFound,
+)
+from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.actions import available_actions
 from saleor_up2pay.transactions.legs import (
     LegRecord,
     LegRepository,
     LegStatus,
+    available_actions,
     record_ipn_activity,
 )
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
@@ -115,7 +123,7 @@ def _metadata_value(item: dict[str, Any], key: str) -> str | None:
     return None
 
 
-class Reporter:
+class LegReporter:
     """Reports leg records to the Saleor instance they belong to."""
 
     def __init__(self, services: Services) -> None:
@@ -163,12 +171,14 @@ class Reporter:
             except Exception:  # a Redis hiccup: try again at the next beat
                 log.warning("report.lock_renew_failed", key=key, exc_info=True)
 
-    async def client(self, saleor_api_url: str) -> SaleorClient:
-        auth = await auth_store(self.services).get(saleor_api_url)
-        if auth is None:
-            msg = f"the app is not installed on {saleor_api_url}"
-            raise ReportNotPossible(msg)
-        return SaleorClient(self.services.http, saleor_api_url, auth.token)
+    async def event_reporter(self, saleor_api_url: str) -> TransactionEventReporter:
+        """The instance's :class:`TransactionEventReporter` (not installed: retried later)."""
+        try:
+            return await TransactionEventReporter.for_instance(
+                self.services.auth_store, self.services.http, SaleorApiUrl(saleor_api_url)
+            )
+        except AppNotInstalled as exc:
+            raise ReportNotPossible(str(exc)) from exc
 
     async def report_leg(self, record: LegRecord) -> None:
         """Report one leg to Saleor; returns once Saleor has it (raises to be retried)."""
@@ -176,7 +186,8 @@ class Reporter:
         if session is None:
             msg = f"no session for reference {record.reference}"
             raise ReportNotPossible(msg)
-        client = await self.client(record.saleor_api_url)
+        reporter = await self.event_reporter(record.saleor_api_url)
+        client = reporter.client
         bound = log.bind(reference=record.reference, numtrans=record.numtrans, leg=record.leg.value)
 
         if record.leg is Leg.LIMOCB:
@@ -199,19 +210,22 @@ class Reporter:
         # "Later" is by arrival: a refusal received before the success is a real failed attempt.
         earlier_accepted = any(s.accepted and s.paid_at <= record.paid_at for s in siblings)
         variables = self._event_variables(item_id, record, earlier_accepted=earlier_accepted)
-        outcome = await self._report_event(client, variables, bound)
-
-        if record.leg is not Leg.LIMOCB:
-            await client.mutate(
-                "transaction_update",
-                {"id": item_id, "transaction": {"name": item_name(record.leg)}},
-                "transactionUpdate",
+        try:
+            result = await reporter.report(
+                variables,
+                name=item_name(record.leg) if record.leg is not Leg.LIMOCB else None,
+                private_metadata=(
+                    private_metadata(record) if record.accepted or not other_accepted else None
+                ),
             )
-        if record.accepted or not other_accepted:
-            await client.mutate(
-                "update_private_metadata",
-                {"id": item_id, "input": private_metadata(record)},
-                "updatePrivateMetadata",
+        except TransactionItemNotFound as exc:
+            raise ReportTargetGone(str(exc)) from exc
+        outcome = result.outcome
+        if result.conflict is not None:
+            # Saleor holds this pspReference/type with another amount (or a second
+            # authorization): retrying can never succeed. Keep the evidence in the log.
+            bound.error(
+                "ipn.report_conflict", code=result.conflict.code, message=result.conflict.message
             )
         await self.legs.update(
             record.saleor_api_url,
@@ -251,25 +265,6 @@ class Reporter:
             variables["type"] = f"{family}_FAILURE"
             variables["amount"] = record.amount
         return variables
-
-    async def _report_event(
-        self, client: SaleorClient, variables: dict[str, Any], bound: Any
-    ) -> str:
-        try:
-            result = await client.mutate(
-                "transaction_event_report", variables, "transactionEventReport"
-            )
-        except SaleorMutationError as exc:
-            if exc.code in {"INCORRECT_DETAILS", "ALREADY_EXISTS"}:
-                # Saleor holds this pspReference/type with another amount (or a second
-                # authorization): retrying can never succeed. Keep the evidence in the log.
-                bound.error("ipn.report_conflict", code=exc.code, message=exc.message)
-                return f"conflict:{exc.code}"
-            if exc.code == "NOT_FOUND":
-                msg = f"Saleor has no transaction item {variables['id']}: {exc.message}"
-                raise ReportTargetGone(msg) from exc
-            raise
-        return "already_processed" if result.get("alreadyProcessed") else "created"
 
     async def _complement_item(
         self, client: SaleorClient, session: PaymentSession, record: LegRecord

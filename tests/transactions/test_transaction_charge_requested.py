@@ -1,0 +1,191 @@
+"""TRANSACTION_CHARGE_REQUESTED against the sandbox: captures of each leg, concurrent captures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from saleor_up2pay.activity import ActivityLog
+from tests.conftest import SCHEMA_PATH, require_shared
+from tests.fakes.fake_saleor_transactions import Item
+from tests.transactions.payment_world import World, form_of, open_world
+
+DAY = 86_400
+
+
+@pytest.fixture
+async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
+    require_shared(SCHEMA_PATH)
+    async for opened in open_world(tmp_path, redis_server, redis):
+        yield opened
+
+
+async def paid_checkout(
+    world: World,
+    total: str,
+    method: str = "APETIZ",
+    *,
+    channel: str = "channel-eur",
+    outcome: str = "voucher",
+    **options: Any,
+) -> tuple[str, list[Item], dict[str, Any]]:
+    """A checkout paid on the sandbox, its IPNs reported: (checkout id, items, sandbox result)."""
+    checkout = world.saleor.create_checkout(total, channel=channel)
+    data = {"method": method, "returnUrl": "https://shop.example/checkout"}
+    initialized = await world.initialize(checkout.id, data)
+    paid = await world.pay(form_of(initialized), outcome, **options)
+    return checkout.id, world.saleor.items_of(checkout.id), paid
+
+
+def leg_item(items: list[Item], complement: bool = False) -> Item:
+    return next(i for i in items if (i.name == "Up2pay · card complement") == complement)
+
+
+async def next_day(world: World) -> None:
+    """The day after the payment, for the sandbox and for the app."""
+    await world.move_sandbox_clock(1)
+    world.move_clock(1)
+
+
+def event_types(item: Item) -> list[str]:
+    return [e.type for e in item.events]
+
+
+class TestCharge:
+    async def test_partial_capture_of_a_meal_voucher_reports_the_cancelled_rest(
+        self, world: World
+    ) -> None:
+        """Capturing 20 of 30 authorized: CHARGE_SUCCESS, then CANCEL_SUCCESS of the other 10."""
+        _, items, paid = await paid_checkout(world, "30.00", channel="channel-eur-auth")
+        item = leg_item(items)
+        assert item.actions == ["CHARGE"]
+
+        await world.request_action(item.id, "CHARGE", "20.00")
+        await world.run_jobs()
+
+        assert item.amounts["charged"] == Decimal("20.00")
+        assert item.amounts["canceled"] == Decimal("10.00")
+        assert item.amounts["authorized"] == 0
+        assert event_types(item)[-1] == "CANCEL_SUCCESS"
+        assert item.actions == ["REFUND"]
+        [voucher] = await world.sandbox_transactions(paid["reference"])
+        assert voucher["captured_amount"] == 2000
+
+    async def test_full_capture_of_the_card_complement(self, world: World) -> None:
+        """The LIMOCB leg is captured with its own ACQUEREUR; no remainder to report."""
+        _, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+        assert complement.actions == ["CANCEL", "CHARGE"]
+
+        await world.request_action(complement.id, "CHARGE")
+        await world.run_jobs()
+
+        assert complement.amounts["charged"] == Decimal("24.80")
+        assert "CANCEL_SUCCESS" not in event_types(complement)
+        assert complement.actions == ["REFUND"]
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["captured_amount"] == 2480
+        assert legs["APETIZ"]["captured_amount"] is None
+
+    async def test_gae_error_is_a_charge_failure_with_a_readable_message(
+        self, world: World
+    ) -> None:
+        """Up2pay answering an error code gives CHARGE_FAILURE with the meaning, and is logged."""
+        _, items, _ = await paid_checkout(world, "30.00", channel="channel-eur-auth")
+        item = leg_item(items)
+        response = await world.http.post(
+            f"{world.sandbox_url}/sandbox/api/gae-faults", json={"code": "00003", "count": 5}
+        )
+        response.raise_for_status()
+
+        await world.request_action(item.id, "CHARGE", "30.00")
+
+        failure = item.events[-1]
+        assert failure.type == "CHARGE_FAILURE"
+        assert "00003" in failure.message
+        assert item.amounts["charged"] == 0
+        entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
+        gae = [e for e in entries if e.kind == "gae"]
+        assert gae
+        assert gae[0].outcome == "capture:failed"
+        assert "0123456789ABCDEF" not in gae[0].model_dump_json()
+
+
+class TestConcurrentCharges:
+    async def test_two_concurrent_captures_cannot_exceed_the_authorization(
+        self, world: World
+    ) -> None:
+        """Two captures of 15 on a 24.80 complement at once: one is captured, one is refused."""
+        _, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+
+        answers = await asyncio.gather(
+            world.request_action(complement.id, "CHARGE", "15.00"),
+            world.request_action(complement.id, "CHARGE", "15.00"),
+        )
+        await world.run_jobs()
+
+        assert len(answers) == 2
+        results = sorted(e.type for e in complement.events if e.type.startswith("CHARGE_"))
+        assert results == ["CHARGE_FAILURE", "CHARGE_REQUEST", "CHARGE_REQUEST", "CHARGE_SUCCESS"]
+        failure = next(e for e in complement.events if e.type == "CHARGE_FAILURE")
+        assert "Nothing is left to capture" in failure.message
+        # One capture per authorization: the uncaptured 9.80 is released, not left capturable.
+        assert complement.amounts["charged"] == Decimal("15.00")
+        assert complement.amounts["canceled"] == Decimal("9.80")
+        assert complement.amounts["authorized"] == Decimal("0")
+        assert "CHARGE" not in complement.actions
+        entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
+        assert len([e for e in entries if e.kind == "gae"]) == 1  # the refused one never left
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["captured_amount"] == 1500
+
+    async def test_concurrent_partial_captures_of_a_meal_voucher(self, world: World) -> None:
+        """A Conecs partial capture voids the rest: a concurrent second capture finds nothing."""
+        _, items, _ = await paid_checkout(world, "30.00", channel="channel-eur-auth")
+        item = leg_item(items)
+
+        await asyncio.gather(
+            world.request_action(item.id, "CHARGE", "10.00"),
+            world.request_action(item.id, "CHARGE", "10.00"),
+        )
+        await world.run_jobs()
+
+        failure = next(e for e in item.events if e.type == "CHARGE_FAILURE")
+        assert "Nothing is left to capture" in failure.message
+        assert item.amounts["charged"] == Decimal("10.00")
+        assert item.amounts["canceled"] == Decimal("20.00")
+        assert item.actions == ["REFUND"]
+        entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
+        assert len([e for e in entries if e.kind == "gae"]) == 1
+
+    async def test_failed_capture_releases_its_reservation(self, world: World) -> None:
+        """After Up2pay refused a capture, the whole authorization can still be captured."""
+        _, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+        response = await world.http.post(
+            f"{world.sandbox_url}/sandbox/api/gae-faults", json={"code": "00003", "count": 1}
+        )
+        response.raise_for_status()
+
+        await world.request_action(complement.id, "CHARGE", "20.00")
+        assert complement.events[-1].type == "CHARGE_FAILURE"
+        assert complement.actions == ["CANCEL", "CHARGE"]
+        await world.request_action(complement.id, "CHARGE", "24.80")
+
+        assert complement.events[-1].type == "CHARGE_SUCCESS"
+        assert complement.amounts["charged"] == Decimal("24.80")
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        assert legs["LIMOCB"]["captured_amount"] == 2480
