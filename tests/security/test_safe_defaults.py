@@ -149,7 +149,7 @@ def tcp_redis(tmp_path: Path) -> Iterator[Any]:
 @asynccontextmanager
 async def app_on(services: Services, url: str) -> AsyncIterator[httpx.AsyncClient]:
     client = new_client(url)
-    moved = dataclasses.replace(services, redis=client, extras={})
+    moved = dataclasses.replace(services, redis=client)
     app = create_app(services=moved)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
