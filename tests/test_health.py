@@ -24,6 +24,12 @@ class TestProbes:
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
 
+    async def test_root_points_to_the_manifest(self, app_client: httpx.AsyncClient) -> None:
+        """GET / says what the server is and where the manifest is, instead of a bare 404."""
+        response = await app_client.get("/")
+        assert response.status_code == 200
+        assert response.json()["manifest"] == "http://app.test/api/manifest"
+
     async def test_readyz_checks_redis(self, app_client: httpx.AsyncClient) -> None:
         """GET /readyz answers 200 when the real Redis server answers."""
         response = await app_client.get("/readyz")

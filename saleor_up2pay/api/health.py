@@ -49,6 +49,19 @@ async def _ping_once(redis: Redis) -> None:
         await connection.disconnect()
 
 
+@router.get("/", include_in_schema=False)
+async def index(services: ServicesDep) -> dict[str, str]:
+    """What this server is, and where to go next (instead of a bare 404)."""
+    base = services.settings.app_url.rstrip("/")
+    return {
+        "app": "Up2pay e-Transactions (saleor-up2pay)",
+        "manifest": f"{base}/api/manifest",
+        "install": "Saleor Dashboard → Apps → Install external app, with the manifest URL",
+        "liveness": f"{base}/healthz",
+        "readiness": f"{base}/readyz",
+    }
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """Liveness: the process is up."""
