@@ -2,50 +2,61 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run sandbox test lint format typecheck pytest bench install clean lock browser
+.PHONY: run sandbox test lint format typecheck pytest bench install clean lock browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+# `make run` needs only the app's runtime dependencies; the development tools come with `make test`.
+$(RUN_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(RUN_STAMP) $(DEV_STAMP)
+
+install: $(DEV_STAMP)
 
 ## Start the app on http://localhost:$${PORT:-8000} (embedded Redis when REDIS_URL is unset).
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/saleor-up2pay serve
 
 ## Start the local Up2pay sandbox on http://localhost:8090.
-sandbox: $(STAMP)
+sandbox: $(RUN_STAMP)
 	$(BIN)/saleor-up2pay sandbox
 
 ## Install everything, then lint, type-check and run the whole test suite.
-test: $(STAMP) browser lint typecheck pytest
+test: $(DEV_STAMP) browser lint typecheck pytest
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy saleor_up2pay
 
 ## Headless Chromium for the dashboard browser tests (Debian's package; no browser download).
 browser:
 	@sh scripts/install-browser.sh
 
-bench: $(STAMP)
+## Rewrite docs/screenshots/*.png from the browser test (the only target that writes them).
+screenshots: $(DEV_STAMP) browser
+	SAVE_SCREENSHOTS=1 $(BIN)/pytest -q tests/browser
+
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 ## Refresh constraints.txt from a clean resolve of pyproject.toml.

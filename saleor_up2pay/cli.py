@@ -1,24 +1,42 @@
-"""The ``saleor-up2pay`` command: serve the app, run the Up2pay sandbox, debug notifications."""
+"""The saleor-up2pay command: serve the app, run the Up2pay sandbox, debug notifications."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
+from saleor_up2pay import __version__
 from saleor_up2pay.configuration import cli as configuration_cli
 from saleor_up2pay.sandbox import cli as sandbox_cli
-from saleor_up2pay.settings import SettingsError, load_settings
+from saleor_up2pay.settings import Settings, SettingsError, load_settings
 from saleor_up2pay.up2pay import cli as up2pay_cli
 
+_RST_ROLE = re.compile(r":[a-z:]+:`~?([^`]+)`")
+_RST_LITERAL = re.compile(r"``([^`]+)``")
 
-def _serve(_: argparse.Namespace) -> int:
+
+def plain(text: str | None) -> str | None:
+    """Help text without reStructuredText markup (module docstrings double as command help)."""
+    if text is None:
+        return None
+    return _RST_LITERAL.sub(r"\1", _RST_ROLE.sub(r"\1", text))
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    from saleor_up2pay.main import create_app  # noqa: PLC0415
+
     settings = load_settings()
+    overrides = {
+        name: value for name in ("host", "port") if (value := getattr(args, name)) is not None
+    }
+    if overrides:  # options win over HOST/PORT; APP_URL's default follows --port
+        settings = Settings(**overrides)
     uvicorn.run(
-        "saleor_up2pay.main:create_app",
-        factory=True,
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -27,15 +45,41 @@ def _serve(_: argparse.Namespace) -> int:
     return 0
 
 
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        msg = f"{value} is not a port (1-65535)"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
+def _walk(parser: argparse.ArgumentParser) -> Sequence[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_walk(child))
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saleor-up2pay", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="start the app (PORT, default 8000)")
+    serve = sub.add_parser(
+        "serve",
+        help="start the app (HOST/PORT, default 127.0.0.1:8000)",
+        description="Start the app: check the settings, then serve it with uvicorn.",
+    )
+    serve.add_argument("--host", default=None, help="interface to bind (default: HOST)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default: PORT, 8000)")
     serve.set_defaults(func=_serve)
     # subcommands: each area registers its own below this line
     configuration_cli.register(sub)
     sandbox_cli.register(sub)
     up2pay_cli.register(sub)
+    for each in _walk(parser):
+        each.description = plain(each.description)
     return parser
 
 

@@ -482,21 +482,45 @@ class Worker:
                 log.warning("jobs.lease_extend_failed", job_id=job.id, exc_info=True)
 
     async def run_forever(self) -> None:
-        """Run due jobs until :meth:`stop`; sleeps until the next due job or an enqueue."""
+        """Run due jobs until :meth:`stop`; sleeps until the next due job or an enqueue.
+
+        While Redis is unreachable each failed try is one WARNING line (no traceback) and the
+        tries back off exponentially up to :attr:`outage_backoff_max` seconds; one INFO line says
+        when it works again.
+        """
+        failures = 0
         while not self._stopping.is_set():
             try:
                 await self.run_once()
                 next_due = await self.queue.next_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a Redis hiccup must not kill the worker
-                log.exception("jobs.worker_error")
-                next_due = None
+            except Exception as exc:  # a Redis outage must not kill the worker, nor flood the log
+                failures += 1
+                await self.queue.wait_for_work(self._outage_retry(failures, exc))
+                continue
+            if failures:
+                log.info("jobs.worker_recovered", failed_tries=failures)
+                failures = 0
             wait = self.poll_interval
             if next_due is not None:
                 wait = max(0.0, min(wait, next_due - self.queue.clock()))
             if wait > 0:
                 await self.queue.wait_for_work(wait)
+
+    outage_backoff_max = 30.0
+    """Longest wait between two tries of the loop while Redis is unreachable."""
+
+    def _outage_retry(self, failures: int, exc: Exception) -> float:
+        """Log failed try number ``failures`` on one line; return the wait before the next."""
+        delay = backoff_seconds(failures, self.poll_interval, self.outage_backoff_max)
+        log.warning(
+            "jobs.worker_error",
+            error=f"{type(exc).__name__}: {exc}",
+            failed_tries=failures,
+            retry_in_seconds=round(delay, 3),
+        )
+        return delay
 
     def start(self) -> None:
         """Run :meth:`run_forever` as a background task of the running loop."""

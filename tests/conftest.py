@@ -16,16 +16,20 @@ from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
-SCHEMA_PATH = SHARED / "saleor" / "schema.graphql"
-RECORDED = SHARED / "saleor" / "recorded"
-REFERENCE = SHARED / "reference"
+DATA = Path(__file__).resolve().parent / "data"
+"""Everything the tests read that is not code: see ``tests/data/README.md`` for origins."""
+SCHEMA_PATH = DATA / "saleor" / "schema.graphql"
+RECORDED = DATA / "saleor" / "recorded"
+UP2PAY_DATA = DATA / "up2pay"
 
 
 def require_shared(path: Path) -> Path:
-    """Skip (saying where we looked) when the shared reference material is absent."""
+    """``path`` under ``tests/data``, which must exist: missing test data fails, never skips.
+
+    (The name is from the time the data lived in a ``shared`` folder outside the repository.)
+    """
     if not path.exists():
-        pytest.skip(f"shared material not found at {path} (expected ../shared beside the project)")
+        pytest.fail(f"test data missing: {path} (it is part of the repository, see tests/data/)")
     return path
 
 

@@ -42,7 +42,7 @@ class TestGraphQLDocuments:
 
     def test_document_names_are_unique_and_loadable(self) -> None:
         """Code refers to documents by file name, so each name resolves to one file."""
-        assert graphql_dir() == PROJECT_ROOT / "graphql"
+        assert graphql_dir().resolve() == PROJECT_ROOT / "graphql"
         assert set(document_paths()) == {p.stem for p in DOCUMENTS}
         assert "app" in load_document("app_id")
 

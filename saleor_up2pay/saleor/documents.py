@@ -1,42 +1,46 @@
-"""GraphQL documents and other project files that live beside the package, found by name.
+"""GraphQL documents and the manifest's static files: package data, found through the package.
 
 Every document the app sends to Saleor, and every subscription it declares in the manifest, is a
-``.graphql`` file under the project's ``graphql/`` folder (``subscriptions/``, ``queries/``,
-``mutations/``...). Code refers to a document by its file name without the extension, which must
-be unique across the whole folder.
+``.graphql`` file of the repository's top-level ``graphql/`` folder (``subscriptions/``,
+``queries/``, ``mutations/``...). Code refers to a document by its file name without the
+extension, which must be unique across the whole folder.
 
-Where the folders are: beside the package in a source checkout or an editable install
-(``<repo>/graphql``), else in the current directory (the Docker image runs from ``/app``, which
-holds ``graphql/`` and ``manifest/``). A wheel installed elsewhere does not ship them: run the app
-from a directory that contains them.
+Where the files are: ``graphql/`` and ``manifest/`` are package data of ``saleor_up2pay``, under
+``saleor_up2pay/_data/``. In the repository that folder holds two symbolic links to the top-level
+folders (the source of truth); a wheel holds copies. Either way they are found with
+:mod:`importlib.resources` from the installed package, never from the working directory, so an
+installed copy works from any directory (and never picks up the ``graphql`` library's own folder in
+``site-packages``).
 """
 
 from __future__ import annotations
 
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+DATA_PACKAGE = "saleor_up2pay"
+DATA_FOLDER = "_data"
 
 
 class DocumentNotFound(LookupError):
-    """No ``.graphql`` file has that name (or the ``graphql/`` folder itself is missing)."""
+    """No ``.graphql`` file has that name (or the package data folder itself is missing)."""
 
 
-def project_dir(name: str) -> Path:
-    """The project folder ``name`` (``graphql``, ``manifest``): beside the package, else in cwd."""
-    for candidate in (PACKAGE_DIR.parent / name, Path.cwd() / name):
-        if candidate.is_dir():
-            return candidate
-    msg = (
-        f"folder {name}/ not found beside the package ({PACKAGE_DIR.parent}) "
-        f"nor in the current directory ({Path.cwd()})"
-    )
-    raise DocumentNotFound(msg)
+def data_dir(name: str) -> Path:
+    """The package data folder ``name`` (``graphql``, ``manifest``) of the installed package."""
+    root = resources.files(DATA_PACKAGE) / DATA_FOLDER / name
+    if not isinstance(root, Path) or not root.is_dir():
+        msg = (
+            f"package data folder {DATA_FOLDER}/{name}/ not found in the installed {DATA_PACKAGE} "
+            f"({root}): the package was built without it (reinstall it from the repository)"
+        )
+        raise DocumentNotFound(msg)
+    return root
 
 
 def graphql_dir() -> Path:
-    return project_dir("graphql")
+    return data_dir("graphql")
 
 
 @cache

@@ -1,11 +1,11 @@
 """The app manifest Saleor fetches at installation (``GET /api/manifest``).
 
 Static text (name, about, author, permissions, required Saleor version) lives in
-``manifest/manifest.json``. This module adds what depends on the running app: the id, the package
-version, the optional homepage and support URLs (``HOMEPAGE_URL``, ``SUPPORT_URL``), absolute URLs
-built from ``APP_URL`` (never from the request's ``Host``: Saleor sends it without the port) and one
-webhook per :data:`~.definitions.WEBHOOKS` entry, whose ``query`` is the subscription document's
-text.
+``manifest/manifest.json``, package data found through the package (see :mod:`.documents`). This
+module adds what depends on the running app: the id, the package version, the optional homepage
+and support URLs (``HOMEPAGE_URL``, ``SUPPORT_URL``), absolute URLs built from ``APP_URL`` (never
+from the request's ``Host``: Saleor sends it without the port) and one webhook per
+:data:`~.definitions.WEBHOOKS` entry, whose ``query`` is the subscription document's text.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from saleor_up2pay.saleor.definitions import (
     WEBHOOKS,
     WebhookDefinition,
 )
-from saleor_up2pay.saleor.documents import load_document, project_dir
+from saleor_up2pay.saleor.documents import data_dir, load_document
 from saleor_up2pay.settings import Settings
 
 RUNTIME_KEYS = frozenset(
@@ -42,7 +42,8 @@ RUNTIME_KEYS = frozenset(
 
 
 def manifest_dir() -> Path:
-    return project_dir("manifest")
+    """``manifest/``, package data of the installed package (see :mod:`.documents`)."""
+    return data_dir("manifest")
 
 
 def logo_path() -> Path:

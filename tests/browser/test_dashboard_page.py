@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from tests.support.servers import serve
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots" if os.environ.get("SAVE_SCREENSHOTS") else None
+"""The README's screenshots are (re)written only by ``make screenshots`` (SAVE_SCREENSHOTS=1): a test
+run never rewrites tracked files."""
 TIMEOUT = 15_000
 
 
@@ -29,6 +32,15 @@ def open_dashboard(browser: Any, stack: Stack, query: str = "") -> tuple[Any, An
     page.goto(stack.dashboard_url + "/" + query)
     frame = page.frame_locator("#app")
     return page, frame
+
+
+def save_screenshot(page: Any, name: str) -> None:
+    """Write ``docs/screenshots/<name>`` under ``make screenshots``; else only render it."""
+    image = page.locator("#app").screenshot()
+    assert image.startswith(b"\x89PNG")
+    if SCREENSHOTS is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / name).write_bytes(image)
 
 
 def stored_configurations(stack: Stack) -> list[Any]:
@@ -120,10 +132,9 @@ class TestMerchantScenario:
         frame.get_by_text("UP2-8F3K2Q").first.wait_for()
 
         # Screenshots: light/English with the cards, then dark/French with the editor open.
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         frame.locator("#toast").wait_for(state="hidden")
         fit_iframe(page, frame)
-        page.locator("#app").screenshot(path=str(SCREENSHOTS / "dashboard-light.png"))
+        save_screenshot(page, "dashboard-light.png")
         card.get_by_role("button", name="Edit").click()
         frame.get_by_text("The stored key ends with " + hint).wait_for()
         page.evaluate("window.setTheme('dark')")
@@ -135,7 +146,7 @@ class TestMerchantScenario:
         ).click()
         frame.locator("#config-form").get_by_text("Accepté : Up2pay (Bac à sable)").wait_for()
         fit_iframe(page, frame)
-        page.locator("#app").screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
+        save_screenshot(page, "dashboard-dark.png")
 
         # Reload: a new handshake, the key is still only shown masked.
         page.reload()

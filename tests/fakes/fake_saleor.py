@@ -1,6 +1,6 @@
 """A fake Saleor instance for tests, served on loopback like the real one.
 
-What it does, as a Saleor 3.23 core would (see ``../shared/saleor/recorded/README.md``):
+What it does, as a Saleor 3.23 core would (see ``tests/data/saleor/recorded/RECORDING.md``):
 
 - ``GET /.well-known/jwks.json``: the public half of its RSA signing key (``kid`` = RFC 7638
   thumbprint, one key). :meth:`FakeSaleor.rotate_key` switches to a new key, as an operator
@@ -71,7 +71,7 @@ from graphql import (
 from saleor_up2pay.saleor.definitions import WebhookDefinition, definition_for_event
 from tests.support.servers import serve
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "saleor" / "schema.graphql"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "saleor" / "schema.graphql"
 SALEOR_VERSION = "3.23.28"
 SCHEMA_VERSION = "3.23"
 USER_AGENT = "Saleor/3.23"
@@ -81,7 +81,8 @@ Resolver = Callable[[dict[str, Any], "GraphQLCall"], Any]
 
 @cache
 def saleor_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
-    """Saleor's schema, built once per process (the SDL is about 1 MB)."""
+    """Saleor's schema, built once per test session (the SDL is about 1 MB): use this, never
+    ``build_schema`` on the file."""
     return build_schema(path.read_text(encoding="utf-8"))
 
 

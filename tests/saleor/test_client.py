@@ -212,11 +212,8 @@ class TestDocuments:
         finally:
             documents.document_paths.cache_clear()
 
-    def test_missing_folder_says_where_it_looked(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """Run from a wheel without graphql/, the error names both places searched."""
-        monkeypatch.setattr(documents, "PACKAGE_DIR", tmp_path / "pkg")
-        monkeypatch.chdir(tmp_path)
-        with pytest.raises(DocumentNotFound, match="graphql/ not found"):
-            documents.project_dir("graphql")
+    def test_missing_folder_says_where_it_looked(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A package built without its data names the folder it looked for."""
+        monkeypatch.setattr(documents, "DATA_FOLDER", "_no_such_data")
+        with pytest.raises(DocumentNotFound, match=r"_no_such_data/graphql/ not found"):
+            documents.data_dir("graphql")

@@ -453,7 +453,21 @@ class TestRecordedDeliveriesThroughVerification:
         body = base64.b64decode(recording["request"]["body_base64"])
         headers = httpx.Headers(recording["request"]["headers"])
         from saleor_up2pay.errors import AppError
+        from saleor_up2pay.saleor.signature import JwksVerifier
 
-        with pytest.raises(AppError) as info:
-            await verify_request(services, definition_for_event(recording["event"]), headers, body)
+        # The unknown kid makes the verifier refetch the instance's JWKS: it gets instance B's
+        # from this in-process transport, never from whatever listens on localhost:58001.
+        fetches: list[str] = []
+
+        def instance_b(request: httpx.Request) -> httpx.Response:
+            fetches.append(str(request.url))
+            return httpx.Response(200, text=other.jwks_text())
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(instance_b)) as http:
+            services.extras["saleor.jwks_verifier"] = JwksVerifier(auth_store(services), http)
+            with pytest.raises(AppError) as info:
+                await verify_request(
+                    services, definition_for_event(recording["event"]), headers, body
+                )
         assert info.value.public_code == "SIGNATURE_VERIFICATION_FAILED"
+        assert fetches == ["http://localhost:58001/.well-known/jwks.json"]

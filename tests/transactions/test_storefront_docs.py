@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from graphql import build_schema, parse, validate
+from graphql import parse, validate
 from tests.conftest import PROJECT_ROOT, SCHEMA_PATH, require_shared
+from tests.fakes.fake_saleor import saleor_schema
 
 DOCS = PROJECT_ROOT / "docs" / "storefront"
 DOCUMENTS = sorted(DOCS.glob("*.graphql"))
@@ -31,6 +32,6 @@ class TestStorefrontDocuments:
     @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
     def test_document_validates_against_the_schema(self, path: Path) -> None:
         """Each example document is accepted by the saved Saleor schema."""
-        schema = build_schema(require_shared(SCHEMA_PATH).read_text())
+        schema = saleor_schema(require_shared(SCHEMA_PATH))
         errors = validate(schema, parse(path.read_text()))
         assert [e.message for e in errors] == []

@@ -1,4 +1,4 @@
-"""Public signed Up2pay/Paybox samples (copy of shared/reference/up2pay-signed-samples.txt) and a
+"""Public signed Up2pay/Paybox samples (``tests/data/up2pay/up2pay-signed-samples.txt``) and a
 test RSA key to sign LIMONETIK notifications the public record does not have."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-SAMPLES_FILE = Path(__file__).parent / "samples" / "up2pay-signed-samples.txt"
+SAMPLES_FILE = Path(__file__).resolve().parents[1] / "data" / "up2pay" / "up2pay-signed-samples.txt"
 
 
 @dataclass(frozen=True)

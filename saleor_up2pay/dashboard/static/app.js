@@ -32,7 +32,7 @@
 
   const MESSAGES = {
     en: {
-      title: "Up2pay vouchers",
+      title: "Up2pay e-Transactions",
       subtitle: "Meal vouchers and Chèque-Vacances Connect through Up2pay e-Transactions",
       outsideTitle: "Open this page from the Saleor Dashboard",
       outsideText:
@@ -144,7 +144,7 @@
       api_network: "The app could not be reached. Check your connection and try again.",
     },
     fr: {
-      title: "Titres de paiement Up2pay",
+      title: "Up2pay e-Transactions",
       subtitle: "Titres-restaurant et Chèque-Vacances Connect avec Up2pay e-Transactions",
       outsideTitle: "Ouvrez cette page depuis le Dashboard Saleor",
       outsideText:

@@ -1,6 +1,6 @@
 """Draw the brand logo (a white voucher on a teal tile) as ``logo.png`` and ``logo.svg``.
 
-Standard library only: the PNG is written with zlib and struct. Run ``python manifest/make_logo.py``
+Standard library only: the PNG is written with zlib and struct. Run ``python scripts/make_logo.py``
 after changing the drawing; both files are committed.
 """
 
@@ -96,7 +96,7 @@ def png_bytes() -> bytes:
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent / "manifest"
     (here / "logo.png").write_bytes(png_bytes())
     (here / "logo.svg").write_text(SVG, encoding="utf-8")
 
