@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from saleor_up2pay import __version__
 from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
 from saleor_up2pay.api.limits import install_limits
+from saleor_up2pay.api.saleor_webhooks import WebhookHandler
 from saleor_up2pay.dashboard import routes as dashboard_routes
 from saleor_up2pay.errors import install_error_handlers
 from saleor_up2pay.jobs import Worker
 from saleor_up2pay.log import configure_logging
 from saleor_up2pay.redis_store import RedisHandle, open_redis
-from saleor_up2pay.saleor.webhooks import WebhookHandler
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings, load_settings

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from saleor_up2pay.api.saleor_webhooks import WebhookHandler
 from saleor_up2pay.jobs import JobHandler
-from saleor_up2pay.saleor.webhooks import WebhookHandler
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions import (
     app_deleted,

@@ -6,7 +6,7 @@ import redis.exceptions
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from saleor_up2pay.transactions.jobs import JobQueue, Worker
+from saleor_up2pay.jobs import JobQueue, Worker
 
 
 class FlakyWorker(Worker):

@@ -17,10 +17,18 @@ import structlog
 from fastapi import APIRouter, Request, Response
 
 from saleor_up2pay.saleor.definitions import WEBHOOKS, WebhookDefinition
-from saleor_up2pay.saleor.webhooks import HandlerMissing, WebhookHandler, verify_request
-from saleor_up2pay.services import get_services
+from saleor_up2pay.saleor.webhooks import (
+    HandlerMissing,
+    WebhookAnswer,
+    WebhookContext,
+    verify_request,
+)
+from saleor_up2pay.services import Services, get_services
 
 log = structlog.get_logger(__name__)
+
+WebhookHandler = Callable[[Services, WebhookContext], Awaitable[WebhookAnswer]]
+"""A use case's entry point for one event (see :data:`saleor_up2pay.wiring.WEBHOOK_HANDLERS`)."""
 
 
 def _json_default(value: object) -> str:
@@ -51,7 +59,7 @@ def _endpoint(
         with structlog.contextvars.bound_contextvars(
             saleor_api_url=ctx.saleor_api_url, event=definition.event
         ):
-            answer = await handler(ctx)
+            answer = await handler(services, ctx)
             return render(answer.dump())
 
     receive.__name__ = "webhook_" + definition.event.lower()

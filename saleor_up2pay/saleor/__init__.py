@@ -37,18 +37,20 @@ Public API other areas code against (stable names):
     ``saleor_up2pay.saleor.documents.load_document(name) -> str`` reads one document (cached).
 
 ``saleor_up2pay.saleor.definitions``
-    ``WebhookDefinition(name, event, is_sync, document, path, handler)`` and the one list
-    ``WEBHOOKS``: the manifest and the routes are both built from it. ``event`` is the enum name
+    ``WebhookDefinition(name, event, is_sync, document, path)`` and the one list ``WEBHOOKS``:
+    the manifest and the routes are both built from it. ``event`` is the enum name
     (``"TRANSACTION_INITIALIZE_SESSION"``); ``definition.header_event`` is the lower-case value
-    Saleor sends in ``Saleor-Event``; ``handler`` is an import string
-    (``"saleor_up2pay.transactions.transaction_initialize_session:handle"``) resolved at request
-    time, so a missing module answers 500 ``HANDLER_MISSING`` instead of breaking start-up.
+    Saleor sends in ``Saleor-Event``. Which use case answers an event is the explicit map
+    ``saleor_up2pay.wiring.WEBHOOK_HANDLERS``; an event missing from it answers 500
+    ``HANDLER_MISSING`` instead of breaking start-up.
     ``definition_for_event(event)``. Paths: ``APP_PAGE_PATH = "/app"`` (dashboard iframe,
     ``appUrl``), ``MANIFEST_PATH``, ``REGISTER_PATH``, ``LOGO_PATH``.
 
 ``saleor_up2pay.saleor.webhooks``
-    ``WebhookContext(services, auth, event, payload, raw_body, errors, client)`` handed to every
-    ``async def handle(ctx) -> dict[str, Any]`` (the JSON answered with HTTP 200). ``payload`` is
+    ``WebhookContext(auth, event, payload, raw_body, errors, client)`` handed, with the app's
+    services, to every ``async def handle(services, ctx)`` (its outcome's ``dump()`` is the JSON
+    answered with HTTP 200). ``verify_request`` needs only ``SaleorServices`` (HTTP pool, auth
+    store, JWKS verifier): this adapter never imports the app's composition. ``payload`` is
     parsed with ``parse_float=Decimal`` only after the signature verified; ``errors`` is the
     top-level ``errors`` array Saleor adds on field errors (``None`` when absent).
     ``ctx.saleor_api_url`` is a shortcut. ``verify_request(...)`` runs the checks in app-sdk order;
@@ -57,9 +59,10 @@ Public API other areas code against (stable names):
     ``INVALID_PAYLOAD``, 403 ``WRONG_RECIPIENT``; 500 ``HANDLER_MISSING`` for an unwritten use case.
 
 ``saleor_up2pay.saleor.register``
-    ``register(services, saleor_api_url, auth_token) -> AuthData`` (``POST /api/register``):
-    403 ``SALEOR_URL_PROHIBITED``, 401 ``UNKNOWN_APP_ID`` / ``JWKS_NOT_AVAILABLE``, 400
-    ``INVALID_SALEOR_API_URL`` / ``MISSING_AUTH_TOKEN``, 500 ``REGISTRATION_FAILED``.
+    ``register(services: RegisterServices, saleor_api_url, auth_token) -> AuthData``
+    (``POST /api/register``): 403 ``SALEOR_URL_PROHIBITED``, 401 ``UNKNOWN_APP_ID`` /
+    ``JWKS_NOT_AVAILABLE``, 400 ``INVALID_SALEOR_API_URL`` / ``MISSING_AUTH_TOKEN``, 500
+    ``REGISTRATION_FAILED``.
 
 ``saleor_up2pay.saleor.responses``
     ``SessionResponse``, ``ActionResponse``, ``GatewayInitResponse``, ``CardDetails``,

@@ -12,16 +12,18 @@ message}}``): Saleor shows ``error.message`` as the installation failure.
 
 from __future__ import annotations
 
+from typing import Protocol
+
+import httpx
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
-from saleor_up2pay.saleor.apl import AuthData
+from saleor_up2pay.saleor.apl import AuthData, AuthStore
 from saleor_up2pay.saleor.client import SaleorClient, SaleorError
 from saleor_up2pay.saleor.signature import JwksUnavailable, fetch_jwks
-from saleor_up2pay.services import Services
-from saleor_up2pay.settings import split_saleor_api_url
+from saleor_up2pay.settings import Settings, split_saleor_api_url
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +80,20 @@ def check_saleor_api_url(saleor_api_url: str | None) -> str:
     return saleor_api_url
 
 
-async def register(services: Services, saleor_api_url: str, auth_token: str) -> AuthData:
+class RegisterServices(Protocol):
+    """What registering needs from the app (the app's ``Services`` has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def http(self) -> httpx.AsyncClient: ...
+
+    @property
+    def auth_store(self) -> AuthStore: ...
+
+
+async def register(services: RegisterServices, saleor_api_url: str, auth_token: str) -> AuthData:
     """Prove the token, fetch the JWKS and store the installation; raises an ``AppError``."""
     settings = services.settings
     if not settings.allowed_saleor_api_urls and settings.up2pay_environment != "sandbox":

@@ -10,21 +10,21 @@ Nothing in the body is looked at before the signature verified. Every refusal is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+import httpx
 import structlog
 
 from saleor_up2pay import jsonbody
 from saleor_up2pay.errors import AppError, BadRequest, Forbidden, Unauthorized
-from saleor_up2pay.saleor.apl import AuthData
+from saleor_up2pay.saleor.apl import AuthData, AuthStore
 from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.definitions import WebhookDefinition
 from saleor_up2pay.saleor.ids import SaleorApiUrl
-from saleor_up2pay.saleor.signature import SignatureInvalid
-from saleor_up2pay.services import Services
+from saleor_up2pay.saleor.signature import JwksVerifier, SignatureInvalid
 
 log = structlog.get_logger(__name__)
 
@@ -68,11 +68,24 @@ class WebhookAnswer(Protocol):
     def dump(self) -> dict[str, Any]: ...
 
 
+class SaleorServices(Protocol):
+    """What verifying a delivery needs from the app (the app's ``Services`` has it)."""
+
+    @property
+    def http(self) -> httpx.AsyncClient: ...
+
+    @property
+    def auth_store(self) -> AuthStore: ...
+
+    @property
+    def jwks_verifier(self) -> JwksVerifier: ...
+
+
 @dataclass
 class WebhookContext:
-    """A verified webhook: everything a use case needs to answer it."""
+    """A verified webhook: what Saleor sent and who sent it (the use case gets the app's
+    services beside it, see :data:`saleor_up2pay.api.saleor_webhooks.WebhookHandler`)."""
 
-    services: Services
     auth: AuthData
     event: str
     """Enum name of the event, e.g. ``TRANSACTION_INITIALIZE_SESSION``."""
@@ -89,17 +102,13 @@ class WebhookContext:
         return SaleorApiUrl(self.auth.saleor_api_url)
 
 
-WebhookHandler = Callable[[WebhookContext], Awaitable[WebhookAnswer]]
-"""A use case's entry point for one event (see :data:`saleor_up2pay.wiring.WEBHOOK_HANDLERS`)."""
-
-
 def _refuse(error: AppError, reason: str, **context: object) -> AppError:
     log.warning("saleor.webhook_rejected", code=error.public_code, reason=reason, **context)
     return error
 
 
 async def verify_request(
-    services: Services,
+    services: SaleorServices,
     definition: WebhookDefinition,
     headers: Mapping[str, str],
     raw_body: bytes,
@@ -152,7 +161,6 @@ async def verify_request(
             **where,
         )
     return WebhookContext(
-        services=services,
         auth=auth,
         event=definition.event,
         payload=payload,

@@ -25,6 +25,7 @@ import structlog
 
 from saleor_up2pay.redis_store import Redis, instance_id, instance_key, purge_instance
 from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.sessions import reference_index_key
 
 log = structlog.get_logger(__name__)
@@ -62,14 +63,14 @@ class InstanceForgotten:
         return {"success": True}
 
 
-async def handle(ctx: WebhookContext) -> InstanceForgotten:
+async def handle(services: Services, ctx: WebhookContext) -> InstanceForgotten:
     """Webhook entry point: purge the instance's data."""
-    redis, url = ctx.services.redis, ctx.saleor_api_url
+    redis, url = services.redis, ctx.saleor_api_url
     references = await _session_references(redis, url)
     deleted = await purge_instance(redis, url)
-    await ctx.services.auth_store.delete(url)
+    await services.auth_store.delete(url)
     references_deleted = await forget_references(redis, url, references)
-    jobs_dropped = await ctx.services.job_queue.drop_scope(instance_id(url))
+    jobs_dropped = await services.job_queue.drop_scope(instance_id(url))
     log.info(
         "saleor.app_deleted",
         saleor_api_url=url,

@@ -22,6 +22,7 @@ from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfigura
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.saleor.responses import GatewayInitResponse
 from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.results import ErrorEntry
 from saleor_up2pay.transactions.source import PayloadError, SourceObject, to_decimal
 
@@ -85,7 +86,7 @@ def _answer(
     )
 
 
-async def handle(ctx: WebhookContext) -> GatewayInitResponse:
+async def handle(services: Services, ctx: WebhookContext) -> GatewayInitResponse:
     """Webhook entry point: answer ``{"data": ...}``."""
-    use_case = GatewayInitialize(ctx.services.configurations)
+    use_case = GatewayInitialize(services.configurations)
     return await use_case.execute(ctx.saleor_api_url, ctx.payload)

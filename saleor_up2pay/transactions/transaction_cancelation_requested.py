@@ -15,6 +15,7 @@ import structlog
 from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.saleor.payloads import PayloadError, TransactionCancelationRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
@@ -127,7 +128,7 @@ class CancelRequested:
         return remaining
 
 
-async def handle(ctx: WebhookContext) -> ActionOutcome:
+async def handle(services: Services, ctx: WebhookContext) -> ActionOutcome:
     """Webhook entry point: GAE cancel for LIMOCB; a voucher leg gets CANCEL_FAILURE."""
-    use_case = CancelRequested(ActionServices.from_services(ctx.services))
+    use_case = CancelRequested(ActionServices.from_services(services))
     return await use_case.execute(ctx.saleor_api_url, ctx.payload)

@@ -26,6 +26,7 @@ from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.saleor.payloads import PayloadError, TransactionChargeRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
@@ -186,7 +187,7 @@ class ChargeRequested:
             raise ActionRefused("The amount to capture must be positive.", record)
 
 
-async def handle(ctx: WebhookContext) -> ActionOutcome:
+async def handle(services: Services, ctx: WebhookContext) -> ActionOutcome:
     """Webhook entry point: GAE capture with the leg's ACQUEREUR, answered as a result."""
-    use_case = ChargeRequested(ActionServices.from_services(ctx.services))
+    use_case = ChargeRequested(ActionServices.from_services(services))
     return await use_case.execute(ctx.saleor_api_url, ctx.payload)

@@ -36,6 +36,7 @@ from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfiguration
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import Clock, GatewayFactory, app_clock, gateway_factory
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
@@ -311,9 +312,8 @@ class InitializeSession:
         return outcome.to_response().dump()
 
 
-def build(ctx: WebhookContext) -> InitializeSession:
+def build(services: Services) -> InitializeSession:
     """The use case wired to the app's collaborators."""
-    services = ctx.services
     return InitializeSession(
         sessions=SessionRepository(services.redis),
         configs=services.configurations,
@@ -325,9 +325,9 @@ def build(ctx: WebhookContext) -> InitializeSession:
     )
 
 
-async def handle(ctx: WebhookContext) -> RecordedAnswer:
+async def handle(services: Services, ctx: WebhookContext) -> RecordedAnswer:
     """Webhook entry point: the answer, as stored for the session (replayed on a repeat)."""
-    return RecordedAnswer(await build(ctx).execute(ctx.saleor_api_url, ctx.payload))
+    return RecordedAnswer(await build(services).execute(ctx.saleor_api_url, ctx.payload))
 
 
 __all__ = [

@@ -41,6 +41,7 @@ import structlog
 
 from saleor_up2pay.configuration import method_info
 from saleor_up2pay.saleor.webhooks import WebhookContext
+from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import Clock, app_clock
 from saleor_up2pay.transactions.ipn_received import refusals_held
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus, available_actions
@@ -202,9 +203,8 @@ class ProcessSession:
         )
 
 
-async def handle(ctx: WebhookContext) -> SessionOutcome:
+async def handle(services: Services, ctx: WebhookContext) -> SessionOutcome:
     """Webhook entry point."""
-    services = ctx.services
     use_case = ProcessSession(
         sessions=SessionRepository(services.redis),
         legs=LegRepository(services.redis),

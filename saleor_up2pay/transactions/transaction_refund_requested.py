@@ -371,9 +371,9 @@ async def _execute_deferred(
     }
 
 
-async def handle(ctx: WebhookContext) -> ActionOutcome:
+async def handle(services: Services, ctx: WebhookContext) -> ActionOutcome:
     """Webhook entry point (a top-level ``errors`` array is ignored)."""
     if ctx.errors:
         log.info("refund.payload_errors_ignored", count=len(ctx.errors))
-    use_case = RefundRequested(ActionServices.from_services(ctx.services))
+    use_case = RefundRequested(ActionServices.from_services(services))
     return await use_case.execute(ctx.saleor_api_url, ctx.payload)

@@ -92,7 +92,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[WebhookContext]:
         def dump(self) -> dict[str, Any]:
             return {"handled": self.event, "amount": Decimal("20.00")}
 
-    async def handle(ctx: WebhookContext) -> Marker:
+    async def handle(services: Services, ctx: WebhookContext) -> Marker:
         contexts.append(ctx)
         return Marker(ctx.event)
 
@@ -285,7 +285,7 @@ class TestHandlers:
     def test_handler_for_an_unsubscribed_event_is_refused_at_assembly(self) -> None:
         """A map naming an event the manifest does not subscribe to is a start-up error."""
 
-        async def handle(ctx: WebhookContext) -> Any:
+        async def handle(services: Services, ctx: WebhookContext) -> Any:
             raise AssertionError
 
         with pytest.raises(ValueError, match="ORDER_CREATED"):
@@ -464,7 +464,7 @@ class TestRecordedDeliveriesThroughVerification:
             return httpx.Response(200, text=other.jwks_text())
 
         async with httpx.AsyncClient(transport=httpx.MockTransport(instance_b)) as http:
-            services.extras["saleor.jwks_verifier"] = JwksVerifier(auth_store(services), http)
+            services.jwks_verifier = JwksVerifier(services.auth_store, http)
             with pytest.raises(AppError) as info:
                 await verify_request(
                     services, definition_for_event(recording["event"]), headers, body

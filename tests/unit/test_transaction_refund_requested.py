@@ -24,8 +24,11 @@ class TestRefundRequested:
             URL, request("REFUND", "5.00")
         )
         assert isinstance(outcome, ActionAccepted)
+        assert "actions" not in outcome.dump()  # never in an asynchronous answer (fact 25)
         assert gae.calls == []
-        assert await JobQueue(services.redis).pending_count() == 1
+        queue = JobQueue(services.redis)
+        # The deferred refund, and the INFO event that reports the item's new actions.
+        assert await queue.pending_count() == 2
 
     async def test_next_day_refund_goes_to_gae(self, services: Services) -> None:
         """Moving the injected clock one day on is enough: no sleeping, no sandbox."""
