@@ -217,8 +217,8 @@ class TestPaymentOverLoopback:
         legs = legs_by_type(received)
         assert legs[Leg.APETIZ].amount + legs[Leg.LIMOCB].amount == 2500
         assert legs[Leg.APETIZ].amount_decimal == Decimal("15.00")
-        assert legs[Leg.APETIZ].transaction_number != legs[Leg.LIMOCB].transaction_number
-        assert legs[Leg.APETIZ].call_number == legs[Leg.LIMOCB].call_number
+        assert legs[Leg.APETIZ].numtrans != legs[Leg.LIMOCB].numtrans
+        assert legs[Leg.APETIZ].numappel == legs[Leg.LIMOCB].numappel
         assert legs[Leg.LIMOCB].mixed_index == (2, 2)
 
     async def test_cv_connect_by_get_with_our_own_parameter(self, loopback: Loopback) -> None:
@@ -246,8 +246,8 @@ class TestPaymentOverLoopback:
             None,
         )
         assert accepted.is_paid
-        assert refused.call_number == accepted.call_number
-        assert refused.transaction_number != accepted.transaction_number
+        assert refused.numappel == accepted.numappel
+        assert refused.numtrans != accepted.numtrans
 
     async def test_cancel_returns_a_signed_cancel(self, loopback: Loopback) -> None:
         """Cancelling on the page sends no IPN and a browser return the app can verify."""
@@ -305,9 +305,9 @@ class TestGaeOverLoopback:
         voucher, card = legs[Leg.APETIZ], legs[Leg.LIMOCB]
 
         def numbers(n: Notification) -> dict[str, str]:
-            assert n.call_number is not None
-            assert n.transaction_number is not None
-            return {"call_number": n.call_number, "transaction_number": n.transaction_number}
+            assert n.numappel is not None
+            assert n.numtrans is not None
+            return {"numappel": n.numappel, "numtrans": n.numtrans}
 
         cancel = await loopback.gae.cancel(
             leg=Leg.LIMOCB, amount=card.amount, reference="E2E-GAE-1", **numbers(card)
@@ -342,9 +342,9 @@ class TestGaeOverLoopback:
         form = loopback.form("E2E-AUTH-1", method=Method.UPCHEQUDEJ, authorize_only=True)
         await loopback.choose(await loopback.open_page(form), outcome="voucher")
         [leg] = loopback.shop.received()
-        assert leg.call_number is not None
-        assert leg.transaction_number is not None
-        numbers = {"call_number": leg.call_number, "transaction_number": leg.transaction_number}
+        assert leg.numappel is not None
+        assert leg.numtrans is not None
+        numbers = {"numappel": leg.numappel, "numtrans": leg.numtrans}
         before = await loopback.gae.inquire(leg=Leg.UPCHEQUDEJ, **numbers)
         assert before.status == "Autorisé"
         too_much = await loopback.gae.capture(
@@ -369,14 +369,14 @@ class TestGaeOverLoopback:
         """The builder's forms debit at once, so a later capture is refused by the platform."""
         legs = await pay_split(loopback, "E2E-GAE-2")
         voucher = legs[Leg.APETIZ]
-        assert voucher.call_number is not None
-        assert voucher.transaction_number is not None
+        assert voucher.numappel is not None
+        assert voucher.numtrans is not None
         capture = await loopback.gae.capture(
             leg=Leg.APETIZ,
             amount=voucher.amount,
             reference="E2E-GAE-2",
-            call_number=voucher.call_number,
-            transaction_number=voucher.transaction_number,
+            numappel=voucher.numappel,
+            numtrans=voucher.numtrans,
         )
         assert (capture.ok, capture.code) == (False, "00002")
 
@@ -387,15 +387,15 @@ class TestGaeOverLoopback:
         page = await loopback.open_page(loopback.form("E2E-GAE-3", method=Method.CVCONNECT))
         await loopback.choose(page, outcome="voucher")
         [cv] = loopback.shop.received()
-        assert cv.call_number is not None
-        assert cv.transaction_number is not None
+        assert cv.numappel is not None
+        assert cv.numtrans is not None
         with pytest.raises(InvalidPaymentRequest):
             await loopback.gae.refund(
                 leg=Leg.CVCONNECT,
                 amount=100,
                 reference="E2E-GAE-3",
-                call_number=cv.call_number,
-                transaction_number=cv.transaction_number,
+                numappel=cv.numappel,
+                numtrans=cv.numtrans,
             )
         await loopback.admin("clock", days=1)
         for operation in (Operation.REFUND, Operation.CANCEL):
@@ -405,8 +405,8 @@ class TestGaeOverLoopback:
                 question_number=1_999_000_000 + int(operation.value),
                 now=datetime.now(UTC),
                 leg=Leg.CVCONNECT,
-                call_number=cv.call_number,
-                transaction_number=cv.transaction_number,
+                numappel=cv.numappel,
+                numtrans=cv.numtrans,
                 amount=100,
                 reference="E2E-GAE-3",
             )
@@ -430,16 +430,16 @@ class TestGaeOverLoopback:
         """Main host executes the refund but answers 00001: the client confirms on the backup."""
         legs = await pay_split(loopback, "E2E-FAIL-1")
         voucher = legs[Leg.APETIZ]
-        assert voucher.call_number is not None
-        assert voucher.transaction_number is not None
+        assert voucher.numappel is not None
+        assert voucher.numtrans is not None
         await loopback.admin("clock", days=1)
         await loopback.admin("gae-faults", host="main", code="00001", count=1, executed=True)
         refund = await loopback.gae.refund(
             leg=Leg.APETIZ,
             amount=700,
             reference="E2E-FAIL-1",
-            call_number=voucher.call_number,
-            transaction_number=voucher.transaction_number,
+            numappel=voucher.numappel,
+            numtrans=voucher.numtrans,
             first_refund=True,
         )
         assert refund.ok, refund.message
@@ -454,16 +454,16 @@ class TestGaeOverLoopback:
         """With the main GAE host down (HTTP 503), the refund runs once on the backup host."""
         legs = await pay_split(loopback, "E2E-FAIL-2")
         card = legs[Leg.LIMOCB]
-        assert card.call_number is not None
-        assert card.transaction_number is not None
+        assert card.numappel is not None
+        assert card.numtrans is not None
         await loopback.admin("clock", days=1)
         await loopback.admin("availability", host="main", status="down")
         refund = await loopback.gae.refund(
             leg=Leg.LIMOCB,
             amount=card.amount,
             reference="E2E-FAIL-2",
-            call_number=card.call_number,
-            transaction_number=card.transaction_number,
+            numappel=card.numappel,
+            numtrans=card.numtrans,
         )
         assert (refund.ok, refund.failed_over) == (True, True)
         assert refund.host == f"{loopback.sandbox}/backup/PPPS.php"

@@ -103,8 +103,8 @@ def leg_record(
         saleor_api_url=session.saleor_api_url,
         reference=notification.reference,
         leg=notification.leg,
-        numtrans=notification.transaction_number or "",
-        numappel=notification.call_number or "",
+        numtrans=notification.numtrans or "",
+        numappel=notification.numappel or "",
         authorization=notification.authorization,
         amount=amount,
         currency="EUR",
@@ -136,19 +136,19 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
     notification = verify(services, raw)
     bound = log.bind(
         reference=notification.reference,
-        numtrans=notification.transaction_number,
+        numtrans=notification.numtrans,
         leg=notification.leg.value,
         error_code=notification.error_code,
     )
     session = await SessionRepository(services.redis).get_by_reference(notification.reference)
-    if session is None or not notification.transaction_number:
+    if session is None or not notification.numtrans:
         reason = "unknown reference" if session is None else "no transaction number (S)"
         await UnknownIpns(services.redis).keep(
             UnknownIpn(
                 reason=reason,
                 reference=notification.reference,
-                transaction_number=notification.transaction_number,
-                call_number=notification.call_number,
+                numtrans=notification.numtrans,
+                numappel=notification.numappel,
                 card_type=notification.card_type,
                 amount_cents=notification.amount,
                 error_code=notification.error_code,
@@ -157,9 +157,7 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
         )
         bound.warning("ipn.kept_for_investigation", reason=reason)
         status: ReceiptStatus = "unknown_reference" if session is None else "kept"
-        return IpnReceipt(
-            status, notification.reference, notification.transaction_number, notification.leg
-        )
+        return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
 
     record = leg_record(notification, session)
     legs = LegRepository(services.redis)
@@ -214,8 +212,8 @@ async def keep_unreportable(
         UnknownIpn(
             reason=f"not reportable to Saleor: {reason}",
             reference=record.reference,
-            transaction_number=record.numtrans,
-            call_number=record.numappel,
+            numtrans=record.numtrans,
+            numappel=record.numappel,
             card_type=record.card_type or record.leg.value,
             amount_cents=int(record.amount * 100),
             error_code=record.error_code,

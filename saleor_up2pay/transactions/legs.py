@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.redis_store import Redis, instance_key
 from saleor_up2pay.saleor.responses import Action
-from saleor_up2pay.up2pay.models import Leg
+from saleor_up2pay.up2pay.models import Leg, Numappel, Numtrans
 
 PARIS = ZoneInfo("Europe/Paris")
 """Up2pay's business day (refunds allowed from D+1) is the French one."""
@@ -75,9 +75,9 @@ class LegRecord(BaseModel):
     reference: str
     """``PBX_CMD`` (IPN ``R``): ties the leg to its payment session."""
     leg: Leg
-    numtrans: str
+    numtrans: Numtrans
     """Transaction number ``S`` (NUMTRANS in GAE); also the Saleor ``pspReference`` of the leg."""
-    numappel: str
+    numappel: Numappel
     """Call number ``T`` (NUMAPPEL in GAE); shared by every leg of one payment."""
     authorization: str | None = None
     """Authorization number ``A`` (absent on refusals and on CV-Connect legs)."""

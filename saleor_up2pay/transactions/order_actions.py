@@ -46,7 +46,7 @@ from saleor_up2pay.transactions.legs import LegRecord, LegRepository, available_
 from saleor_up2pay.transactions.results import ActionFailure, Operation
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from saleor_up2pay.up2pay import GaeOutcome, GaeResult
-from saleor_up2pay.up2pay.models import Leg
+from saleor_up2pay.up2pay.models import Leg, Numappel, Numtrans
 
 log = structlog.get_logger(__name__)
 
@@ -76,11 +76,11 @@ class GaeOperations(Protocol):
     give an in-memory fake)."""
 
     async def capture(
-        self, *, leg: Leg, amount: int, reference: str, call_number: str, transaction_number: str
+        self, *, leg: Leg, amount: int, reference: str, numappel: Numappel, numtrans: Numtrans
     ) -> GaeResult: ...
 
     async def cancel(
-        self, *, leg: Leg, amount: int, reference: str, call_number: str, transaction_number: str
+        self, *, leg: Leg, amount: int, reference: str, numappel: Numappel, numtrans: Numtrans
     ) -> GaeResult: ...
 
     async def refund(
@@ -89,8 +89,8 @@ class GaeOperations(Protocol):
         leg: Leg,
         amount: int,
         reference: str,
-        call_number: str,
-        transaction_number: str,
+        numappel: Numappel,
+        numtrans: Numtrans,
         first_refund: bool = False,
     ) -> GaeResult: ...
 

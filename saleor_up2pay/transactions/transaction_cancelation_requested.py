@@ -90,8 +90,8 @@ class CancelRequested:
                 leg=record.leg,
                 amount=to_minor_units(record.amount, record.currency),
                 reference=target.reference,
-                call_number=record.numappel,
-                transaction_number=record.numtrans,
+                numappel=record.numappel,
+                numtrans=record.numtrans,
             )
         except InvalidPaymentRequest as exc:
             return refused_outcome("CANCEL", ActionRefused(str(exc), record))

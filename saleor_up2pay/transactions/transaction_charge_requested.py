@@ -126,8 +126,8 @@ class ChargeRequested:
                 leg=record.leg,
                 amount=to_minor_units(amount, record.currency),
                 reference=target.reference,
-                call_number=record.numappel,
-                transaction_number=record.numtrans,
+                numappel=record.numappel,
+                numtrans=record.numtrans,
             )
         except InvalidPaymentRequest as exc:
             released = await deps.legs.update(saleor_api_url, record.numtrans, reservation.release)

@@ -234,8 +234,8 @@ async def _call_gae(target: ActionTarget, amount: Decimal, *, first_refund: bool
             leg=record.leg,
             amount=to_minor_units(amount, record.currency),
             reference=target.reference,
-            call_number=record.numappel,
-            transaction_number=record.numtrans,
+            numappel=record.numappel,
+            numtrans=record.numtrans,
             first_refund=first_refund,
         )
     except InvalidPaymentRequest as exc:
@@ -257,7 +257,7 @@ async def _settle_failure(
 
 def _refund_reference(result: GaeResult, record: LegRecord, fallback: str) -> str:
     """Up2pay's own number for the refund when it gave a new one, else our derived reference."""
-    number = result.transaction_number
+    number = result.numtrans
     if (
         result.ok
         and number
@@ -269,7 +269,7 @@ def _refund_reference(result: GaeResult, record: LegRecord, fallback: str) -> st
 
 
 def _success_message(record: LegRecord, amount: Decimal, result: GaeResult) -> str:
-    number = f", refund S={result.transaction_number}" if result.transaction_number else ""
+    number = f", refund S={result.numtrans}" if result.numtrans else ""
     return (
         f"Up2pay refunded {money(amount)} of {record.leg.label} S={record.numtrans}"
         f"{number} (code {result.code})."

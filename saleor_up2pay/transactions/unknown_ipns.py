@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis
 
@@ -27,8 +27,11 @@ class UnknownIpn(BaseModel):
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     reason: str
     reference: str | None = None
-    transaction_number: str | None = None
-    call_number: str | None = None
+    numtrans: str | None = Field(
+        None, validation_alias=AliasChoices("numtrans", "transaction_number")
+    )
+    numappel: str | None = Field(None, validation_alias=AliasChoices("numappel", "call_number"))
+    """S and T (entries kept before 0.2 spelled them ``transaction_number``/``call_number``)."""
     card_type: str | None = None
     amount_cents: int | None = None
     error_code: str | None = None

@@ -64,8 +64,8 @@ Signatures (``signature.py``)
 
 Notifications (``notifications.py``)
     ``Outcome`` (StrEnum PAID, REFUSED, PENDING, PLATFORM_ERROR, ERROR);
-    ``Notification`` (amount: int cents of THIS leg, reference (R = PBX_CMD), call_number (T),
-    transaction_number (S, the idempotency key), authorization (A, optional), card_type (C raw),
+    ``Notification`` (amount: int cents of THIS leg, reference (R = PBX_CMD), numappel (T),
+    numtrans (S, the idempotency key), authorization (A, optional), card_type (C raw),
     leg, payment_type (P), error_code (E), outcome, bank_code, message_fr, message_en,
     subscription, processing_time, processing_date, country, mixed_index ((i, n) from Z),
     params; ``.amount_decimal``, ``.is_paid``, ``.is_limonetik``). A plain CARD leg paid without
@@ -85,14 +85,14 @@ GAE (``gae.py``)
     ``GaeOutcome`` (SUCCESS, REFUSED = 001xx, FAILED = other code or unknown code, UNAVAILABLE =
     no answer and nothing executed, UNCERTAIN = a capture/cancel/refund may have executed: do not
     retry blindly); ``GaeResult`` (operation, outcome, code, message (FR / EN meaning + the
-    platform's COMMENTAIRE), comment, transaction_number (for a refund: the refund's own NUMTRANS),
-    call_number, authorization, question_number, status, remittance, host, failed_over,
+    platform's COMMENTAIRE), comment, numtrans (for a refund: the refund's own NUMTRANS),
+    numappel, authorization, question_number, status, remittance, host, failed_over,
     confirmed_by_inquiry, fields; ``.ok``);
     ``NumQuestions`` protocol and ``RedisNumQuestions(redis)`` (per SITE/RANG per Paris day);
     ``GaeClient(http, credentials, gae_urls, numquestions, *, time_budget=12.0, clock=...)``
-    with ``capture/cancel(*, leg, amount: int, reference, call_number, transaction_number)``,
-    ``refund(..., first_refund=False)``, ``inquire(*, leg | None, call_number,
-    transaction_number, reference=None)`` — all return a GaeResult (never raise for platform
+    with ``capture/cancel(*, leg, amount: int, reference, numappel, numtrans)``,
+    ``refund(..., first_refund=False)``, ``inquire(*, leg | None, numappel,
+    numtrans, reference=None)`` — all return a GaeResult (never raise for platform
     answers, network errors or a Redis failure while drawing NUMQUESTION: that is UNAVAILABLE,
     or UNCERTAIN if a money-moving request had already left); they raise
     InvalidPaymentRequest before any request when the leg

@@ -148,8 +148,8 @@ def _interpret(params: Sequence[tuple[str, str]], names: Mapping[str, str], out:
     )
     print(
         f"leg: {notification.leg.value}  amount: {notification.amount_decimal} EUR  "
-        f"reference: {notification.reference}  call: {notification.call_number or '-'}  "
-        f"transaction: {notification.transaction_number or '-'}  "
+        f"reference: {notification.reference}  call: {notification.numappel or '-'}  "
+        f"transaction: {notification.numtrans or '-'}  "
         f"authorization: {notification.authorization or '-'}",
         file=out,
     )

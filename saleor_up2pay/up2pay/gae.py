@@ -47,7 +47,7 @@ from saleor_up2pay.up2pay.errors import (
     QuestionNumbersUnavailable,
 )
 from saleor_up2pay.up2pay.hosted_page import compute_hmac
-from saleor_up2pay.up2pay.models import EUR_NUMERIC, Credentials, Leg
+from saleor_up2pay.up2pay.models import EUR_NUMERIC, Credentials, Leg, Numappel, Numtrans
 
 __all__ = [
     "PARIS",
@@ -103,8 +103,8 @@ def build_gae_request(
     question_number: int,
     now: datetime,
     leg: Leg | None,
-    call_number: str,
-    transaction_number: str,
+    numappel: Numappel,
+    numtrans: Numtrans,
     amount: int | None = None,
     reference: str | None = None,
 ) -> list[tuple[str, str]]:
@@ -140,8 +140,8 @@ def build_gae_request(
         msg = "REFERENCE is required for capture, cancel and refund"
         raise InvalidPaymentRequest(msg)
     fields += [
-        ("NUMAPPEL", _check_number("NUMAPPEL", call_number)),
-        ("NUMTRANS", _check_number("NUMTRANS", transaction_number)),
+        ("NUMAPPEL", _check_number("NUMAPPEL", numappel)),
+        ("NUMTRANS", _check_number("NUMTRANS", numtrans)),
         ("ACTIVITE", ACTIVITE_INTERNET),
         ("DATEQ", now.astimezone(PARIS).strftime("%d%m%Y%H%M%S")),
     ]
@@ -180,8 +180,8 @@ class GaeResult:
     message: str
     """Readable explanation: our table's meaning, plus the platform's ``COMMENTAIRE``."""
     comment: str = ""
-    transaction_number: str | None = None
-    call_number: str | None = None
+    numtrans: Numtrans | None = None
+    numappel: Numappel | None = None
     authorization: str | None = None
     question_number: str | None = None
     status: str | None = None
@@ -225,8 +225,8 @@ def _result(operation: Operation, fields: tuple[tuple[str, str], ...], host: str
         code=code,
         message=f"{meaning} {comment}".strip() if comment else meaning,
         comment=comment,
-        transaction_number=_field(fields, "NUMTRANS"),
-        call_number=_field(fields, "NUMAPPEL"),
+        numtrans=Numtrans(n) if (n := _field(fields, "NUMTRANS")) else None,
+        numappel=Numappel(t) if (t := _field(fields, "NUMAPPEL")) else None,
         authorization=_field(fields, "AUTORISATION"),
         question_number=_field(fields, "NUMQUESTION"),
         status=_field(fields, "STATUS"),
@@ -355,7 +355,7 @@ class GaeClient:
         return f"GaeClient(site={self._credentials.site!r}, rang={self._credentials.rang!r})"
 
     async def capture(
-        self, *, leg: Leg, amount: int, reference: str, call_number: str, transaction_number: str
+        self, *, leg: Leg, amount: int, reference: str, numappel: Numappel, numtrans: Numtrans
     ) -> GaeResult:
         """Capture (TYPE 00002) ``amount`` cents of an authorized leg.
 
@@ -363,16 +363,16 @@ class GaeClient:
         """
         self._allowed(leg, Operation.CAPTURE)
         return await self._call(
-            _Request(Operation.CAPTURE, leg, amount, reference, call_number, transaction_number)
+            _Request(Operation.CAPTURE, leg, amount, reference, numappel, numtrans)
         )
 
     async def cancel(
-        self, *, leg: Leg, amount: int, reference: str, call_number: str, transaction_number: str
+        self, *, leg: Leg, amount: int, reference: str, numappel: Numappel, numtrans: Numtrans
     ) -> GaeResult:
         """Cancel (TYPE 00005) a not-yet-remitted leg: only the card complement (manual §4.2)."""
         self._allowed(leg, Operation.CANCEL)
         return await self._call(
-            _Request(Operation.CANCEL, leg, amount, reference, call_number, transaction_number)
+            _Request(Operation.CANCEL, leg, amount, reference, numappel, numtrans)
         )
 
     async def refund(
@@ -381,8 +381,8 @@ class GaeClient:
         leg: Leg,
         amount: int,
         reference: str,
-        call_number: str,
-        transaction_number: str,
+        numappel: Numappel,
+        numtrans: Numtrans,
         first_refund: bool = False,
     ) -> GaeResult:
         """Refund (TYPE 00014) ``amount`` cents of a captured leg (not CV-Connect; from D+1).
@@ -398,8 +398,8 @@ class GaeClient:
                 leg,
                 amount,
                 reference,
-                call_number,
-                transaction_number,
+                numappel,
+                numtrans,
                 first_refund=first_refund,
             )
         )
@@ -408,13 +408,13 @@ class GaeClient:
         self,
         *,
         leg: Leg | None,
-        call_number: str,
-        transaction_number: str,
+        numappel: Numappel,
+        numtrans: Numtrans,
         reference: str | None = None,
     ) -> GaeResult:
         """Inquiry (TYPE 00017): the leg's ``STATUS`` and ``REMISE``."""
         return await self._call(
-            _Request(Operation.INQUIRY, leg, None, reference, call_number, transaction_number)
+            _Request(Operation.INQUIRY, leg, None, reference, numappel, numtrans)
         )
 
     async def check_credentials(self) -> CredentialsCheck:
@@ -428,7 +428,7 @@ class GaeClient:
         with the platform's comment. IDENTIFIANT is not part of GAE: only the hosted page checks it.
         """
         result = await self.inquire(
-            leg=None, call_number="0000000001", transaction_number="0000000001"
+            leg=None, numappel=Numappel("0000000001"), numtrans=Numtrans("0000000001")
         )
         if result.code in {"00000", "00015", "00018"}:
             verdict = CredentialsVerdict.ACCEPTED
@@ -582,8 +582,8 @@ class GaeClient:
             question_number=question_number,
             now=now,
             leg=request.leg,
-            call_number=request.call_number,
-            transaction_number=request.transaction_number,
+            numappel=request.numappel,
+            numtrans=request.numtrans,
             amount=request.amount if operation is not Operation.INQUIRY else None,
             reference=request.reference,
         )
@@ -639,8 +639,8 @@ class _Request:
     leg: Leg | None
     amount: int | None
     reference: str | None
-    call_number: str
-    transaction_number: str
+    numappel: Numappel
+    numtrans: Numtrans
     first_refund: bool = False
 
 

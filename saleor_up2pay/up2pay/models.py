@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NewType
 
 from saleor_up2pay.up2pay.errors import InvalidAmount, UnsupportedCurrency
+
+Numtrans = NewType("Numtrans", str)
+"""Up2pay's transaction number of one leg (``S`` in an IPN, ``NUMTRANS`` in GAE): the key of
+every leg record and the IPN's idempotency key. One name everywhere: ``numtrans``."""
+
+Numappel = NewType("Numappel", str)
+"""Up2pay's call number of one leg (``T`` in an IPN, ``NUMAPPEL`` in GAE)."""
 
 __all__ = [
     "CAPABILITIES",

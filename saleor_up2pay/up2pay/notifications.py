@@ -21,7 +21,7 @@ from decimal import Decimal
 from saleor_up2pay.up2pay.codes import Outcome, describe_error_code
 from saleor_up2pay.up2pay.errors import MalformedMessage, SignatureInvalid
 from saleor_up2pay.up2pay.hosted_page import RETOUR_NAMES
-from saleor_up2pay.up2pay.models import Leg, from_minor_units
+from saleor_up2pay.up2pay.models import Leg, Numappel, Numtrans, from_minor_units
 from saleor_up2pay.up2pay.signature import PublicKeys, SignedMessage, split_signed
 
 __all__ = [
@@ -56,9 +56,9 @@ class Notification:
     leg: Leg
     card_type: str | None
     """``C`` as received (``APETIZ``, ``LIMOCB``, ``CB``, ``Visa Electron``...)."""
-    call_number: str | None
+    numappel: Numappel | None
     """``T`` (NUMAPPEL for GAE): shared by every leg and attempt of one payment session."""
-    transaction_number: str | None
+    numtrans: Numtrans | None
     """``S`` (NUMTRANS for GAE): one per leg and attempt — the idempotency key."""
     authorization: str | None
     """``A``: absent on refusals and on the CV-Connect leg."""
@@ -149,8 +149,8 @@ def parse_notification(
         message_en=en,
         leg=leg,
         card_type=card_type,
-        call_number=optional("T"),
-        transaction_number=optional("S"),
+        numappel=Numappel(t) if (t := optional("T")) else None,
+        numtrans=Numtrans(n) if (n := optional("S")) else None,
         authorization=authorization,
         payment_type=optional("P"),
         subscription=optional("B"),

@@ -115,8 +115,8 @@ def client(http, redis, urls=(MAIN, BACKUP), budget: float = 12.0) -> GaeClient:
 LEG_ARGS = {
     "amount": 1500,
     "reference": "Teste-transactions",
-    "call_number": "2310165",
-    "transaction_number": "722487980",
+    "numappel": "2310165",
+    "numtrans": "722487980",
 }
 
 
@@ -173,8 +173,8 @@ class TestBuildRequest:
                 question_number=7,
                 now=NOW,
                 leg=Leg.CARD,
-                call_number="1",
-                transaction_number="2",
+                numappel="1",
+                numtrans="2",
             )
         )
         assert "MONTANT" not in fields
@@ -188,8 +188,8 @@ class TestBuildRequest:
             ({"amount": 0}, "MONTANT"),
             ({"reference": None}, "REFERENCE is required"),
             ({"reference": "é"}, "REFERENCE"),
-            ({"call_number": "12a"}, "NUMAPPEL"),
-            ({"transaction_number": "12345678901"}, "NUMTRANS"),
+            ({"numappel": "12a"}, "NUMAPPEL"),
+            ({"numtrans": "12345678901"}, "NUMTRANS"),
             ({"question_number": 2_147_483_648}, "NUMQUESTION"),
         ],
     )
@@ -351,7 +351,7 @@ class TestOperations:
         result = await client(http, redis).capture(leg=Leg.SODEXO, **LEG_ARGS)
         assert result.ok
         assert result.outcome is GaeOutcome.SUCCESS
-        assert result.transaction_number == "0722487980"
+        assert result.numtrans == "0722487980"
         assert result.host == MAIN
         assert not result.failed_over
         assert "traitée" in result.message
@@ -402,7 +402,7 @@ class TestOperations:
         """An inquiry returns STATUS and REMISE."""
         fake.on(MAIN, Operation.INQUIRY, reply("00000", STATUS="Capturé", REMISE="12345"))
         result = await client(http, redis).inquire(
-            leg=Leg.APETIZ, call_number="2310165", transaction_number="722487980"
+            leg=Leg.APETIZ, numappel="2310165", numtrans="722487980"
         )
         assert (result.status, result.remittance) == ("Capturé", "12345")
 
@@ -421,9 +421,7 @@ class TestOperations:
 
         fake.on(MAIN, Operation.INQUIRY, wrong)
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
-        result = await client(http, redis).inquire(
-            leg=Leg.APETIZ, call_number="1", transaction_number="2"
-        )
+        result = await client(http, redis).inquire(leg=Leg.APETIZ, numappel="1", numtrans="2")
         assert result.failed_over
         assert result.host == BACKUP
 
@@ -472,7 +470,7 @@ class TestFailover:
         fake.on(BACKUP, Operation.REFUND, reply("00000", NUMTRANS="0722488001"))
         result = await client(http, redis).refund(leg=Leg.APETIZ, **LEG_ARGS)
         assert result.ok
-        assert result.transaction_number == "0722488001"
+        assert result.numtrans == "0722488001"
         assert fake.ops() == [(MAIN, "00014"), (BACKUP, "00017"), (BACKUP, "00014")]
 
     async def test_failed_inquiry_means_uncertain(self, fake, http, redis) -> None:
@@ -486,9 +484,7 @@ class TestFailover:
         """A read-only inquiry goes straight to the backup on a failover code."""
         fake.on(MAIN, Operation.INQUIRY, reply("00001"))
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
-        result = await client(http, redis).inquire(
-            leg=Leg.APETIZ, call_number="1", transaction_number="2"
-        )
+        result = await client(http, redis).inquire(leg=Leg.APETIZ, numappel="1", numtrans="2")
         assert result.ok
         assert fake.ops() == [(MAIN, "00017"), (BACKUP, "00017")]
 
@@ -496,9 +492,7 @@ class TestFailover:
         """A non-200 answer counts as no answer."""
         fake.on(MAIN, Operation.INQUIRY, lambda f: httpx.Response(503, text="maintenance"))
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
-        result = await client(http, redis).inquire(
-            leg=None, call_number="1", transaction_number="2"
-        )
+        result = await client(http, redis).inquire(leg=None, numappel="1", numtrans="2")
         assert result.host == BACKUP
 
     async def test_single_host_returns_the_platform_error(self, fake, http, redis) -> None:
@@ -512,7 +506,7 @@ class TestFailover:
         """Without a backup and without an answer: UNCERTAIN for money, UNAVAILABLE for reads."""
         gae = client(http, redis, urls=(MAIN,))
         assert (await gae.capture(leg=Leg.APETIZ, **LEG_ARGS)).outcome is GaeOutcome.UNCERTAIN
-        inquiry = await gae.inquire(leg=None, call_number="1", transaction_number="2")
+        inquiry = await gae.inquire(leg=None, numappel="1", numtrans="2")
         assert inquiry.outcome is GaeOutcome.UNAVAILABLE
 
 
@@ -542,9 +536,7 @@ class TestTimeBudget:
         fake.on(MAIN, Operation.INQUIRY, hang)
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
         started = time.monotonic()
-        result = await client(http, redis, budget=0.6).inquire(
-            leg=None, call_number="1", transaction_number="2"
-        )
+        result = await client(http, redis, budget=0.6).inquire(leg=None, numappel="1", numtrans="2")
         assert result.ok
         assert time.monotonic() - started < 0.6
 

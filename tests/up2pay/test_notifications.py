@@ -54,7 +54,7 @@ class TestVerifyIpn:
         assert n.leg is Leg.APETIZ
         assert n.amount == 1500
         assert n.amount_decimal == Decimal("15.00")
-        assert (n.reference, n.call_number, n.transaction_number) == (
+        assert (n.reference, n.numappel, n.numtrans) == (
             "foX8PuNwrNc8",
             "2310165",
             "722487980",
@@ -91,7 +91,7 @@ class TestVerifyIpn:
         s5 = next(s for s in SAMPLES if s.id == "S5")
         names = {"Mt": "M", "Id": "R", "Ref": "S", "Erreur": "E", "K": "K"}
         n = verify_ipn(s5.raw, PublicKeys.shipped(), names=names)
-        assert (n.amount, n.reference, n.transaction_number) == (100, "47", "601957")
+        assert (n.amount, n.reference, n.numtrans) == (100, "47", "601957")
         # A plain card sample without A is never "paid".
         assert n.outcome is Outcome.ERROR
 
@@ -204,7 +204,7 @@ class TestParseNotification:
                 ("S", "722487981"),
             ]
         )
-        assert (n.leg, n.amount, n.transaction_number, n.authorization) == (
+        assert (n.leg, n.amount, n.numtrans, n.authorization) == (
             Leg.LIMOCB,
             1000,
             "722487981",

@@ -87,7 +87,7 @@ class TestReceiveIpn:
         receipt = await receive_ipn(services, ipn("UNKNOWN0001", amount_cents=1500))
         assert receipt.status == "unknown_reference"
         kept = await UnknownIpns(services.redis).latest()
-        assert [(k.reference, k.transaction_number, k.amount_cents) for k in kept] == [
+        assert [(k.reference, k.numtrans, k.amount_cents) for k in kept] == [
             ("UNKNOWN0001", "722487980", 1500)
         ]
         assert "K=" in kept[0].raw

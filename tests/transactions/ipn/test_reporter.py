@@ -419,7 +419,7 @@ class TestUnreportable:
             await asyncio.sleep(0.01)
         (kept,) = await UnknownIpns(services.redis).latest()
         assert kept.reason.startswith("not reportable to Saleor")
-        assert (kept.reference, kept.transaction_number, kept.amount_cents) == (
+        assert (kept.reference, kept.numtrans, kept.amount_cents) == (
             session.reference,
             COMPLEMENT_S,
             2480,
