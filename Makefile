@@ -45,8 +45,10 @@ typecheck: $(STAMP)
 browser:
 	@sh scripts/install-browser.sh
 
+## Load the app's hot paths with wrk beside a bare endpoint (benchmarks/README.md); ARGS=--quick.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	@sh benchmarks/install-wrk.sh
+	$(BIN)/python -m benchmarks $(ARGS)
 
 ## Refresh constraints.txt from a clean resolve of pyproject.toml.
 lock:
