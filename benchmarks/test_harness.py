@@ -57,11 +57,13 @@ def test_monitor_lines_are_counted_as_round_trips() -> None:
 def test_profile_summary_reads_collapsed_stacks(tmp_path: Path) -> None:
     raw = tmp_path / "raw.txt"
     raw.write_text(
-        "main (/v/a.py:1);get (/v/redis/client.py:2) 3\n"
-        "main (/v/a.py:1);info (/v/structlog/x.py:3) 1\n"
+        "main (a.py:1);get (redis/client.py:2) 3\n"
+        "main (a.py:1);info (structlog/x.py:3) 1\n"
+        "_bootstrap (threading.py:1);wait (threading.py:2) 4\n"
     )
     summary = summarise_profile(raw)
     assert "75.0 %  redis-py client" in summary
+    assert "(4 on other threads" in summary
 
 
 @pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
