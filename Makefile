@@ -56,8 +56,10 @@ browser:
 screenshots: $(DEV_STAMP) browser
 	SAVE_SCREENSHOTS=1 $(BIN)/pytest -q tests/browser
 
+## Load the app's hot paths with wrk beside a bare endpoint (benchmarks/README.md); ARGS=--quick.
 bench: $(DEV_STAMP)
-	$(BIN)/python -m benchmarks
+	@sh benchmarks/install-wrk.sh
+	$(BIN)/python -m benchmarks $(ARGS)
 
 ## Refresh constraints.txt from a clean resolve of pyproject.toml.
 lock:

