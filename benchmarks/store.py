@@ -21,11 +21,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from benchmarks.messages import APP_ID
+from saleor_up2pay.jobs import DUE_KEY, JOB_KEY_PREFIX
 from saleor_up2pay.redis_store import instance_id, instance_key
 from saleor_up2pay.saleor.apl import AuthData, AuthStore
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.settings import Settings
-from saleor_up2pay.jobs import DUE_KEY, JOB_KEY_PREFIX
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from saleor_up2pay.up2pay.models import Leg
