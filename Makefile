@@ -46,7 +46,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy saleor_up2pay
+	$(BIN)/mypy saleor_up2pay tests
 
 ## Headless Chromium for the dashboard browser tests (Debian's package; no browser download).
 browser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import structlog
 
 from saleor_up2pay.redis_store import start_embedded_server
 from saleor_up2pay.secretbox import SecretBox
@@ -21,6 +23,21 @@ DATA = Path(__file__).resolve().parent / "data"
 SCHEMA_PATH = DATA / "saleor" / "schema.graphql"
 RECORDED = DATA / "saleor" / "recorded"
 UP2PAY_DATA = DATA / "up2pay"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    """Each test starts from the same logging set-up: an app started by one test (its lifespan
+    configures logging, maybe at another level) never changes what the next test's
+    ``capture_logs`` sees."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def require_shared(path: Path) -> Path:
@@ -53,7 +70,7 @@ async def redis(redis_server: Any) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         app_url="http://app.test",
         data_dir=tmp_path / "var",
         secret_key="test-secret-key",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -49,12 +49,20 @@ from saleor_up2pay.up2pay import (
     verify_ipn,
     verify_return,
 )
+from saleor_up2pay.up2pay.models import Numappel, Numtrans
 from tests.support.servers import serve
 
 TEST_CREDENTIALS = Credentials(
     site="1999888", rang="32", identifiant="107904482", hmac_key="0123456789ABCDEF" * 8
 )
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class LegNumbers(TypedDict):
+    """The numbers GAE needs to find a leg."""
+
+    numappel: Numappel
+    numtrans: Numtrans
 
 
 @dataclass
@@ -304,7 +312,7 @@ class TestGaeOverLoopback:
         legs = await pay_split(loopback, "E2E-GAE-1")
         voucher, card = legs[Leg.APETIZ], legs[Leg.LIMOCB]
 
-        def numbers(n: Notification) -> dict[str, str]:
+        def numbers(n: Notification) -> LegNumbers:
             assert n.numappel is not None
             assert n.numtrans is not None
             return {"numappel": n.numappel, "numtrans": n.numtrans}
@@ -344,7 +352,7 @@ class TestGaeOverLoopback:
         [leg] = loopback.shop.received()
         assert leg.numappel is not None
         assert leg.numtrans is not None
-        numbers = {"numappel": leg.numappel, "numtrans": leg.numtrans}
+        numbers: LegNumbers = {"numappel": leg.numappel, "numtrans": leg.numtrans}
         before = await loopback.gae.inquire(leg=Leg.UPCHEQUDEJ, **numbers)
         assert before.status == "Autorisé"
         too_much = await loopback.gae.capture(

@@ -189,7 +189,7 @@ def stack(redis_server: Any, tmp_path: Path) -> Iterator[Stack]:
     ):
         saleor.resolvers["channels"] = resolve_channels
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             app_url=f"http://127.0.0.1:{app_port}",
             data_dir=tmp_path / "var",
             secret_key="browser-test-secret",

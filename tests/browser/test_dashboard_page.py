@@ -54,7 +54,7 @@ def stored_configurations(stack: Stack) -> list[Any]:
             repo = ConfigurationRepository(
                 client,
                 SecretBox("browser-test-secret"),
-                Settings(_env_file=None),  # type: ignore[call-arg]
+                Settings(_env_file=None),
             )
             return await repo.list(stack.saleor.api_url)
         finally:

@@ -33,7 +33,7 @@ def sandbox_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, sandbox_url: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         app_url="http://app.test",
         data_dir=tmp_path / "var",
         secret_key="test-secret-key",
@@ -119,7 +119,7 @@ class TestUnreachable:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
         return Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             app_url="http://app.test",
             data_dir=tmp_path / "var",
             secret_key="test-secret-key",

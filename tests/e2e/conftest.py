@@ -142,7 +142,7 @@ async def stack(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> Asy
         saleor = SaleorTransactions(fake)
         sandbox_url = servers.enter_context(serve(create_sandbox_app(SandboxConfig(data_dir))))
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             app_url=f"http://127.0.0.1:{app_port}",
             data_dir=data_dir,
             secret_key="e2e-secret-key",

@@ -46,7 +46,8 @@ async def replay(world: SaleorWorld, number: int, token: str, **variables: Any) 
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = json.loads(response.content, parse_float=Decimal)
     assert "errors" not in answer, answer
-    return answer["data"]
+    data: dict[str, Any] = answer["data"]
+    return data
 
 
 def voucher_paid_by_process(saleor: SaleorTransactions, checkout_id: str) -> str:

@@ -75,12 +75,15 @@ class TestRefunds:
         assert stack.item(voucher).amounts["refunded"] == 0
         await stack.next_day()
         # A day passes for the job queue too: the deferred refund becomes due now.
-        jobs = await stack.redis.zrange(DUE_KEY, 0, -1)
+        jobs = [str(job_id) for job_id in await stack.redis.zrange(DUE_KEY, 0, -1)]
         assert jobs
         await stack.redis.zadd(DUE_KEY, dict.fromkeys(jobs, time.time()))
         await stack.settled()
         item = stack.item(voucher)
-        assert (item.amounts["refundPending"], item.amounts["refunded"]) == (0, Decimal("4.00"))
+        assert (item.amounts["refundPending"], item.amounts["refunded"]) == (
+            Decimal(0),
+            Decimal("4.00"),
+        )
 
     async def test_cv_connect_refund_is_refused_with_the_reason(self, stack: Stack) -> None:
         """A Chèque-Vacances Connect leg cannot be refunded: REFUND_FAILURE saying why."""

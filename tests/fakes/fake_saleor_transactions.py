@@ -1059,7 +1059,7 @@ class SaleorTransactions:
             )
             return event, None
         out_data = answer.get("data")
-        result = answer.get("result")
+        result: str = str(answer.get("result") or "")
         psp = answer.get("pspReference")
         problem = None
         if result not in SESSION_RESULTS:
@@ -1123,7 +1123,7 @@ class SaleorTransactions:
             if wanted > self.items[item_id].amounts["charged"]:
                 msg = "amount greater than the transaction's charged amount"
                 raise ValueError(msg)
-            grant = {
+            grant: dict[str, Any] = {
                 "id": global_id("OrderGrantedRefund", str(next(self._seq))),
                 "amount": {"amount": wanted, "currency": order.currency},
                 "reason": "Damaged item",

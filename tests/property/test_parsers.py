@@ -95,10 +95,10 @@ class TestUp2payNotifications:
             altered = verify_ipn(bytes(raw), KEYS)
         except (MalformedMessage, SignatureInvalid):
             return
-        assert (altered.reference, altered.amount, altered.code) == (
+        assert (altered.reference, altered.amount, altered.error_code) == (
             original.reference,
             original.amount,
-            original.code,
+            original.error_code,
         )
 
 

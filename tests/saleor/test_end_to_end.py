@@ -21,7 +21,7 @@ class TestInstallLifeCycle:
         redis_server.flushdb()
         port = free_port()
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             app_url=f"http://127.0.0.1:{port}",
             data_dir=tmp_path / "var",
             secret_key="end-to-end-secret",

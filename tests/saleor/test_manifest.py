@@ -86,7 +86,7 @@ class TestManifest:
         assert manifest["permissions"] == recorded["permissions"]
 
         def by_event(hooks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-            return {(h.get("syncEvents") or h.get("asyncEvents"))[0]: h for h in hooks}
+            return {(h.get("syncEvents") or h["asyncEvents"])[0]: h for h in hooks}
 
         ours, theirs = by_event(manifest["webhooks"]), by_event(recorded["webhooks"])
         assert set(ours) == set(theirs)

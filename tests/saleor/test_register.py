@@ -33,15 +33,15 @@ async def app_with(services: Services, **settings: Any) -> AsyncIterator[httpx.A
 
 async def all_redis_values(services: Services) -> str:
     """Every string stored in Redis, concatenated (to look for a leaked secret)."""
-    values = []
+    values: list[str] = []
     async for key in services.redis.scan_iter("*"):
         kind = await services.redis.type(key)
         if kind == "hash":
-            values.extend((await services.redis.hgetall(key)).values())
+            values.extend(str(v) for v in (await services.redis.hgetall(key)).values())
         elif kind == "string":
-            values.append(await services.redis.get(key))
+            values.append(str(await services.redis.get(key) or ""))
         elif kind == "set":
-            values.extend(await services.redis.smembers(key))
+            values.extend(str(v) for v in await services.redis.smembers(key))
     return "\n".join(values)
 
 

@@ -52,18 +52,18 @@ class TestSessionResponse:
     def test_success_and_request_need_a_psp_reference(self, result: str) -> None:
         """Saleor rejects these without pspReference, so the model does first."""
         with pytest.raises(ValidationError, match="pspReference"):
-            SessionResponse(result=result)  # type: ignore[arg-type]
+            SessionResponse(result=result)
 
     @pytest.mark.parametrize("result", ["charge_success", "REFUND_SUCCESS", "CANCEL"])
     def test_results_outside_saleors_list_are_refused(self, result: str) -> None:
         """Only the exact upper-case session results exist."""
         with pytest.raises(ValidationError):
-            SessionResponse(result=result, psp_reference="1")  # type: ignore[arg-type]
+            SessionResponse(result=result, psp_reference="1")
 
     def test_empty_external_url_is_refused(self) -> None:
         """An empty externalUrl would make Saleor discard the answer."""
         with pytest.raises(ValidationError):
-            SessionResponse(result="CHARGE_FAILURE", external_url="")  # type: ignore[arg-type]
+            SessionResponse(result="CHARGE_FAILURE", external_url="")
 
     def test_card_details_limits(self) -> None:
         """Card details follow Saleor's limits (4 digits, month 1-12)."""

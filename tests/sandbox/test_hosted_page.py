@@ -34,7 +34,7 @@ class TestHostedPageAccepts:
 
     async def test_get_link_with_the_same_fields_works(self, sandbox: httpx.AsyncClient) -> None:
         """The fields may also come URL-encoded in a GET link (protocol §2.1)."""
-        response = await sandbox.get("/php/", params=payment_fields())
+        response = await sandbox.get("/php/", params=tuple(payment_fields()))
         assert response.status_code == 200
 
     async def test_lower_case_hmac_is_accepted(self, sandbox: httpx.AsyncClient) -> None:
@@ -97,7 +97,8 @@ class TestHostedPageRefuses:
         self, sandbox: httpx.AsyncClient, field: str, value: str
     ) -> None:
         """An unknown SITE/RANG/IDENTIFIANT is "Accès refusé" (00006)."""
-        assert error_code(await post_form(sandbox, payment_fields(**{field: value}))) == "00006"
+        fields = payment_fields(**{field: value})  # type: ignore[arg-type]
+        assert error_code(await post_form(sandbox, fields)) == "00006"
 
     async def test_missing_hash_is_refused(self, sandbox: httpx.AsyncClient) -> None:
         """Without PBX_HASH the HMAC cannot be checked."""
@@ -137,7 +138,8 @@ class TestHostedPageRefuses:
         code: str,
     ) -> None:
         """Each malformed field, even correctly signed, gets the platform's error code."""
-        response = await post_form(sandbox, payment_fields(drop=drop, **overrides))
+        fields = payment_fields(drop=drop, **overrides)  # type: ignore[arg-type]
+        response = await post_form(sandbox, fields)
         assert response.status_code == 400
         assert error_code(response) == code
 

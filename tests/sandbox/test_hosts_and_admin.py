@@ -36,7 +36,7 @@ class TestLoadHtml:
         response = await sandbox.get("/load.html")
         assert response.status_code == 200
         assert STATUS_OK not in response.text
-        assert (await sandbox.get("/php/", params=payment_fields())).status_code == 503
+        assert (await sandbox.get("/php/", params=tuple(payment_fields()))).status_code == 503
 
     async def test_down_main_leaves_the_backup_up(self, sandbox: httpx.AsyncClient) -> None:
         """With the main host down, the backup host still serves load.html, the page and GAE."""
@@ -44,7 +44,7 @@ class TestLoadHtml:
         assert (await sandbox.get("/load.html")).status_code == 503
         assert (await sandbox.post("/PPPS.php", content=b"")).status_code == 503
         assert STATUS_OK in (await sandbox.get("/backup/load.html")).text
-        page = await sandbox.get("/backup/php/", params=payment_fields())
+        page = await sandbox.get("/backup/php/", params=tuple(payment_fields()))
         assert page.status_code == 200
 
     async def test_back_up(self, sandbox: httpx.AsyncClient) -> None:
@@ -189,14 +189,14 @@ class TestConfig:
     )
     def test_bad_accounts_setting_is_a_configuration_error(self, tmp_path: Path, spec: str) -> None:
         """A malformed SANDBOX_ACCOUNTS stops the sandbox with a readable line."""
-        settings = Settings(_env_file=None, data_dir=tmp_path, sandbox_accounts=spec)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, data_dir=tmp_path, sandbox_accounts=spec)
         with pytest.raises(SettingsError, match="SANDBOX_ACCOUNTS"):
             SandboxConfig.from_settings(settings)
 
     def test_default_account_is_always_there(self, tmp_path: Path) -> None:
         """The public test account is known even when others are configured."""
         spec = f"1234567:01:42:{'AB' * 64}"
-        settings = Settings(_env_file=None, data_dir=tmp_path, sandbox_accounts=spec)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, data_dir=tmp_path, sandbox_accounts=spec)
         config = SandboxConfig.from_settings(settings)
         assert DEFAULT_ACCOUNT in config.accounts
         assert len(config.accounts) == 2
@@ -217,9 +217,9 @@ class TestConfig:
                 own = payment_fields(
                     PBX_SITE="1234567", PBX_RANG="001", PBX_IDENTIFIANT="42", key=key
                 )
-                assert (await client.get("/php/", params=own)).status_code == 200
+                assert (await client.get("/php/", params=tuple(own))).status_code == 200
                 default = payment_fields()
-                assert (await client.get("/php/", params=default)).status_code == 400
+                assert (await client.get("/php/", params=tuple(default))).status_code == 400
 
 
 class TestCli:

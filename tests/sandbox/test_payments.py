@@ -266,7 +266,8 @@ class TestRefusedAndCancelled:
 class TestNumbersAndDelivery:
     async def test_numbers_are_unique_across_payments(self, sandbox: httpx.AsyncClient) -> None:
         """Every payment gets its own call number, every leg its own transaction number."""
-        calls, transactions = set(), set()
+        calls: set[int] = set()
+        transactions: set[int] = set()
         for index in range(5):
             result = await pay(
                 sandbox, fields=payment_fields(cmd=f"U{index}"), outcome="split", voucher_amount=5
@@ -334,7 +335,7 @@ class TestOutcomePage:
         self, sandbox: httpx.AsyncClient, shop: ShopReceiver
     ) -> None:
         """Refusing one attempt shows the page again with the next attempt number."""
-        page = await sandbox.get("/php/", params=payment_fields())
+        page = await sandbox.get("/php/", params=tuple(payment_fields()))
         action = re.search(r'action="([^"]+)"', page.text)
         assert action is not None
         response = await sandbox.post(
@@ -346,7 +347,7 @@ class TestOutcomePage:
 
     async def test_finished_session_cannot_be_replayed(self, sandbox: httpx.AsyncClient) -> None:
         """Posting the page again after the payment is over changes nothing."""
-        page = await sandbox.get("/php/", params=payment_fields())
+        page = await sandbox.get("/php/", params=tuple(payment_fields()))
         action = re.search(r'action="([^"]+)"', page.text)
         assert action is not None
         first = await sandbox.post(action.group(1), data={"outcome": "voucher"})
@@ -358,7 +359,7 @@ class TestOutcomePage:
         self, sandbox: httpx.AsyncClient
     ) -> None:
         """A voucher part that is not an amount shows the page again with the reason."""
-        page = await sandbox.get("/php/", params=payment_fields())
+        page = await sandbox.get("/php/", params=tuple(payment_fields()))
         action = re.search(r'action="([^"]+)"', page.text)
         assert action is not None
         response = await sandbox.post(
@@ -371,7 +372,7 @@ class TestOutcomePage:
         self, sandbox: httpx.AsyncClient
     ) -> None:
         """A choice form that is not UTF-8 form data gets a 400 error page, not a server error."""
-        page = await sandbox.get("/php/", params=payment_fields())
+        page = await sandbox.get("/php/", params=tuple(payment_fields()))
         action = re.search(r'action="([^"]+)"', page.text)
         assert action is not None
         response = await sandbox.post(

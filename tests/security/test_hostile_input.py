@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -146,16 +146,16 @@ class TestClientDisconnect:
     async def test_ipn_client_hanging_up_is_nothing_received(self, services: Services) -> None:
         """A client gone while its IPN body is read: no exception, no ERROR, nothing stored."""
         app = create_app(services=services)
-        sent: list[dict[str, Any]] = []
-        messages = [
+        sent: list[MutableMapping[str, Any]] = []
+        messages: list[MutableMapping[str, Any]] = [
             {"type": "http.request", "body": b"M=100&R=", "more_body": True},
             {"type": "http.disconnect"},
         ]
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> MutableMapping[str, Any]:
             return messages.pop(0)
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         scope = {

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -47,7 +47,9 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def serve(app: Any, port: int | None = None, *, lifespan: str = "on") -> Iterator[str]:
+def serve(
+    app: Any, port: int | None = None, *, lifespan: Literal["auto", "on", "off"] = "on"
+) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 until the block ends; yields its base URL (no trailing slash).
 
     The listening socket is bound here, before uvicorn starts, so a bind failure is reported at

@@ -19,7 +19,7 @@ from saleor_up2pay.saleor.apl import AuthData
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from tests.fakes.fake_saleor import FakeSaleor, running
-from tests.fakes.fake_saleor_transactions import SaleorTransactions
+from tests.fakes.fake_saleor_transactions import Checkout, Order, SaleorTransactions
 
 
 @cache
@@ -116,6 +116,7 @@ async def new_session(
     created_at: datetime | None = None,
 ) -> PaymentSession:
     """A checkout (or order) with an initialized voucher item, and the app's session for it."""
+    source: Order | Checkout
     if on_order:
         source = world.saleor.create_order(total)
         source_type = "Order"
@@ -127,13 +128,13 @@ async def new_session(
         reference=reference or "U" + item.token.replace("-", "")[:19],
         saleor_api_url=world.api_url,
         transaction_id=item.id,
-        source_type=source_type,  # type: ignore[arg-type]
+        source_type=source_type,
         source_id=source.id,
         channel="channel-eur",
         method=method,
         amount=Decimal(total),
         currency="EUR",
-        action_type=action_type,  # type: ignore[arg-type]
+        action_type=action_type,
         return_url="https://shop.example/checkout",
         config_id="default",
         environment="sandbox",

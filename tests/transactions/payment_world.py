@@ -132,7 +132,7 @@ async def open_world(tmp_path: Path, redis_server: Any, redis: Any) -> AsyncIter
     app_port = free_port()
     with serve(sandbox_app) as sandbox_url:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             app_url=f"http://127.0.0.1:{app_port}",
             data_dir=data_dir,
             secret_key=SECRET,

@@ -14,6 +14,7 @@ from typing import Any
 
 from saleor_up2pay.activity import ActivityLog
 from saleor_up2pay.jobs import JobQueue
+from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, LegStatus
 from saleor_up2pay.transactions.order_actions import ActionServices, GaeOperations
@@ -21,7 +22,7 @@ from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.up2pay import GaeOutcome, GaeResult, Operation
 from saleor_up2pay.up2pay.models import Leg
 
-URL = "https://shop.example/graphql/"
+URL = SaleorApiUrl("https://shop.example/graphql/")
 ITEM = "VHJhbnNhY3Rpb25JdGVtOjE="
 PAID_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

@@ -9,6 +9,7 @@ import hmac
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
 import httpx
@@ -33,6 +34,7 @@ from saleor_up2pay.up2pay import (
     build_gae_request,
     parse_gae_response,
 )
+from saleor_up2pay.up2pay.models import Numappel, Numtrans
 from tests.support.servers import free_port
 
 KEY = "0123456789ABCDEF" * 8
@@ -71,7 +73,8 @@ class FakeGae:
             raise httpx.ConnectError("no route", request=request)
         response = answer(fields)
         if asyncio.iscoroutine(response):
-            return await response
+            awaited: httpx.Response = await response
+            return awaited
         return response
 
     def ops(self) -> list[tuple[str, str]]:
@@ -112,11 +115,18 @@ def client(http, redis, urls=(MAIN, BACKUP), budget: float = 12.0) -> GaeClient:
     )
 
 
-LEG_ARGS = {
+class LegArgs(TypedDict):
+    amount: int
+    reference: str
+    numappel: Numappel
+    numtrans: Numtrans
+
+
+LEG_ARGS: LegArgs = {
     "amount": 1500,
     "reference": "Teste-transactions",
-    "numappel": "2310165",
-    "numtrans": "722487980",
+    "numappel": Numappel("2310165"),
+    "numtrans": Numtrans("722487980"),
 }
 
 
@@ -173,8 +183,8 @@ class TestBuildRequest:
                 question_number=7,
                 now=NOW,
                 leg=Leg.CARD,
-                numappel="1",
-                numtrans="2",
+                numappel=Numappel("1"),
+                numtrans=Numtrans("2"),
             )
         )
         assert "MONTANT" not in fields
@@ -195,7 +205,7 @@ class TestBuildRequest:
     )
     def test_invalid_requests(self, overrides, match) -> None:
         """Values the platform would refuse are refused before sending."""
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "credentials": CREDS,
             "operation": Operation.CAPTURE,
             "question_number": 1,
@@ -402,7 +412,7 @@ class TestOperations:
         """An inquiry returns STATUS and REMISE."""
         fake.on(MAIN, Operation.INQUIRY, reply("00000", STATUS="Capturé", REMISE="12345"))
         result = await client(http, redis).inquire(
-            leg=Leg.APETIZ, numappel="2310165", numtrans="722487980"
+            leg=Leg.APETIZ, numappel=Numappel("2310165"), numtrans=Numtrans("722487980")
         )
         assert (result.status, result.remittance) == ("Capturé", "12345")
 
@@ -421,7 +431,9 @@ class TestOperations:
 
         fake.on(MAIN, Operation.INQUIRY, wrong)
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
-        result = await client(http, redis).inquire(leg=Leg.APETIZ, numappel="1", numtrans="2")
+        result = await client(http, redis).inquire(
+            leg=Leg.APETIZ, numappel=Numappel("1"), numtrans=Numtrans("2")
+        )
         assert result.failed_over
         assert result.host == BACKUP
 
@@ -484,7 +496,9 @@ class TestFailover:
         """A read-only inquiry goes straight to the backup on a failover code."""
         fake.on(MAIN, Operation.INQUIRY, reply("00001"))
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
-        result = await client(http, redis).inquire(leg=Leg.APETIZ, numappel="1", numtrans="2")
+        result = await client(http, redis).inquire(
+            leg=Leg.APETIZ, numappel=Numappel("1"), numtrans=Numtrans("2")
+        )
         assert result.ok
         assert fake.ops() == [(MAIN, "00017"), (BACKUP, "00017")]
 
@@ -492,7 +506,9 @@ class TestFailover:
         """A non-200 answer counts as no answer."""
         fake.on(MAIN, Operation.INQUIRY, lambda f: httpx.Response(503, text="maintenance"))
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
-        result = await client(http, redis).inquire(leg=None, numappel="1", numtrans="2")
+        result = await client(http, redis).inquire(
+            leg=None, numappel=Numappel("1"), numtrans=Numtrans("2")
+        )
         assert result.host == BACKUP
 
     async def test_single_host_returns_the_platform_error(self, fake, http, redis) -> None:
@@ -506,7 +522,7 @@ class TestFailover:
         """Without a backup and without an answer: UNCERTAIN for money, UNAVAILABLE for reads."""
         gae = client(http, redis, urls=(MAIN,))
         assert (await gae.capture(leg=Leg.APETIZ, **LEG_ARGS)).outcome is GaeOutcome.UNCERTAIN
-        inquiry = await gae.inquire(leg=None, numappel="1", numtrans="2")
+        inquiry = await gae.inquire(leg=None, numappel=Numappel("1"), numtrans=Numtrans("2"))
         assert inquiry.outcome is GaeOutcome.UNAVAILABLE
 
 
@@ -536,7 +552,9 @@ class TestTimeBudget:
         fake.on(MAIN, Operation.INQUIRY, hang)
         fake.on(BACKUP, Operation.INQUIRY, reply("00000", STATUS="Autorisé"))
         started = time.monotonic()
-        result = await client(http, redis, budget=0.6).inquire(leg=None, numappel="1", numtrans="2")
+        result = await client(http, redis, budget=0.6).inquire(
+            leg=None, numappel=Numappel("1"), numtrans=Numtrans("2")
+        )
         assert result.ok
         assert time.monotonic() - started < 0.6
 

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from saleor_up2pay.up2pay import (
     compute_hmac,
     parse_retour,
 )
+from saleor_up2pay.up2pay.hosted_page import RedirectForm
 from tests.conftest import RECORDED, require_shared
 
 TEST_KEY = "0123456789ABCDEF" * 8
@@ -38,8 +40,8 @@ URLS = ReturnUrls(
 NOW = datetime(2026, 11, 26, 15, 15, 17, tzinfo=UTC)
 
 
-def build(**overrides):
-    kwargs = {
+def build(**overrides: Any) -> RedirectForm:
+    kwargs: dict[str, Any] = {
         "credentials": CREDENTIALS,
         "action_url": "https://recette-tpeweb.e-transactions.fr/php/",
         "method": Method.APETIZ,
@@ -187,9 +189,11 @@ class TestBuildPaymentForm:
     def test_json_keeps_order(self) -> None:
         """to_json gives the fields as ordered pairs with the action and method."""
         data = build().to_json()
+        fields = data["fields"]
+        assert isinstance(fields, list)
         assert data["method"] == "POST"
-        assert data["fields"][0] == ["PBX_SITE", "1999888"]
-        assert data["fields"][-1][0] == "PBX_HMAC"
+        assert fields[0] == ["PBX_SITE", "1999888"]
+        assert fields[-1][0] == "PBX_HMAC"
 
     @pytest.mark.parametrize(
         ("amount", "total"),
@@ -302,7 +306,8 @@ class TestOrderReferences:
         import saleor_up2pay.up2pay.hosted_page as hosted_page
 
         draws = iter("A" * 20 + "A" * 20 + "B" * 20)
-        monkeypatch.setattr(hosted_page.secrets, "choice", lambda _alphabet: next(draws))
+        secrets = hosted_page.secrets  # type: ignore[attr-defined]
+        monkeypatch.setattr(secrets, "choice", lambda _alphabet: next(draws))
         refs = OrderReferences(redis)
         await refs.reserve("A" * 20)
         assert await refs.new() == "B" * 20

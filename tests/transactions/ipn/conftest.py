@@ -21,7 +21,7 @@ from tests.transactions.ipn_support import (
 def settings(tmp_path: Path) -> Settings:
     """The test settings, trusting the key the tests sign IPNs with."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         app_url="http://app.test",
         data_dir=tmp_path / "var",
         secret_key="test-secret-key",

@@ -143,4 +143,4 @@ class TestReceiveIpn:
         await receive_ipn(services, ipn(session.reference, amount_cents=2000))
         leg = await LegRepository(services.redis).get_by_numtrans(installed.api_url, "722487980")
         assert leg is not None
-        assert (leg.captured_amount, leg.capturable_amount) == (0, Decimal("20.00"))
+        assert (leg.captured_amount, leg.capturable_amount) == (Decimal(0), Decimal("20.00"))
