@@ -204,7 +204,7 @@ async def deferred_refunds(
     return [
         {
             "psp_reference": str(job.payload.get("psp_reference", "")),
-            "amount": str(job.payload.get("amount", "")),
+            "amount": _cents(Decimal(str(job.payload.get("amount", "0")))),
             "run_at": due.isoformat(),
             "attempts": job.attempts,
             "last_error": job.last_error[:200],

@@ -6,6 +6,7 @@ refunded across both legs with one amount, and checked with Up2pay (GAE 00017).
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +55,12 @@ async def test_the_widget_shows_both_legs_and_when_they_can_be_refunded(stack: S
     proposal = response.json()
     assert (proposal["parts"], proposal["shortfall"]) == ([], "30.00")
     assert any("refunds it from" in e for e in proposal["explanations"])
+    # A refund asked by hand today waits in the job queue for D+1: the widget lists it.
+    voucher_item = legs["APETIZ"]["transaction_id"]
+    await stack.saleor.transaction_request_action(stack.app_url, voucher_item, "REFUND", "4.00")
+    (waiting,) = (await legs_of(stack, order_id))["APETIZ"]["leg"]["deferred_refunds"]
+    assert waiting["amount"] == "4.00"
+    assert datetime.fromisoformat(waiting["run_at"]) == datetime.fromisoformat(refund["from"])
 
 
 async def test_a_refund_split_across_two_legs_is_asked_of_saleor_and_done(stack: Stack) -> None:
