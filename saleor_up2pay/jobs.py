@@ -348,6 +348,24 @@ class JobQueue:
         )
         return bool(done)
 
+    async def pending_with_prefix(
+        self, prefix: str, limit: int = 100
+    ) -> list[tuple[Job, datetime]]:
+        """Pending jobs whose id starts with ``prefix``, with when each may run, soonest first.
+
+        For readers that name their jobs by what they concern (e.g. the deferred refunds of one
+        leg: ``refund:<instance>:<numtrans>:``); ``prefix`` is matched literally.
+        """
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        found: list[tuple[Job, datetime]] = []
+        async for job_id, score in self.redis.zscan_iter(DUE_KEY, match=pattern, count=500):
+            job = await self.get(str(job_id))
+            if job is not None:
+                found.append((job, datetime.fromtimestamp(float(score), UTC)))
+            if len(found) >= limit:
+                break
+        return sorted(found, key=lambda pair: pair[1])
+
     async def drop_scope(self, scope: str) -> int:
         """Delete the pending and dead jobs whose id is ``<kind>:<scope>:...``; returns how many.
 

@@ -16,6 +16,7 @@ from saleor_up2pay import __version__
 from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
 from saleor_up2pay.api.limits import install_limits
 from saleor_up2pay.api.saleor_webhooks import WebhookHandler
+from saleor_up2pay.dashboard import order_widget
 from saleor_up2pay.dashboard import routes as dashboard_routes
 from saleor_up2pay.errors import install_error_handlers
 from saleor_up2pay.jobs import Worker
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(health.router)
     # routers: one include per area, added below this line
     app.include_router(dashboard_routes.router)
+    app.include_router(order_widget.router)
     app.include_router(app_routes.router)
     app.include_router(saleor_webhooks.webhook_router(webhook_handlers))
     app.include_router(up2pay_routes.router)

@@ -322,3 +322,16 @@ class TestWorker:
         handlers = job_handlers(services)
         assert set(handlers) == {REPORT_JOB, EVENT_JOB, REFUND_JOB}
         assert all(callable(handler) for handler in handlers.values())
+
+
+async def test_pending_jobs_are_found_by_id_prefix(redis: aioredis.Redis) -> None:
+    """A reader lists the jobs it named (a leg's deferred refunds) without touching the keys."""
+    queue = JobQueue(redis)
+    later = datetime.now(UTC) + timedelta(days=1)
+    await queue.enqueue("refund.deferred", {"n": 2}, job_id="refund:i1:722:refund:2", run_at=later)
+    await queue.enqueue("refund.deferred", {"n": 1}, job_id="refund:i1:722:refund:1")
+    await queue.enqueue("refund.deferred", {"n": 3}, job_id="refund:i1:7229:refund:1")
+    await queue.enqueue("refund.deferred", {"n": 4}, job_id="refund:i2:722:refund:1")
+    found = await queue.pending_with_prefix("refund:i1:722:")
+    assert [job.payload["n"] for job, _ in found] == [1, 2]
+    assert abs((found[1][1] - later).total_seconds()) < 1

@@ -40,6 +40,8 @@ STATIC_PATH = APP_PAGE_PATH + "/static"
 MAX_BODY_BYTES = 64 * 1024
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _ASSETS = {
+    "order.js": "text/javascript; charset=utf-8",
+    "order.css": "text/css; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "logo.svg": "image/svg+xml",

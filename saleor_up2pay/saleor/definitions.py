@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 APP_PAGE_PATH = "/app"
 """The dashboard configuration page loaded in Saleor's iframe (the manifest's ``appUrl``)."""
+ORDER_WIDGET_PATH = APP_PAGE_PATH + "/order"
+"""The order page widget (manifest extensions ``ORDER_DETAILS_WIDGETS`` and the refund popup)."""
 MANIFEST_PATH = "/api/manifest"
 REGISTER_PATH = "/api/register"
 LOGO_PATH = "/logo.png"

@@ -2,10 +2,11 @@
 
 Static text (name, about, author, permissions, required Saleor version) lives in
 ``manifest/manifest.json``, package data found through the package (see :mod:`.documents`). This
-module adds what depends on the running app: the id, the package version, the optional homepage
-and support URLs (``HOMEPAGE_URL``, ``SUPPORT_URL``), absolute URLs built from ``APP_URL`` (never
-from the request's ``Host``: Saleor sends it without the port) and one webhook per
-:data:`~.definitions.WEBHOOKS` entry, whose ``query`` is the subscription document's text.
+module adds what depends on the running app: the id, the package version, the optional homepage and
+support URLs (``HOMEPAGE_URL``, ``SUPPORT_URL``), the order page extensions (:func:`extensions`),
+absolute URLs built from ``APP_URL`` (never from the request's ``Host``: Saleor sends it without
+the port) and one webhook per :data:`~.definitions.WEBHOOKS` entry, whose ``query`` is the
+subscription document's text.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from saleor_up2pay import APP_ID, __version__
 from saleor_up2pay.saleor.definitions import (
     APP_PAGE_PATH,
     LOGO_PATH,
+    ORDER_WIDGET_PATH,
     REGISTER_PATH,
     WEBHOOKS,
     WebhookDefinition,
@@ -72,6 +74,33 @@ def webhook_entry(definition: WebhookDefinition, app_url: str) -> dict[str, Any]
     }
 
 
+def extensions(app_url: str, permissions: list[str]) -> list[dict[str, Any]]:
+    """The order page extensions (Saleor 3.22+; mount and target are free strings since 3.23).
+
+    The widget in the order details, and the same page as a popup from the order's "more
+    actions" menu opening on the refund split. Their permissions are the app's own (an
+    extension's must be a subset of the app's).
+    """
+    url = app_url + ORDER_WIDGET_PATH
+    return [
+        {
+            "label": "Up2pay",
+            "url": url,
+            "mount": "ORDER_DETAILS_WIDGETS",
+            "target": "WIDGET",
+            "permissions": permissions,
+            "options": {"widgetTarget": {"method": "GET"}},
+        },
+        {
+            "label": "Refund across Up2pay legs",
+            "url": url + "?view=refund",
+            "mount": "ORDER_DETAILS_MORE_ACTIONS",
+            "target": "POPUP",
+            "permissions": permissions,
+        },
+    ]
+
+
 def build_manifest(settings: Settings) -> dict[str, Any]:
     """The manifest JSON for an app served at ``settings.app_url``."""
     base = settings.app_url.rstrip("/")
@@ -82,7 +111,7 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
         "appUrl": base + APP_PAGE_PATH,
         "tokenTargetUrl": base + REGISTER_PATH,
         "brand": {"logo": {"default": base + LOGO_PATH}},
-        "extensions": [],
+        "extensions": extensions(base, list(static_manifest()["permissions"])),
         "webhooks": [webhook_entry(definition, base) for definition in WEBHOOKS],
         **{
             key: value

@@ -135,7 +135,7 @@ class Stack:
     redis_socket: str
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def iframe_src(self, **params: str) -> str:
+    def iframe_src(self, page: str = "/app", **params: str) -> str:
         from urllib.parse import urlencode
 
         query = {
@@ -144,7 +144,7 @@ class Stack:
             "id": self.saleor.app_id or "",
             **params,
         }
-        return f"{self.app_url}/app?{urlencode(query)}"
+        return f"{self.app_url}{page}?{urlencode(query)}"
 
     async def _redis(self) -> aioredis.Redis:
         return aioredis.Redis(unix_socket_path=self.redis_socket, decode_responses=True)
@@ -155,9 +155,12 @@ def dashboard_app(stack_ref: dict[str, Stack]) -> Starlette:
 
     async def page(request: Request) -> Response:
         stack = stack_ref["stack"]
+        extra = {k: v for k, v in request.query_params.items() if k in {"orderId", "view"}}
         src = stack.iframe_src(
+            request.query_params.get("page", "/app"),
             theme=request.query_params.get("theme", "light"),
             locale=request.query_params.get("locale", "en"),
+            **extra,
         )
         height = request.query_params.get("height", "900")
         html = DASHBOARD_PAGE.replace("__SRC__", src).replace("__HEIGHT__", height)

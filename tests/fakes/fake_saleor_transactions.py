@@ -28,6 +28,7 @@ call the helpers from their own event loop.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.fakes.fake_saleor import FakeSaleor, GraphQLCall, GraphQLErrors, permission_denied
 
@@ -296,6 +298,9 @@ class SaleorTransactions:
         """When True, every call handled here answers HTTP 503."""
         self.webhook_responses: list[tuple[str, int, Any]] = []
         """(event, HTTP status, JSON answer or None) of every webhook sent to the app."""
+        self.requested_actions: list[dict[str, Any]] = []
+        """Variables of every ``transactionRequestAction`` mutation received (reasons included)."""
+        self._action_tasks: set[asyncio.Task[Any]] = set()
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
         self._event_ids = itertools.count(230)
@@ -309,6 +314,7 @@ class SaleorTransactions:
             "checkout",
             "order",
             "checkoutComplete",
+            "transactionRequestAction",
         ):
             fake.resolvers[name] = getattr(self, f"_resolve_{name}")
 
@@ -1218,6 +1224,53 @@ class SaleorTransactions:
         status, answer = await self._send(ACTION_EVENT[action_type], app_url, payload)
         with self._lock:
             self._apply_action_answer(item, request, action_type, status, answer)
+            return {"transaction": self.item_json(item), "errors": []}
+
+    def _resolve_transactionRequestAction(
+        self, variables: dict[str, Any], call: GraphQLCall
+    ) -> dict[str, Any]:
+        """The mutation (app token or staff): answers at once, the webhook follows (fact 22).
+
+        Saleor returns the item with its new ``*_REQUEST`` event and unchanged amounts, then its
+        worker sends the action webhook; here the delivery runs as a task on the fake's loop
+        (:meth:`transaction_request_action`), and tests wait for its answer
+        (:attr:`webhook_responses`).
+        """
+        self._check_up()
+        self._require_app(call, "transactionRequestAction")
+        installation = self.fake.installation
+        with self._lock:
+            item = self._find_item(variables)
+            if item is None:
+                return {
+                    "transaction": None,
+                    "errors": [
+                        {"field": "id", "code": "NOT_FOUND", "message": "Transaction not found."}
+                    ],
+                }
+            action_type = str(variables.get("actionType", "REFUND"))
+            if installation is None or ACTION_EVENT[action_type] not in installation.webhooks:
+                return {
+                    "transaction": None,
+                    "errors": [
+                        {
+                            "field": None,
+                            "code": "MISSING_TRANSACTION_ACTION_REQUEST_WEBHOOK",
+                            "message": "No app or plugin is configured to handle the action.",
+                        }
+                    ],
+                }
+            self.requested_actions.append(dict(variables))
+            target = urlsplit(installation.webhooks[ACTION_EVENT[action_type]])
+            app_url = f"{target.scheme}://{target.netloc}"
+            amount = variables.get("amount")
+            task = asyncio.get_running_loop().create_task(
+                self.transaction_request_action(
+                    app_url, item.id, action_type, None if amount is None else money(amount)
+                )
+            )
+            self._action_tasks.add(task)
+            task.add_done_callback(self._action_tasks.discard)
             return {"transaction": self.item_json(item), "errors": []}
 
     async def release_funds(self, app_url: str, checkout_id: str) -> list[str]:

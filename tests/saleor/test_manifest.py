@@ -131,6 +131,19 @@ class TestManifest:
         assert manifest["tokenTargetUrl"] == "https://up2pay.example.com/api/register"
         assert "//api" not in json.dumps(manifest)
 
+    def test_order_page_extensions_are_declared(self, settings: Settings) -> None:
+        """The order widget (3.22+) and the refund popup, with the app's own permissions only."""
+        changed = settings.model_copy(update={"app_url": "https://up2pay.example.com"})
+        manifest = build_manifest(changed)
+        mounts = {(e["mount"], e["target"]): e for e in manifest["extensions"]}
+        widget = mounts["ORDER_DETAILS_WIDGETS", "WIDGET"]
+        assert widget["url"] == "https://up2pay.example.com/app/order"
+        popup = mounts["ORDER_DETAILS_MORE_ACTIONS", "POPUP"]
+        assert popup["url"] == "https://up2pay.example.com/app/order?view=refund"
+        for extension in manifest["extensions"]:
+            assert set(extension["permissions"]) <= set(manifest["permissions"])
+            assert extension["label"]
+
     def test_homepage_and_support_urls_only_when_configured(self, settings: Settings) -> None:
         """No invented links: homepageUrl and supportUrl appear only when the operator sets them."""
         assert "homepageUrl" not in build_manifest(settings)
