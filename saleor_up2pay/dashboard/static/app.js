@@ -103,7 +103,7 @@
       methodMinimums: "Minimum per payment",
       methodMinimumsHint: "Optional, e.g. APETIZ=1.50, CVCONNECT=20.00 (not confirmed rules: off by default).",
       storefrontOrigins: "Storefront origins",
-      storefrontOriginsHint: "Where shoppers come back after paying (returnUrl), e.g. https://shop.example.com. Required in test and live.",
+      storefrontOriginsHint: "Scheme and host of the shops shoppers come back to after paying (returnUrl), comma-separated, without a path. Required in test and live.",
       mealUnrestricted:
         "No meal-voucher eligibility configured: meal vouchers may pay the whole checkout, shipping included. You are liable for what they pay: set the eligible product types or categories.",
       noOrigins: "No storefront origins: test and live payments are refused until you set them.",
@@ -234,7 +234,7 @@
       methodMinimums: "Minimum par paiement",
       methodMinimumsHint: "Facultatif, ex. APETIZ=1.50, CVCONNECT=20.00 (règles non confirmées : désactivé par défaut).",
       storefrontOrigins: "Origines de la boutique",
-      storefrontOriginsHint: "Où reviennent les clients après paiement (returnUrl), ex. https://boutique.example.com. Obligatoire en test et en production.",
+      storefrontOriginsHint: "Schéma et hôte des boutiques où reviennent les clients après paiement (returnUrl), séparés par des virgules, sans chemin. Obligatoire en test et en production.",
       mealUnrestricted:
         "Aucune éligibilité aux titres-restaurant configurée : ils peuvent payer toute la commande, livraison comprise. Vous en êtes responsable : indiquez les types de produits ou catégories éligibles.",
       noOrigins: "Aucune origine de boutique : les paiements en test et en production sont refusés tant qu'elles ne sont pas renseignées.",
