@@ -163,6 +163,20 @@ class Settings(BaseSettings):
     up2pay_identifiant: str = "107904482"
     up2pay_hmac_key: str = Field(default="0123456789ABCDEF" * 8, repr=False)
     up2pay_methods: CommaList = Field(default_factory=lambda: list(UP2PAY_METHOD_CODES))
+    up2pay_meal_eligible_product_types: CommaList = Field(
+        default_factory=list,
+        description=(
+            "Product type slugs meal vouchers may pay (default of every configuration); empty = "
+            "no restriction."
+        ),
+    )
+    up2pay_storefront_origins: CommaList = Field(
+        default_factory=list,
+        description=(
+            "Storefront origins a returnUrl may point to (default configuration); empty = the "
+            "origin of APP_URL and localhost, in the sandbox environment only."
+        ),
+    )
     sandbox_url: str = Field(
         default="http://localhost:8090", description="Base URL of the local Up2pay sandbox."
     )
@@ -218,6 +232,8 @@ class Settings(BaseSettings):
         "up2pay_gae_urls",
         "up2pay_public_keys",
         "up2pay_methods",
+        "up2pay_meal_eligible_product_types",
+        "up2pay_storefront_origins",
         mode="before",
     )(_split_commas)
 

@@ -16,6 +16,13 @@ def _id(path: Path) -> str:
     return str(path.relative_to(PROJECT_ROOT))
 
 
+EXTENDED_SINCE_RECORDING = {
+    # Issue 14: checkout lines (product type, category), shipping, billing address, language.
+    "payment_gateway_initialize_session",
+    "transaction_initialize_session",
+}
+
+
 class TestGraphQLDocuments:
     @pytest.mark.parametrize("path", DOCUMENTS, ids=_id)
     def test_document_validates_against_the_saleor_schema(self, path: Path) -> None:
@@ -50,8 +57,11 @@ class TestGraphQLDocuments:
         "path", sorted((PROJECT_ROOT / "graphql" / "subscriptions").glob("*.graphql")), ids=_id
     )
     def test_subscriptions_are_the_recorded_ones(self, path: Path) -> None:
-        """The subscriptions are the spec's documents that Saleor 3.23 accepted when recorded."""
+        """The subscriptions are the spec's documents that Saleor 3.23 accepted when recorded,
+        except those extended since (they still validate against the schema, above)."""
         recorded = require_shared(
             RECORDED / "subscriptions" / (path.stem.replace("_", "-") + ".graphql")
         )
+        if path.stem in EXTENDED_SINCE_RECORDING:
+            return
         assert path.read_text(encoding="utf-8") == recorded.read_text(encoding="utf-8")

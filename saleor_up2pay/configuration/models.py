@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +30,7 @@ from saleor_up2pay.up2pay.models import (
     RANG_FORMAT,
     SITE_FORMAT,
 )
+from saleor_up2pay.voucher_rules import DEFAULT_RULE_SET, RULE_SET_IDS
 
 MethodCode = Literal["APETIZ", "SODEXO", "UPCHEQUDEJ", "CVCONNECT"]
 """Up2pay ``TYPECARTE`` of a voucher method (``TYPEPAIEMENT=LIMONETIK``)."""
@@ -56,12 +59,15 @@ class MethodInfo:
 
 
 METHODS: tuple[MethodInfo, ...] = (
-    MethodInfo("APETIZ", "Apetiz", "meal_voucher"),
-    MethodInfo("SODEXO", "Pluxee (Sodexo)", "meal_voucher"),
-    MethodInfo("UPCHEQUDEJ", "Up Chèque Déjeuner", "meal_voucher"),
+    MethodInfo("APETIZ", "Bimpli (Apetiz)", "meal_voucher"),
+    MethodInfo("SODEXO", "Pluxee", "meal_voucher"),
+    MethodInfo("UPCHEQUDEJ", "Up Déjeuner", "meal_voucher"),
     MethodInfo("CVCONNECT", "Chèque-Vacances Connect", "holiday_voucher"),
 )
-"""The one table of methods, in the order they are offered."""
+"""The one table of methods, in the order they are offered, named as shoppers know them today.
+
+The Up2pay codes did not change with the rebrands: Apetiz is Bimpli (a Swile company), Sodexo is
+Pluxee, Up Chèque Déjeuner is Up Déjeuner."""
 
 _BY_CODE = {m.code: m for m in METHODS}
 
@@ -128,7 +134,79 @@ def _check_id(value: str) -> str:
     return value
 
 
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,249}")
+
+
+def _split(value: object) -> object:
+    # The page and the settings may send "a, b" as one string.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_slugs(value: list[str]) -> list[str]:
+    slugs = []
+    for item in value:
+        slug = item.strip().lower()
+        if not _SLUG_RE.fullmatch(slug):
+            raise PydanticCustomError(
+                "slug_format",
+                "{value!r} is not a slug (letters, digits, - and _).",
+                {"value": item},
+            )
+        if slug not in slugs:
+            slugs.append(slug)
+    return slugs
+
+
+def _check_origins(value: list[str]) -> list[str]:
+    origins = []
+    for item in value:
+        parts = urlsplit(item.strip())
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path.strip("/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or "*" in parts.netloc
+        ):
+            raise PydanticCustomError(
+                "origin_format",
+                "{value!r} is not an origin like https://shop.example.com (no path).",
+                {"value": item},
+            )
+        origin = f"{parts.scheme}://{parts.netloc.lower()}"
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def _check_rule_set(value: str) -> str:
+    if value not in RULE_SET_IDS:
+        raise PydanticCustomError(
+            "rule_set_unknown",
+            "Unknown meal-voucher rule set; use one of {ids}.",
+            {"ids": ", ".join(RULE_SET_IDS)},
+        )
+    return value
+
+
+def _check_minimums(value: dict[MethodCode, Decimal]) -> dict[MethodCode, Decimal]:
+    for amount in value.values():
+        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+            raise PydanticCustomError(
+                "minimum_format", "A minimum is a positive amount in euros, e.g. 1.50."
+            )
+    return {code: value[code] for code in METHOD_CODES if code in value}
+
+
 Name = Annotated[str, BeforeValidator(_strip), AfterValidator(_check_name)]
+Slugs = Annotated[list[str], BeforeValidator(_split), AfterValidator(_check_slugs)]
+Origins = Annotated[list[str], BeforeValidator(_split), AfterValidator(_check_origins)]
+RuleSetId = Annotated[str, AfterValidator(_check_rule_set)]
+Minimums = Annotated[dict[MethodCode, Decimal], AfterValidator(_check_minimums)]
 Site = Annotated[
     str,
     BeforeValidator(_strip),
@@ -172,6 +250,22 @@ class Up2payConfiguration(BaseModel):
     ]
     methods: Methods
     capture_mode: CaptureMode = "follow_saleor"
+    meal_eligible_product_types: Slugs = []
+    """Product type slugs a meal voucher may pay; with no type nor category: no restriction."""
+    meal_eligible_categories: Slugs = []
+    """Category slugs a meal voucher may pay (a line qualifies by its type or its category)."""
+    meal_excluded_categories: Slugs = []
+    """Category slugs never payable by a meal voucher (the rule set's excluded kinds, mapped)."""
+    meal_rule_set: RuleSetId = DEFAULT_RULE_SET
+    method_minimums: Minimums = {}
+    """Minimum amount per payment, by method; none by default (not confirmed rules)."""
+    storefront_origins: Origins = []
+    """Origins a ``returnUrl`` may point to (see ``docs/security.md``)."""
+
+    @property
+    def meal_restricted(self) -> bool:
+        """Whether meal vouchers are limited to some lines (else they may pay the whole total)."""
+        return bool(self.meal_eligible_product_types or self.meal_eligible_categories)
 
     @property
     def key_hint(self) -> str:
@@ -202,6 +296,17 @@ class ConfigurationInput(BaseModel):
     hmac_key: Annotated[str, BeforeValidator(_strip), AfterValidator(_check_optional_hmac_key)] = ""
     methods: Methods
     capture_mode: CaptureMode = "follow_saleor"
+    meal_eligible_product_types: Slugs = []
+    """Product type slugs a meal voucher may pay; with no type nor category: no restriction."""
+    meal_eligible_categories: Slugs = []
+    """Category slugs a meal voucher may pay (a line qualifies by its type or its category)."""
+    meal_excluded_categories: Slugs = []
+    """Category slugs never payable by a meal voucher (the rule set's excluded kinds, mapped)."""
+    meal_rule_set: RuleSetId = DEFAULT_RULE_SET
+    method_minimums: Minimums = {}
+    """Minimum amount per payment, by method; none by default (not confirmed rules)."""
+    storefront_origins: Origins = []
+    """Origins a ``returnUrl`` may point to (see ``docs/security.md``)."""
 
     def __repr__(self) -> str:
         # The key is a plain str here (it is empty when kept): never let it reach a repr or log.

@@ -116,6 +116,8 @@ class ConfigurationRepository:
             hmac_key=SecretStr(s.up2pay_hmac_key),
             methods=cast(builtins.list[MethodCode], list(s.up2pay_methods)),
             capture_mode="follow_saleor",
+            meal_eligible_product_types=list(s.up2pay_meal_eligible_product_types),
+            storefront_origins=list(s.up2pay_storefront_origins),
         )
 
     async def for_channel(self, saleor_api_url: str, channel_slug: str) -> Up2payConfiguration:

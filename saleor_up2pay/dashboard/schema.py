@@ -11,7 +11,7 @@ can only ever touch the instance the token was minted for. Form validation failu
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -39,6 +39,7 @@ from saleor_up2pay.dashboard.auth import DashboardSession
 from saleor_up2pay.dashboard.credentials import CredentialsInput, check_credentials
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.services import Services
+from saleor_up2pay.voucher_rules import DEFAULT_RULE_SET, RULE_SETS
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +115,25 @@ class Method:
     kind: VoucherKind
 
 
+@strawberry.type(description="A minimum amount per payment for one method (euros).")
+class MethodMinimum:
+    method: VoucherMethod
+    amount: Decimal
+
+
+@strawberry.type(description="Dated meal-voucher rules (docs/meal-vouchers.md).")
+class RuleSet:
+    id: str
+    title: str
+    confirmed: bool
+    valid_from: date | None
+    valid_until: date | None
+    excluded_kinds: list[str] = strawberry.field(
+        description="Kinds of products to map to excluded categories (e.g. alcohol)."
+    )
+    daily_cap: Decimal | None
+
+
 @strawberry.type(description="An Up2pay configuration. The HMAC key is never returned.")
 class Configuration:
     id: strawberry.ID
@@ -127,6 +147,15 @@ class Configuration:
     capture_mode: CaptureMode
     is_default: bool
     channels: list[str] = strawberry.field(description="Slugs of the channels using it.")
+    meal_eligible_product_types: list[str]
+    meal_eligible_categories: list[str]
+    meal_excluded_categories: list[str]
+    meal_rule_set: str
+    meal_restricted: bool = strawberry.field(
+        description="False: meal vouchers may pay the whole checkout (the merchant is liable)."
+    )
+    method_minimums: list[MethodMinimum]
+    storefront_origins: list[str]
 
     @classmethod
     def of(cls, config: Up2payConfiguration, mapping: dict[str, str]) -> "Configuration":
@@ -146,6 +175,16 @@ class Configuration:
             capture_mode=CaptureMode(config.capture_mode),
             is_default=config.is_default,
             channels=users,
+            meal_eligible_product_types=list(config.meal_eligible_product_types),
+            meal_eligible_categories=list(config.meal_eligible_categories),
+            meal_excluded_categories=list(config.meal_excluded_categories),
+            meal_rule_set=config.meal_rule_set,
+            meal_restricted=config.meal_restricted,
+            method_minimums=[
+                MethodMinimum(method=VoucherMethod(code), amount=amount)
+                for code, amount in config.method_minimums.items()
+            ],
+            storefront_origins=list(config.storefront_origins),
         )
 
 
@@ -251,6 +290,12 @@ class CheckCredentialsPayload:
 # --- inputs -------------------------------------------------------------------------------------
 
 
+@strawberry.input
+class MethodMinimumInput:
+    method: VoucherMethod
+    amount: str = strawberry.field(description='Euros, e.g. "1.50".')
+
+
 @strawberry.input(name="ConfigurationInput")
 class ConfigurationInputType:
     id: strawberry.ID | None = strawberry.field(default=None, description="Absent: create.")
@@ -262,6 +307,12 @@ class ConfigurationInputType:
     hmac_key: str = strawberry.field(default="", description="Empty: keep the stored key.")
     methods: list[VoucherMethod]
     capture_mode: CaptureMode = CaptureMode.FOLLOW_SALEOR
+    meal_eligible_product_types: list[str] = strawberry.field(default_factory=list)
+    meal_eligible_categories: list[str] = strawberry.field(default_factory=list)
+    meal_excluded_categories: list[str] = strawberry.field(default_factory=list)
+    meal_rule_set: str = DEFAULT_RULE_SET
+    method_minimums: list[MethodMinimumInput] = strawberry.field(default_factory=list)
+    storefront_origins: list[str] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(name="CredentialsInput")
@@ -291,6 +342,21 @@ class Query:
         return [
             Method(code=VoucherMethod(m.code), label=m.label, kind=VoucherKind(m.kind))
             for m in METHODS
+        ]
+
+    @strawberry.field
+    def rule_sets(self) -> list[RuleSet]:
+        return [
+            RuleSet(
+                id=r.id,
+                title=r.title,
+                confirmed=r.confirmed,
+                valid_from=r.valid_from,
+                valid_until=r.valid_until,
+                excluded_kinds=list(r.excluded_kinds),
+                daily_cap=r.daily_cap,
+            )
+            for r in RULE_SETS
         ]
 
     @strawberry.field
@@ -436,6 +502,8 @@ def _plain(value: Any) -> dict[str, Any]:
     for key, item in vars(value).items():
         if isinstance(item, Enum):
             out[key] = item.value
+        elif key == "method_minimums":
+            out[key] = {m.method.value: m.amount for m in item}
         elif isinstance(item, list):
             out[key] = [i.value if isinstance(i, Enum) else i for i in item]
         elif item is None:

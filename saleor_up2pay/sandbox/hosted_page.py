@@ -8,6 +8,7 @@ give no error code for a check, the sandbox answers 00002 ("Erreur de paramètre
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,6 +168,57 @@ def _check_card_type(fields: Mapping[str, str]) -> str:
     return str(card_type)
 
 
+_XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
+_BILLING_TEXT = re.compile(r"[A-Za-z0-9 ]*")
+_BILLING_LIMITS = {
+    "FirstName": 22,
+    "LastName": 22,
+    "Address1": 50,
+    "Address2": 50,
+    "ZipCode": 16,
+    "City": 50,
+}
+
+
+def _xml(fields: Mapping[str, str], name: str, root: str) -> ET.Element | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if not value.startswith(_XML_DECLARATION):
+        raise _refuse("00002", f"{name} must start with {_XML_DECLARATION}")
+    try:
+        # Plain ElementTree: the value is 3-D Secure data we generated in the tests, no DTDs.
+        element = ET.fromstring(value.removeprefix(_XML_DECLARATION))  # noqa: S314
+    except ET.ParseError as exc:
+        raise _refuse("00002", f"{name} is not well-formed XML: {exc}") from None
+    if element.tag != root:
+        raise _refuse("00002", f"{name}'s root element must be <{root}>")
+    return element
+
+
+def _check_3ds_fields(fields: Mapping[str, str]) -> None:
+    """PBX_SHOPPINGCART and PBX_BILLING as the 3-D Secure v2 page reads them (§2.4, pitfall 16)."""
+    cart = _xml(fields, "PBX_SHOPPINGCART", "shoppingcart")
+    if cart is not None:
+        quantity = cart.findtext("total/totalQuantity") or ""
+        if not quantity.isdigit() or not 1 <= int(quantity) <= 99:
+            raise _refuse("00002", "PBX_SHOPPINGCART totalQuantity must be an integer from 1 to 99")
+    billing = _xml(fields, "PBX_BILLING", "Billing")
+    if billing is not None:
+        address = billing.find("Address")
+        if address is None:
+            raise _refuse("00002", "PBX_BILLING needs an <Address>")
+        for tag, limit in _BILLING_LIMITS.items():
+            text = address.findtext(tag) or ""
+            if len(text) > limit or not _BILLING_TEXT.fullmatch(text):
+                raise _refuse(
+                    "00002", f"PBX_BILLING {tag}: at most {limit} letters, digits or spaces"
+                )
+        country = address.findtext("CountryCode") or ""
+        if country and (not re.fullmatch(r"[0-9]{3}", country) or country == "000"):
+            raise _refuse("00002", "PBX_BILLING CountryCode must be an ISO 3166-1 numeric code")
+
+
 def _check_choice(fields: Mapping[str, str], name: str, default: str, allowed: set[str]) -> str:
     value = fields.get(name, default)
     if value not in allowed:
@@ -186,6 +238,7 @@ def validate_payment_request(
     _check_hmac(pairs, fields, account.hmac_key)
     total, email, retour = _check_order_fields(fields)
     card_type = _check_card_type(fields)
+    _check_3ds_fields(fields)
     urls = ReturnUrls(
         accepted=_absolute_url(fields, "PBX_EFFECTUE"),
         refused=_absolute_url(fields, "PBX_REFUSE"),

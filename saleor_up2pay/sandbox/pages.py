@@ -10,9 +10,9 @@ from saleor_up2pay.sandbox.payments import IpnOrder, Outcome
 from saleor_up2pay.sandbox.protocol import ERROR_MESSAGES, REFUSAL_CODES
 
 CARD_LABELS = {
-    "APETIZ": "Apetiz (Bimply)",
-    "SODEXO": "Pass Restaurant (Pluxee)",
-    "UPCHEQUDEJ": "Up Chèque Déjeuner",
+    "APETIZ": "Bimpli (Apetiz)",
+    "SODEXO": "Pluxee",
+    "UPCHEQUDEJ": "Up Déjeuner",
     "CVCONNECT": "Chèque-Vacances Connect",
 }
 

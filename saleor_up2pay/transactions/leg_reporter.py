@@ -54,8 +54,8 @@ from saleor_up2pay.up2pay.models import Leg
 log = structlog.get_logger(__name__)
 
 ITEM_NAMES: dict[Leg, str] = {
-    Leg.APETIZ: "Up2pay · Apetiz",
-    Leg.SODEXO: "Up2pay · Pluxee (Sodexo)",
+    Leg.APETIZ: "Up2pay · Bimpli (Apetiz)",
+    Leg.SODEXO: "Up2pay · Pluxee",
     Leg.UPCHEQUDEJ: "Up2pay · Up Déjeuner",
     Leg.CVCONNECT: "Up2pay · Chèque-Vacances Connect",
     Leg.LIMOCB: "Up2pay · card complement",

@@ -1,4 +1,7 @@
-"""Reading the parts of Saleor payloads the session use cases need (checkout or order, money).
+"""Reading the parts of TRANSACTION_PROCESS_SESSION's payload it needs (the action, the item).
+
+The other events read typed models (``saleor_up2pay.saleor.payloads``); these helpers go when
+TRANSACTION_PROCESS_SESSION moves to one.
 
 Payloads are parsed with ``parse_float=Decimal``; a whole amount may still arrive as an ``int``
 (``20`` rather than ``20.0``), so every amount goes through :func:`to_decimal`.
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 
 class PayloadError(ValueError):
@@ -38,48 +41,6 @@ def _dict(value: Any, name: str) -> dict[str, Any]:
         msg = f"{name} is missing"
         raise PayloadError(msg)
     return value
-
-
-@dataclass(frozen=True)
-class SourceObject:
-    """The checkout or order a payment webhook is about."""
-
-    type: Literal["Checkout", "Order"]
-    id: str
-    channel: str
-    currency: str
-    total: Decimal
-    email: str | None
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> SourceObject:
-        """Read ``sourceObject`` of PAYMENT_GATEWAY_INITIALIZE / TRANSACTION_*_SESSION."""
-        source = _dict(payload.get("sourceObject"), "sourceObject")
-        kind = source.get("__typename")
-        channel = _dict(source.get("channel"), "sourceObject.channel")
-        if kind == "Checkout":
-            money = _dict(_dict(source.get("totalPrice"), "totalPrice").get("gross"), "gross")
-            email = source.get("email")
-            typed: Literal["Checkout", "Order"] = "Checkout"
-        elif kind == "Order":
-            money = _dict(_dict(source.get("total"), "total").get("gross"), "gross")
-            email = source.get("userEmail")
-            typed = "Order"
-        else:
-            msg = f"sourceObject is a {kind!r}, not a Checkout or an Order"
-            raise PayloadError(msg)
-        currency = money.get("currency") or channel.get("currencyCode")
-        if not isinstance(currency, str) or not source.get("id"):
-            msg = "sourceObject has no id or currency"
-            raise PayloadError(msg)
-        return cls(
-            type=typed,
-            id=str(source["id"]),
-            channel=str(channel.get("slug") or ""),
-            currency=currency.upper(),
-            total=to_decimal(money.get("amount")),
-            email=str(email) if email else None,
-        )
 
 
 @dataclass(frozen=True)

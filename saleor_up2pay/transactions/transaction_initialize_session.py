@@ -21,12 +21,26 @@ reference, same signed form).
 Anything wrong with the request (unknown or disabled method, missing return URL, a non-euro
 checkout, no e-mail for ``PBX_PORTEUR``, the payment pages down) is a ``*_FAILURE`` of the
 requested flow with ``data.up2pay.errors = [{"code", "message"}]`` — never an HTTP error.
+
+Two rules protect the merchant and the shopper:
+
+- **Eligible amount** (issue 14): a meal voucher may pay the eligible products only, never
+  shipping. An amount above what ``PAYMENT_GATEWAY_INITIALIZE_SESSION`` offered as
+  ``eligibleAmount`` is refused with ``AMOUNT_ABOVE_ELIGIBLE``, one below the configured minimum
+  with ``AMOUNT_BELOW_MINIMUM``; ``data.up2pay`` then also holds ``code`` and
+  ``eligibleAmount``. The storefront initializes the voucher for the eligible amount and pays
+  the rest with another gateway.
+- **Return URL origins** (issue 11 point 5): ``returnUrl`` must be on one of the configuration's
+  storefront origins (``RETURN_URL_NOT_ALLOWED`` otherwise). With none set, only the origin of
+  ``APP_URL`` and ``localhost``/``127.0.0.1`` are allowed, and only in the sandbox environment;
+  a test or live configuration without origins refuses every session until they are set.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,8 +49,10 @@ import structlog
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfiguration
 from saleor_up2pay.errors import AppError
+from saleor_up2pay.saleor.payloads import PayloadError, SessionSource, TransactionInitializeSession
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.eligibility import Eligibility, eligibility, money
 from saleor_up2pay.transactions.gateway import Clock, GatewayFactory, app_clock, gateway_factory
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
@@ -44,15 +60,8 @@ from saleor_up2pay.transactions.results import (
     RecordedAnswer,
     SessionActionRequired,
     SessionFailure,
-    SessionOutcome,
 )
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
-from saleor_up2pay.transactions.source import (
-    PayloadError,
-    RequestedAction,
-    SourceObject,
-    transaction_id,
-)
 from saleor_up2pay.up2pay import (
     InvalidAmount,
     PlatformUnavailable,
@@ -61,7 +70,7 @@ from saleor_up2pay.up2pay import (
     Up2payError,
     build_payment_form,
 )
-from saleor_up2pay.up2pay.hosted_page import OrderReferences
+from saleor_up2pay.up2pay.hosted_page import BillingAddress, OrderReferences
 from saleor_up2pay.up2pay.models import Method
 
 log = structlog.get_logger(__name__)
@@ -94,9 +103,27 @@ def return_urls(app_url: str, reference: str) -> ReturnUrls:
 class InvalidRequest(Exception):
     """The storefront's request cannot start a payment; carries the error entry to show."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.entry = ErrorEntry(code, message)
+        self.extra = extra or {}
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def allowed_return_url(url: str, config: Up2payConfiguration, app_url: str) -> bool:
+    """Whether ``url`` is on a storefront origin of ``config`` (see the module docstring)."""
+    if config.storefront_origins:
+        return _origin(url) in config.storefront_origins
+    if config.environment != "sandbox":
+        return False
+    return _origin(url) == _origin(app_url) or urlsplit(url).hostname in LOCAL_HOSTS
 
 
 @dataclass(frozen=True)
@@ -107,7 +134,7 @@ class StorefrontData:
     return_url: str
 
     @classmethod
-    def parse(cls, data: Any, config: Up2payConfiguration) -> StorefrontData:
+    def parse(cls, data: Any, config: Up2payConfiguration, app_url: str) -> StorefrontData:
         if not isinstance(data, dict):
             msg = 'Send {"method": ..., "returnUrl": ...} as the payment gateway data.'
             raise InvalidRequest("INVALID_DATA", msg)
@@ -130,7 +157,26 @@ class StorefrontData:
                 "returnUrl must be the absolute http(s) URL of the storefront page to come back to."
             )
             raise InvalidRequest("INVALID_RETURN_URL", msg)
+        if not allowed_return_url(str(return_url), config, app_url):
+            if config.storefront_origins:
+                msg = (
+                    f"returnUrl must be on one of this channel's storefront origins "
+                    f"({', '.join(config.storefront_origins)}); add "
+                    f"{_origin(str(return_url))} under Storefront origins in the app's "
+                    "configuration page if it is yours."
+                )
+            else:
+                msg = (
+                    "This channel's Up2pay configuration has no storefront origins: set them in "
+                    "the app's configuration page (Storefront origins; UP2PAY_STOREFRONT_ORIGINS "
+                    "for the default configuration) so returnUrl can be checked."
+                )
+            raise InvalidRequest("RETURN_URL_NOT_ALLOWED", msg)
         return cls(method=method, return_url=str(return_url))
+
+
+InitializeOutcome = SessionActionRequired | SessionFailure | RecordedAnswer
+"""A new session (``*_ACTION_REQUIRED``), a refusal, or the stored answer of a repeated request."""
 
 
 class InitializeSession:
@@ -155,50 +201,38 @@ class InitializeSession:
         self._app_url = app_url
         self._clock = clock
 
-    async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The JSON answer (a stored one for a repeated idempotency key)."""
-        idempotency_key = str(payload.get("idempotencyKey") or "")
+    async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> InitializeOutcome:
+        """The outcome (the stored answer, as is, for a repeated idempotency key)."""
+        raw_key = payload.get("idempotencyKey")
+        idempotency_key = raw_key if isinstance(raw_key, str) else ""
         if idempotency_key:
             known = await self._sessions.get_by_idempotency_key(saleor_api_url, idempotency_key)
             if known is not None and known.initialize_response is not None:
                 log.info("session.replayed", reference=known.reference)
-                return known.initialize_response
+                return RecordedAnswer(known.initialize_response)
 
-        requested: Flow = "CHARGE"
+        action = payload.get("action")
+        requested: Flow = (
+            "AUTHORIZATION"
+            if isinstance(action, dict) and action.get("actionType") == "AUTHORIZATION"
+            else "CHARGE"
+        )
         try:
-            action = RequestedAction.from_payload(payload)
-            if action.action_type == "AUTHORIZATION":
-                requested = "AUTHORIZATION"
-            source = SourceObject.from_payload(payload)
-            item_id = transaction_id(payload)
+            event = TransactionInitializeSession.parse(payload)
         except PayloadError as exc:
-            return self._failure(requested, ErrorEntry("INVALID_PAYLOAD", str(exc)))
+            return _failure(requested, ErrorEntry("INVALID_PAYLOAD", str(exc)))
         try:
-            outcome = await self._start(
-                saleor_api_url,
-                payload,
-                idempotency_key=idempotency_key,
-                requested=requested,
-                action=action,
-                source=source,
-                item_id=item_id,
-            )
+            return await self._start(saleor_api_url, event, requested=requested)
         except InvalidRequest as exc:
-            log.info("session.refused", code=exc.entry.code, channel=source.channel)
-            return self._failure(requested, exc.entry)
-        return outcome
+            log.info(
+                "session.refused", code=exc.entry.code, channel=event.source_object.channel.slug
+            )
+            return _failure(requested, exc.entry, exc.extra)
 
     async def _start(
-        self,
-        saleor_api_url: str,
-        payload: dict[str, Any],
-        *,
-        idempotency_key: str,
-        requested: Flow,
-        action: RequestedAction,
-        source: SourceObject,
-        item_id: str,
-    ) -> dict[str, Any]:
+        self, saleor_api_url: str, event: TransactionInitializeSession, *, requested: Flow
+    ) -> InitializeOutcome:
+        action, source = event.action, event.source_object
         if action.currency != SUPPORTED_CURRENCY or source.currency != SUPPORTED_CURRENCY:
             msg = (
                 "Meal and holiday vouchers can only pay in euros; this payment is in "
@@ -206,13 +240,20 @@ class InitializeSession:
             )
             raise InvalidRequest("UNSUPPORTED_CURRENCY", msg)
         try:
-            config = await self._configs.for_channel(saleor_api_url, source.channel)
+            config = await self._configs.for_channel(saleor_api_url, source.channel.slug)
         except AppError as exc:
             raise InvalidRequest("APP_NOT_CONFIGURED", exc.public_message) from exc
-        data = StorefrontData.parse(payload.get("data"), config)
+        data = StorefrontData.parse(event.data, config, self._app_url)
         if not source.email:
             msg = "The checkout has no e-mail address; Up2pay needs one to send the receipt."
             raise InvalidRequest("EMAIL_REQUIRED", msg)
+        offer = eligibility(source, config, data.method.value, source.total)
+        refusal = offer.refusal(action.amount)
+        if refusal is not None:
+            extra = {"code": refusal.code, "eligibleAmount": money(offer.eligible)}
+            if offer.minimum is not None:
+                extra["minimum"] = money(offer.minimum)
+            raise InvalidRequest(refusal.code, refusal.message, extra)
         flow: Flow = "CHARGE" if config.capture_mode == "always_charge" else requested
 
         gateway = self._gateways(config)
@@ -230,6 +271,8 @@ class InitializeSession:
                 urls=return_urls(self._app_url, reference),
                 now=now,
                 authorize_only=flow == "AUTHORIZATION",
+                shopping_cart=shopping_cart(source),
+                billing=billing_address(source),
             )
         except PlatformUnavailable as exc:
             msg = "The Up2pay payment pages are unavailable right now; please try again shortly."
@@ -249,20 +292,22 @@ class InitializeSession:
                     "reference": reference,
                     "method": data.method.value,
                     "flow": flow,
+                    "eligibleAmount": money(offer.eligible),
                     "payUrl": pay_url(self._app_url, reference),
                     "form": form.to_json(),
                 }
             },
-            message="Redirect the shopper to the Up2pay payment page.",
+            message=_redirect_message(offer, action.amount),
         )
-        answer = outcome.to_response().dump()
+        answer = outcome.dump()
+        item_id = event.transaction.id
         session = PaymentSession(
             reference=reference,
             saleor_api_url=saleor_api_url,
             transaction_id=item_id,
-            source_type=source.type,
+            source_type=source.typename,
             source_id=source.id,
-            channel=source.channel,
+            channel=source.channel.slug,
             method=data.method.value,
             amount=action.amount,
             currency=action.currency,
@@ -270,7 +315,7 @@ class InitializeSession:
             return_url=data.return_url,
             config_id=config.id,
             environment=config.environment,
-            idempotency_key=idempotency_key or f"transaction:{item_id}",
+            idempotency_key=event.idempotency_key or f"transaction:{item_id}",
             created_at=now,
             email=source.email,
             initialize_response=answer,
@@ -278,19 +323,20 @@ class InitializeSession:
         stored, created = await self._sessions.create(session)
         if not created and stored.initialize_response is not None:
             # Another delivery of the same request won the race: answer what it answered.
-            return stored.initialize_response
-        await self._record(session, now)
+            return RecordedAnswer(stored.initialize_response)
+        await self._record(session, offer, now)
         log.info(
             "session.created",
             reference=reference,
-            channel=source.channel,
+            channel=source.channel.slug,
             method=data.method.value,
             flow=flow,
             amount=str(action.amount),
+            eligible=money(offer.eligible),
         )
-        return answer
+        return outcome
 
-    async def _record(self, session: PaymentSession, now: datetime) -> None:
+    async def _record(self, session: PaymentSession, offer: Eligibility, now: datetime) -> None:
         await self._activity.record(
             session.saleor_api_url,
             ActivityEntry(
@@ -302,14 +348,43 @@ class InitializeSession:
                 amount=session.amount,
                 currency=session.currency,
                 outcome="redirect",
-                message=f"{session.action_type} session started",
+                message=f"{session.action_type} session started "
+                f"(eligible amount {money(offer.eligible)} of {money(offer.asked)})",
             ),
         )
 
-    @staticmethod
-    def _failure(flow: Flow, entry: ErrorEntry) -> dict[str, Any]:
-        outcome: SessionOutcome = SessionFailure(flow=flow, message=entry.message, errors=[entry])
-        return outcome.to_response().dump()
+
+def _redirect_message(offer: Eligibility, amount: Decimal) -> str:
+    return (
+        f"Redirect the shopper to the Up2pay payment page ({money(amount)} EUR; eligible "
+        f"amount {money(offer.eligible)} of {money(offer.asked)})."
+    )
+
+
+def _failure(flow: Flow, entry: ErrorEntry, extra: dict[str, Any] | None = None) -> SessionFailure:
+    return SessionFailure(flow=flow, message=entry.message, errors=[entry], extra=extra or {})
+
+
+def shopping_cart(source: SessionSource) -> int:
+    """``PBX_SHOPPINGCART``'s total quantity: the lines' quantities, kept within 1–99."""
+    return max(1, min(99, sum(line.quantity for line in source.lines)))
+
+
+def billing_address(source: SessionSource) -> BillingAddress | None:
+    """``PBX_BILLING`` from the checkout's billing address (None when it has none)."""
+    address = source.billing_address
+    if address is None:
+        return None
+    return BillingAddress(
+        first_name=address.first_name,
+        last_name=address.last_name,
+        address1=address.street_address_1,
+        address2=address.street_address_2,
+        zip_code=address.postal_code,
+        city=address.city,
+        country=address.country.code,
+        phone=address.phone or "",
+    )
 
 
 def build(services: Services) -> InitializeSession:
@@ -325,12 +400,13 @@ def build(services: Services) -> InitializeSession:
     )
 
 
-async def handle(services: Services, ctx: WebhookContext) -> RecordedAnswer:
-    """Webhook entry point: the answer, as stored for the session (replayed on a repeat)."""
-    return RecordedAnswer(await build(services).execute(ctx.saleor_api_url, ctx.payload))
+async def handle(services: Services, ctx: WebhookContext) -> InitializeOutcome:
+    """Webhook entry point: the outcome (the stored answer on a repeat), rendered by the route."""
+    return await build(services).execute(ctx.saleor_api_url, ctx.payload)
 
 
 __all__ = [
+    "InitializeOutcome",
     "InitializeSession",
     "StorefrontData",
     "handle",

@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import string
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Literal
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis
 from saleor_up2pay.up2pay.errors import InvalidPaymentRequest, ProtocolViolation
@@ -30,12 +32,15 @@ __all__ = [
     "ORDER_REFERENCE_RE",
     "PBX_RETOUR",
     "RETOUR_NAMES",
+    "BillingAddress",
     "OrderReferences",
     "RedirectForm",
     "ReturnUrls",
+    "billing_xml",
     "build_payment_form",
     "compute_hmac",
     "parse_retour",
+    "shopping_cart_xml",
 ]
 
 PBX_RETOUR = "M:M;R:R;T:T;A:A;B:B;C:C;E:E;P:P;Q:Q;S:S;W:W;Y:Y;Z:Z;K:K"
@@ -86,6 +91,139 @@ def compute_hmac(fields: Iterable[tuple[str, str]], hex_key: str, algorithm: str
     message = "&".join(f"{name}={value}" for name, value in fields).encode("utf-8")
     digest = getattr(hashlib, algorithm.lower())
     return hmac.new(binascii.unhexlify(hex_key), message, digest).hexdigest().upper()
+
+
+# --- 3-D Secure v2 fields (protocol §2.4, pitfall 16) ------------------------------------------
+
+_XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>'
+
+COUNTRY_NUMERIC: Mapping[str, str] = MappingProxyType(
+    {
+        "FR": "250",
+        "MC": "492",
+        "AD": "020",
+        "BE": "056",
+        "LU": "442",
+        "CH": "756",
+        "DE": "276",
+        "ES": "724",
+        "IT": "380",
+        "PT": "620",
+        "NL": "528",
+        "AT": "040",
+        "IE": "372",
+        "GB": "826",
+        "DK": "208",
+        "SE": "752",
+        "FI": "246",
+        "NO": "578",
+        "IS": "352",
+        "PL": "616",
+        "CZ": "203",
+        "SK": "703",
+        "HU": "348",
+        "SI": "705",
+        "HR": "191",
+        "RO": "642",
+        "BG": "100",
+        "GR": "300",
+        "CY": "196",
+        "MT": "470",
+        "EE": "233",
+        "LV": "428",
+        "LT": "440",
+        "LI": "438",
+        "SM": "674",
+        "VA": "336",
+        "GP": "312",
+        "MQ": "474",
+        "GF": "254",
+        "RE": "638",
+        "YT": "175",
+        "PM": "666",
+        "BL": "652",
+        "MF": "663",
+        "NC": "540",
+        "PF": "258",
+        "WF": "876",
+        "TF": "260",
+        "US": "840",
+        "CA": "124",
+        "MA": "504",
+        "DZ": "012",
+        "TN": "788",
+        "SN": "686",
+        "CI": "384",
+        "CM": "120",
+        "JP": "392",
+        "CN": "156",
+        "AU": "036",
+        "BR": "076",
+    }
+)
+"""ISO 3166-1 numeric codes of the countries a French shop bills most; others are sent empty
+(an empty ``CountryCode`` is accepted, ``000`` is not)."""
+
+_LIMITS = {"name": 22, "address": 50, "zip": 16, "city": 50}
+
+
+def _plain(text: str, limit: int) -> str:
+    """ASCII letters, digits and spaces only (accents stripped), at most ``limit`` characters."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(ch for ch in decomposed if ch.isascii() and (ch.isalnum() or ch == " "))
+    return " ".join(ascii_only.split())[:limit].strip()
+
+
+@dataclass(frozen=True)
+class BillingAddress:
+    """The billing address the 3-D Secure v2 card complement needs (``PBX_BILLING``)."""
+
+    first_name: str
+    last_name: str
+    address1: str
+    address2: str
+    zip_code: str
+    city: str
+    country: str
+    """ISO 3166-1 alpha-2 code (``FR``); sent as its numeric code."""
+    phone: str = ""
+
+
+def shopping_cart_xml(total_quantity: int) -> str:
+    """``PBX_SHOPPINGCART``: the total quantity, which Up2pay accepts from 1 to 99."""
+    quantity = max(1, min(99, total_quantity))
+    return (
+        f"{_XML_HEAD}<shoppingcart><total><totalQuantity>{quantity}</totalQuantity></total>"
+        "</shoppingcart>"
+    )
+
+
+def _national_phone(phone: str) -> str:
+    digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    if digits.startswith("+33"):
+        digits = "0" + digits[3:]
+    return digits if re.fullmatch(r"0[1-9][0-9]{8}", digits) else ""
+
+
+def billing_xml(address: BillingAddress) -> str:
+    """``PBX_BILLING``: escaped, ASCII-only XML with the numeric country code."""
+
+    def tag(name: str, value: str) -> str:
+        return f"<{name}>{escape(value)}</{name}>"
+
+    parts = [
+        tag("FirstName", _plain(address.first_name, _LIMITS["name"])),
+        tag("LastName", _plain(address.last_name, _LIMITS["name"])),
+        tag("Address1", _plain(address.address1, _LIMITS["address"])),
+        tag("Address2", _plain(address.address2, _LIMITS["address"])),
+        tag("ZipCode", _plain(address.zip_code, _LIMITS["zip"])),
+        tag("City", _plain(address.city, _LIMITS["city"])),
+        tag("CountryCode", COUNTRY_NUMERIC.get(address.country.upper(), "")),
+    ]
+    phone = _national_phone(address.phone)
+    if phone:
+        parts += [tag("CountryCodeMobilePhone", "+33"), tag("MobilePhone", phone)]
+    return f"{_XML_HEAD}<Billing><Address>{''.join(parts)}</Address></Billing>"
 
 
 @dataclass(frozen=True)
@@ -155,6 +293,8 @@ def build_payment_form(
     authorize_only: bool = False,
     sign_keysize: Literal[1024, 2048] | None = None,
     retour: str = PBX_RETOUR,
+    shopping_cart: int | None = None,
+    billing: BillingAddress | None = None,
 ) -> RedirectForm:
     """The signed form for a voucher payment of ``amount`` euros with ``method``.
 
@@ -164,7 +304,9 @@ def build_payment_form(
     ``ipn_method="POST"`` sets ``PBX_RUF1=POST`` (IPN variables in the body); None leaves the
     platform default (GET). ``authorize_only=True`` sends ``PBX_AUTOSEULE=O`` (authorization only,
     to be captured later with GAE 00002); ``sign_keysize=2048`` sends ``PBX_SIGN_KEYSIZE=2048`` so
-    notifications are signed with the 2048-bit key (protocol §3.6).
+    notifications are signed with the 2048-bit key (protocol §3.6). ``shopping_cart`` (the total
+    quantity) and ``billing`` add ``PBX_SHOPPINGCART`` and ``PBX_BILLING``, the XML fields 3-D
+    Secure v2 needs for the card complement (protocol §2.4), signed like the others.
     """
     total = to_minor_units(amount, currency)
     method = Method(method)
@@ -207,6 +349,10 @@ def build_payment_form(
         fields.append(("PBX_AUTOSEULE", "O"))
     if sign_keysize is not None:
         fields.append(("PBX_SIGN_KEYSIZE", str(sign_keysize)))
+    if shopping_cart is not None:
+        fields.append(("PBX_SHOPPINGCART", shopping_cart_xml(shopping_cart)))
+    if billing is not None:
+        fields.append(("PBX_BILLING", billing_xml(billing)))
     # Keep every value ASCII: the HMAC is over the bytes the browser submits, and non-ASCII
     # values make that depend on the page encoding (protocol §2.5 point 5).
     for name, value in fields:

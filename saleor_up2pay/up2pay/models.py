@@ -50,7 +50,8 @@ _CENT = Decimal("0.01")
 class Method(StrEnum):
     """A method the shopper can pick: ``PBX_TYPECARTE`` with ``LIMONETIK`` (manual §3.1.5, §3.2.4).
 
-    The codes did not change with the rebrands (Apetiz → Bimply, Sodexo → Pluxee), protocol §2.3.
+    The codes did not change with the rebrands (Apetiz → Bimpli, a Swile company; Sodexo →
+    Pluxee; Up Chèque Déjeuner → Up Déjeuner), protocol §2.3.
     """
 
     APETIZ = "APETIZ"
@@ -131,8 +132,8 @@ _VOUCHER_LEGS = frozenset({Leg.APETIZ, Leg.SODEXO, Leg.UPCHEQUDEJ, Leg.CVCONNECT
 
 _LABELS: Mapping[Leg, str] = MappingProxyType(
     {
-        Leg.APETIZ: "Bimply (Apetiz)",
-        Leg.SODEXO: "Pluxee (Sodexo Pass Restaurant)",
+        Leg.APETIZ: "Bimpli (Apetiz)",
+        Leg.SODEXO: "Pluxee (Sodexo)",
         Leg.UPCHEQUDEJ: "Up Déjeuner (Up Chèque Déjeuner)",
         Leg.CVCONNECT: "Chèque-Vacances Connect",
         Leg.LIMOCB: "Card complement",

@@ -105,11 +105,25 @@ class TestMerchantScenario:
         card.wait_for()
         hint = DEFAULT_ACCOUNT.hmac_key[-4:]
         assert card.locator('[data-test="key-hint"]').inner_text().endswith(hint)
-        assert "Pluxee (Sodexo)" in card.inner_text()
+        assert "Pluxee" in card.inner_text()
         assert "Chèque-Vacances Connect" not in card.inner_text()
         (saved,) = stored_configurations(stack)
         assert saved.hmac_key.get_secret_value() == DEFAULT_ACCOUNT.hmac_key
         assert saved.methods == ["APETIZ", "SODEXO", "UPCHEQUDEJ"]
+
+        # No meal-voucher eligibility yet: the merchant is warned (liable); setting it, with
+        # the rule set and the storefront origins, removes the warning.
+        assert card.locator('[data-test="meal-unrestricted"]').is_visible()
+        card.get_by_role("button", name="Edit").click()
+        frame.get_by_label("Meal-voucher eligible product types").fill("food, fresh-food")
+        frame.get_by_label("Storefront origins").fill("https://shop.example")
+        frame.get_by_label("France 2027 (announced, not confirmed)").check()
+        frame.get_by_role("button", name="Save").click()
+        card.locator('[data-test="meal-unrestricted"]').wait_for(state="detached")
+        (saved,) = stored_configurations(stack)
+        assert saved.meal_eligible_product_types == ["food", "fresh-food"]
+        assert saved.meal_rule_set == "fr-2027"
+        assert saved.storefront_origins == ["https://shop.example"]
 
         # Map the euro channel; the dollar channel is not eligible.
         frame.locator('select[data-channel="boutique-fr"]').select_option(

@@ -79,7 +79,7 @@ class TestDefaults:
 
     def test_methods_table_has_labels_and_kinds(self) -> None:
         """Each method has its merchant-facing label and voucher kind."""
-        assert method_info("SODEXO").label == "Pluxee (Sodexo)"
+        assert method_info("SODEXO").label == "Pluxee"
         assert method_info("CVCONNECT").kind == "holiday_voucher"
         assert method_info("UPCHEQUDEJ").kind == "meal_voucher"
 

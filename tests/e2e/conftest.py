@@ -148,6 +148,8 @@ async def stack(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> Asy
             secret_key="e2e-secret-key",
             redis_url=f"unix://{redis_server.socket_file}",
             sandbox_url=sandbox_url,
+            # The storefront the tests return to (returnUrl is checked against it).
+            up2pay_storefront_origins=["https://shop.example"],
             log_level="WARNING",
             job_retry_base_seconds=0.1,
             job_retry_max_seconds=0.5,

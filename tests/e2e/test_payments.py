@@ -23,7 +23,7 @@ class TestVoucherOnly:
         await stack.settled()
         item = stack.item(item_id)
         assert item.amounts["charged"] == Decimal("15.10")
-        assert item.name == "Up2pay · Apetiz"
+        assert item.name == "Up2pay · Bimpli (Apetiz)"
         assert item.actions == ["REFUND"]
         reference = init["data"]["up2pay"]["reference"]
         assert item.private_metadata["up2pay.reference"] == reference
@@ -64,7 +64,7 @@ class TestVoucherAndComplement:
         await stack.pay(init, "split", voucher_amount=2000, ipn_order="complement_first")
         await stack.settled()
         items = stack.saleor.items_of(checkout.id)
-        assert [i.name for i in items] == ["Up2pay · Apetiz", "Up2pay · card complement"]
+        assert [i.name for i in items] == ["Up2pay · Bimpli (Apetiz)", "Up2pay · card complement"]
         assert charged(stack, item_id) == Decimal("20.00")
         assert items[1].amounts["charged"] == Decimal("24.80")
         assert items[1].private_metadata["up2pay.leg"] == "LIMOCB"

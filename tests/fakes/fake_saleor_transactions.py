@@ -190,12 +190,26 @@ class Item:
 
 
 @dataclass
+class Line:
+    """A checkout line: its product type and category slugs, quantity and gross total."""
+
+    product_type: str
+    category: str
+    quantity: int
+    total: Decimal
+    name: str = "Product"
+
+
+@dataclass
 class Checkout:
     id: str
     channel: str
     total: Decimal
     currency: str
     email: str = "camille.martin@example.fr"
+    lines: list[Line] = field(default_factory=list)
+    shipping: Decimal = ZERO
+    language: str = "FR"
     items: list[str] = field(default_factory=list)
     order_id: str | None = None
     """Set once completed (the checkout then no longer exists for queries)."""
@@ -321,16 +335,33 @@ class SaleorTransactions:
     # -- setting the scene ----------------------------------------------------------------------
 
     def create_checkout(
-        self, total: Decimal | str, *, channel: str = "channel-eur", email: str | None = None
+        self,
+        total: Decimal | str | None = None,
+        *,
+        channel: str = "channel-eur",
+        email: str | None = None,
+        lines: list[tuple[str, str, int, str]] | None = None,
+        shipping: Decimal | str = ZERO,
+        language: str = "FR",
     ) -> Checkout:
-        """A checkout of ``total`` in ``channel``'s currency, ready to pay."""
+        """A checkout of ``total`` in ``channel``'s currency, ready to pay.
+
+        ``lines`` are ``(product type slug, category slug, quantity, gross total)``; without
+        ``total`` the checkout's total is the lines' plus ``shipping``.
+        """
         with self._lock:
             ch = self.channels[channel]
+            items = [Line(pt, cat, qty, money(amount)) for pt, cat, qty, amount in lines or []]
+            if total is None:
+                total = sum((line.total for line in items), ZERO) + money(shipping)
             checkout = Checkout(
                 id=global_id("Checkout", str(uuid.uuid4())),
                 channel=channel,
                 total=money(total),
                 currency=ch.currency,
+                lines=items,
+                shipping=money(shipping),
+                language=language,
             )
             if email:
                 checkout.email = email
@@ -368,6 +399,48 @@ class SaleorTransactions:
             )
             recalculate(item)
             return item
+
+    def seed_other_gateway_charge(
+        self, source_id: str, amount: Decimal | str, *, app_id: str = "QXBwOjk5"
+    ) -> Item:
+        """An item another payment app (a "dummy" card gateway) charged ``amount`` on.
+
+        As Saleor keeps it after that app answered ``CHARGE_SUCCESS``: for split payments, where
+        the voucher pays part of the checkout and another gateway the rest.
+        """
+        with self._lock:
+            key = str(uuid.uuid4())
+            item = self._new_item(source_id, app_id, idempotency_key=key, name="Dummy card")
+            psp = f"dummy-{key[:8]}"
+            wanted = money(amount)
+            self._new_event(item, "CHARGE_REQUEST", psp, wanted, include=False)
+            self._new_event(item, "CHARGE_SUCCESS", psp, wanted, created_by_app=app_id)
+            item.psp_reference = psp
+            recalculate(item)
+            return item
+
+    async def payment_gateway_initialize(
+        self, app_url: str, source_id: str, *, amount: Decimal | str | None = None
+    ) -> dict[str, Any]:
+        """``paymentGatewayInitialize`` for the app: its ``gatewayConfigs[].data``."""
+        with self._lock:
+            source = self.checkouts.get(source_id) or self.orders.get(source_id)
+            if source is None:
+                msg = f"no checkout or order {source_id}"
+                raise KeyError(msg)
+            payload = {
+                "version": SALEOR_VERSION,
+                "issuedAt": now_iso(),
+                "amount": money(amount) if amount is not None else self._remaining(source),
+                "data": None,
+                "sourceObject": self._source_json(source_id),
+            }
+        status, answer = await self._send("PAYMENT_GATEWAY_INITIALIZE_SESSION", app_url, payload)
+        if status != 200 or not isinstance(answer, dict) or "data" not in answer:
+            msg = f"the app answered {status}: {answer!r}"
+            raise AssertionError(msg)
+        data: dict[str, Any] = answer["data"]
+        return data
 
     # -- reading state (for assertions) ---------------------------------------------------------
 
@@ -547,16 +620,37 @@ class SaleorTransactions:
             "id": checkout.id,
             "email": checkout.email,
             "channel": {"slug": checkout.channel, "currencyCode": checkout.currency},
+            "languageCode": checkout.language,
             "totalPrice": {"gross": self._money(checkout.total, checkout.currency)},
+            "shippingPrice": {"gross": self._money(checkout.shipping, checkout.currency)},
             "billingAddress": {
                 "firstName": "Camille",
                 "lastName": "Martin",
                 "streetAddress1": "10 rue de Rivoli",
+                "streetAddress2": "",
                 "city": "PARIS",
                 "postalCode": "75004",
+                "phone": "+33612345678",
                 "country": {"code": "FR"},
             },
-            "lines": [],
+            "lines": [
+                {
+                    "id": global_id("CheckoutLine", f"{checkout.id}-{n}"),
+                    "quantity": line.quantity,
+                    "totalPrice": {"gross": self._money(line.total, checkout.currency)},
+                    "variant": {
+                        "id": global_id("ProductVariant", str(n)),
+                        "sku": f"SKU-{n}",
+                        "name": line.name,
+                        "product": {
+                            "name": line.name,
+                            "productType": {"slug": line.product_type},
+                            "category": {"slug": line.category},
+                        },
+                    },
+                }
+                for n, line in enumerate(checkout.lines)
+            ],
         }
         if depth <= 1:
             data["transactions"] = [

@@ -22,7 +22,8 @@ from saleor_up2pay.configuration import ConfigurationInput
 from saleor_up2pay.dashboard.credentials import CredentialsInput
 from saleor_up2pay.dashboard.routes import _parse_body
 from saleor_up2pay.errors import BadRequest
-from saleor_up2pay.transactions.source import PayloadError, RequestedAction, SourceObject
+from saleor_up2pay.saleor import payloads
+from saleor_up2pay.transactions.source import PayloadError, RequestedAction
 from saleor_up2pay.up2pay import MalformedMessage, SignatureInvalid
 from saleor_up2pay.up2pay.gae import parse_gae_response
 from saleor_up2pay.up2pay.notifications import verify_ipn, verify_return
@@ -149,9 +150,14 @@ class TestSaleorPayloads:
     @given(st.dictionaries(st.sampled_from(["sourceObject", "action", "x"]), JSON, max_size=3))
     def test_payload_readers_raise_only_payload_error(self, payload: dict[str, Any]) -> None:
         """A verified but unexpected Saleor payload: the readers raise PayloadError only."""
-        for reader in (SourceObject.from_payload, RequestedAction.from_payload):
-            with contextlib.suppress(PayloadError):
-                reader(payload)
+        with contextlib.suppress(PayloadError):
+            RequestedAction.from_payload(payload)
+        for model in (
+            payloads.PaymentGatewayInitializeSession,
+            payloads.TransactionInitializeSession,
+        ):
+            with contextlib.suppress(payloads.PayloadError):
+                model.parse(payload)
 
 
 class TestDashboardInputs:

@@ -17,6 +17,13 @@ from saleor_up2pay.services import Services
 from saleor_up2pay.settings import Settings
 from tests.conftest import RECORDED, SCHEMA_PATH, require_shared
 
+QUERIES_EXTENDED_SINCE_RECORDING = {
+    # Issue 14: checkout lines, shipping, billing address and language (the documents still
+    # validate against the schema: tests/test_graphql_documents.py).
+    "PAYMENT_GATEWAY_INITIALIZE_SESSION",
+    "TRANSACTION_INITIALIZE_SESSION",
+}
+
 SYNC_EVENTS = {
     "PAYMENT_GATEWAY_INITIALIZE_SESSION",
     "TRANSACTION_INITIALIZE_SESSION",
@@ -92,7 +99,8 @@ class TestManifest:
         assert set(ours) == set(theirs)
         recorded_base = "http://127.0.0.1:58200"
         for event, hook in theirs.items():
-            assert ours[event]["query"] == hook["query"], event
+            if event not in QUERIES_EXTENDED_SINCE_RECORDING:
+                assert ours[event]["query"] == hook["query"], event
             assert ours[event]["name"] == hook["name"]
             assert ours[event]["targetUrl"].removeprefix("http://app.test") == hook[
                 "targetUrl"

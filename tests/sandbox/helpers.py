@@ -60,7 +60,10 @@ def payment_fields(
         ("PBX_TYPEPAIEMENT", "LIMONETIK"),
         ("PBX_TYPECARTE", card),
     ]
+    known = {n for n, _ in fields}
     fields = [(n, overrides.get(n, v)) for n, v in fields if n not in drop]
+    # Overrides of fields the base form lacks are added, in order, after it.
+    fields.extend((n, v) for n, v in overrides.items() if n not in known)
     fields.extend(extra)
     return sign_fields(fields, key) if sign else fields
 

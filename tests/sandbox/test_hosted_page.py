@@ -23,6 +23,21 @@ def error_code(response: httpx.Response) -> str:
     return response.headers["X-Up2pay-Error"]
 
 
+_XML = '<?xml version="1.0" encoding="utf-8"?>'
+
+
+def _cart(quantity: str) -> str:
+    return f"{_XML}<shoppingcart><total><totalQuantity>{quantity}</totalQuantity></total></shoppingcart>"
+
+
+def _billing(city: str = "PARIS", country: str = "250") -> str:
+    return (
+        f"{_XML}<Billing><Address><FirstName>Camille</FirstName><LastName>Martin</LastName>"
+        f"<Address1>10 rue de Rivoli</Address1><Address2></Address2><ZipCode>75004</ZipCode>"
+        f"<City>{city}</City><CountryCode>{country}</CountryCode></Address></Billing>"
+    )
+
+
 class TestHostedPageAccepts:
     async def test_valid_form_shows_the_outcome_page(self, sandbox: httpx.AsyncClient) -> None:
         """A correctly signed Conecs form opens the page with the order and its amount."""
@@ -36,6 +51,13 @@ class TestHostedPageAccepts:
         """The fields may also come URL-encoded in a GET link (protocol §2.1)."""
         response = await sandbox.get("/php/", params=tuple(payment_fields()))
         assert response.status_code == 200
+
+    async def test_3ds_v2_fields_are_accepted_when_well_formed(
+        self, sandbox: httpx.AsyncClient
+    ) -> None:
+        """PBX_SHOPPINGCART (1-99) and PBX_BILLING (plain text, numeric country), signed."""
+        fields = payment_fields(PBX_SHOPPINGCART=_cart("5"), PBX_BILLING=_billing())
+        assert (await post_form(sandbox, fields)).status_code == 200
 
     async def test_lower_case_hmac_is_accepted(self, sandbox: httpx.AsyncClient) -> None:
         """The platform compares the HMAC case-insensitively (protocol §2.5)."""
@@ -128,6 +150,14 @@ class TestHostedPageRefuses:
             ({}, ("PBX_TYPEPAIEMENT", "PBX_TYPECARTE"), "00021"),
             ({"PBX_EFFECTUE": "/relative/path"}, (), "00002"),
             ({"PBX_REPONDRE_A": "ftp://shop.test/ipn"}, (), "00002"),
+            # 3-D Secure v2 fields (protocol §2.4, pitfall 16)
+            ({"PBX_SHOPPINGCART": _cart("100")}, (), "00002"),
+            ({"PBX_SHOPPINGCART": _cart("0")}, (), "00002"),
+            ({"PBX_SHOPPINGCART": _XML + "<shoppingcart><total>"}, (), "00002"),
+            ({"PBX_BILLING": _billing(city="Saint-Étienne")}, (), "00002"),
+            ({"PBX_BILLING": _billing(city="A & B")}, (), "00002"),
+            ({"PBX_BILLING": _billing(country="FR")}, (), "00002"),
+            ({"PBX_BILLING": _billing(country="000")}, (), "00002"),
         ],
     )
     async def test_field_checks(

@@ -138,6 +138,8 @@ async def open_world(tmp_path: Path, redis_server: Any, redis: Any) -> AsyncIter
             secret_key=SECRET,
             redis_url=f"unix://{redis_server.socket_file}",
             sandbox_url=sandbox_url,
+            # The storefront the tests return to (returnUrl is checked against it).
+            up2pay_storefront_origins=["https://shop.example"],
             job_retry_base_seconds=0.05,
             job_retry_max_seconds=0.5,
         )

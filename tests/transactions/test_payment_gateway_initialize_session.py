@@ -50,12 +50,20 @@ class TestGatewayInitialize:
             world, recorded_payload("01-payment-gateway-initialize-session.json")
         )
 
-        assert data["methods"] == [
-            {"id": "APETIZ", "label": "Apetiz", "kind": "meal_voucher"},
-            {"id": "SODEXO", "label": "Pluxee (Sodexo)", "kind": "meal_voucher"},
-            {"id": "UPCHEQUDEJ", "label": "Up Chèque Déjeuner", "kind": "meal_voucher"},
-            {"id": "CVCONNECT", "label": "Chèque-Vacances Connect", "kind": "holiday_voucher"},
+        assert [(m["id"], m["label"], m["kind"]) for m in data["methods"]] == [
+            ("APETIZ", "Bimpli (Apetiz)", "meal_voucher"),
+            ("SODEXO", "Pluxee", "meal_voucher"),
+            ("UPCHEQUDEJ", "Up Déjeuner", "meal_voucher"),
+            ("CVCONNECT", "Chèque-Vacances Connect", "holiday_voucher"),
         ]
+        # No eligibility configured: no restriction (the dashboard page warns the merchant).
+        assert {m["eligibleAmount"] for m in data["methods"]} == {"44.80"}
+        assert {m["reason"] for m in data["methods"]} == {None}
+        meal = data["methods"][0]["limits"]
+        assert meal["dailyCap"] == "25.00"
+        assert meal["minimum"] is None
+        assert "25,00 €" in meal["notes"][0]
+        assert data["methods"][3]["limits"]["dailyCap"] is None
         assert data["amount"] == "44.8"
         assert data["currency"] == "EUR"
         assert data["errors"] == []
@@ -104,3 +112,67 @@ class TestGatewayInitialize:
                 "message": "Meal and holiday vouchers can only pay in euros; this checkout is in USD.",
             }
         ]
+
+
+async def meal_configuration(world: World, **options: Any) -> None:
+    """Map channel-eur to a configuration where meal vouchers pay the "food" product type."""
+    configs = ConfigurationRepository(
+        world.services.redis, world.services.secretbox, world.services.settings
+    )
+    saved = await configs.save(
+        world.fake.api_url,
+        ConfigurationInput(
+            name="Grocery",
+            environment="sandbox",
+            site="1999888",
+            rang="32",
+            identifiant="107904482",
+            hmac_key="0123456789ABCDEF" * 8,
+            methods=["APETIZ", "CVCONNECT"],
+            meal_eligible_product_types=["food"],
+            storefront_origins=["https://shop.example"],
+            **options,
+        ),
+    )
+    await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
+
+
+GROCERY = [("food", "fresh", 3, "24.50"), ("kitchenware", "home", 1, "12.00")]
+
+
+class TestEligibleAmount:
+    async def test_meal_voucher_is_offered_exactly_the_food_part(self, world: World) -> None:
+        """Food 24.50 + a pan 12.00 + shipping 5.90: a meal voucher may pay 24.50, CV-Connect all."""
+        await meal_configuration(world)
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
+        data = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
+
+        apetiz, cv = data["methods"]
+        assert data["amount"] == "42.4"  # as Saleor sent it
+        assert apetiz["eligibleAmount"] == "24.50"
+        assert apetiz["reason"]["code"] == "PARTLY_ELIGIBLE"
+        assert "24,50 €" in apetiz["reason"]["message"]
+        assert "livraison" in apetiz["reason"]["message"]
+        assert cv["eligibleAmount"] == "42.40"
+        assert cv["reason"] is None
+
+    async def test_shopper_language_is_english_for_an_english_checkout(self, world: World) -> None:
+        """The reason and the limits are in the checkout's language (en), French otherwise."""
+        await meal_configuration(world)
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90", language="EN_GB")
+        data = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
+
+        apetiz = data["methods"][0]
+        assert "never shipping" in apetiz["reason"]["message"]
+        assert "€25.00 a day" in apetiz["limits"]["notes"][0]
+
+    async def test_nothing_eligible_offers_zero_with_the_reason(self, world: World) -> None:
+        """A checkout without food: the meal voucher may pay 0.00, and says why."""
+        await meal_configuration(world, method_minimums={"APETIZ": "1.50"})
+        checkout = world.saleor.create_checkout(lines=GROCERY[1:], shipping="5.90")
+        data = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
+
+        apetiz = data["methods"][0]
+        assert apetiz["eligibleAmount"] == "0.00"
+        assert apetiz["reason"]["code"] == "NO_ELIGIBLE_PRODUCTS"
+        assert apetiz["limits"]["minimum"] == "1.50"

@@ -16,7 +16,7 @@ DOCUMENTS = sorted(DOCS.glob("*.graphql"))
 
 class TestStorefrontDocuments:
     def test_guide_ships_every_step(self) -> None:
-        """Gateway init, transaction init, process, status and completion are all documented."""
+        """Gateway init, transaction init, process, status, completion and the split are documented."""
         names = [p.name for p in DOCUMENTS]
         assert names == [
             "1-payment-gateway-initialize.graphql",
@@ -24,6 +24,7 @@ class TestStorefrontDocuments:
             "3-transaction-process.graphql",
             "4-checkout-status.graphql",
             "5-checkout-complete.graphql",
+            "6-split-pay-the-rest.graphql",
         ]
         guide = (PROJECT_ROOT / "docs" / "storefront.md").read_text()
         for name in names:

@@ -111,6 +111,7 @@ class TestInitialize:
                 hmac_key="0123456789ABCDEF" * 8,
                 methods=["APETIZ", "SODEXO"],
                 capture_mode="always_charge",
+                storefront_origins=["https://shop.example"],
             ),
         )
         await configs.map_channel(world.fake.api_url, "channel-eur-auth", saved.id)
@@ -160,6 +161,7 @@ class TestInitialize:
                 identifiant="107904482",
                 hmac_key="0123456789ABCDEF" * 8,
                 methods=["APETIZ"],
+                storefront_origins=["https://shop.example"],
             ),
         )
         await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
@@ -221,3 +223,149 @@ class TestPayPage:
         page = await world.http.get(f"{world.app_url}/api/up2pay/pay/Unknown123")
         assert page.status_code == 404
         assert "<form" not in page.text
+
+
+GROCERY = [("food", "fresh", 3, "24.50"), ("kitchenware", "home", 1, "12.00")]
+
+
+async def save_configuration(world: World, channel: str = "channel-eur", **options: Any) -> None:
+    """Map ``channel`` to a sandbox configuration with ``options``."""
+    configs = ConfigurationRepository(
+        world.services.redis, world.services.secretbox, world.services.settings
+    )
+    fields: dict[str, Any] = {
+        "name": "Grocery",
+        "environment": "sandbox",
+        "site": "1999888",
+        "rang": "32",
+        "identifiant": "107904482",
+        "hmac_key": "0123456789ABCDEF" * 8,
+        "methods": ["APETIZ", "CVCONNECT"],
+        "meal_eligible_product_types": ["food"],
+        "storefront_origins": ["https://shop.example"],
+        **options,
+    }
+    saved = await configs.save(world.fake.api_url, ConfigurationInput(**fields))
+    await configs.map_channel(world.fake.api_url, channel, saved.id)
+
+
+class TestEligibleAmount:
+    async def test_amount_above_the_eligible_amount_is_refused(self, world: World) -> None:
+        """Food 24.50 + pan 12.00 + shipping 5.90: asking the voucher for 42.40 is refused."""
+        await save_configuration(world)
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
+        result = await world.initialize(checkout.id, VOUCHER, amount="42.40")
+
+        assert result["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        up2pay = result["data"]["up2pay"]
+        assert up2pay["code"] == "AMOUNT_ABOVE_ELIGIBLE"
+        assert up2pay["eligibleAmount"] == "24.50"
+        assert up2pay["errors"][0]["code"] == "AMOUNT_ABOVE_ELIGIBLE"
+        assert "24,50 €" in up2pay["errors"][0]["message"]
+        assert world.saleor.checkout_status(checkout.id)["authorizeStatus"] == "NONE"
+
+    async def test_holiday_voucher_may_pay_everything(self, world: World) -> None:
+        """Chèque-Vacances Connect has no product restriction: the whole total is accepted."""
+        await save_configuration(world)
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
+        result = await world.initialize(checkout.id, {**VOUCHER, "method": "CVCONNECT"})
+
+        assert result["transactionEvent"]["type"] == "CHARGE_ACTION_REQUIRED"
+        assert field(form_of(result), "PBX_TOTAL") == "4240"
+
+    async def test_amount_below_a_configured_minimum_is_refused(self, world: World) -> None:
+        """With a 1.50 minimum for Apetiz, 1.00 is refused with AMOUNT_BELOW_MINIMUM."""
+        await save_configuration(world, method_minimums={"APETIZ": "1.50"})
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
+        result = await world.initialize(checkout.id, VOUCHER, amount="1.00")
+
+        up2pay = result["data"]["up2pay"]
+        assert result["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        assert up2pay["code"] == "AMOUNT_BELOW_MINIMUM"
+        assert up2pay["minimum"] == "1.50"
+        assert up2pay["eligibleAmount"] == "24.50"
+
+    async def test_split_voucher_for_the_food_and_another_gateway_for_the_rest(
+        self, world: World
+    ) -> None:
+        """The storefront guide's split: voucher = eligibleAmount, a card app pays the rest."""
+        await save_configuration(world)
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
+        offered = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
+        eligible = offered["methods"][0]["eligibleAmount"]
+        assert eligible == "24.50"
+
+        result = await world.initialize(checkout.id, VOUCHER, amount=eligible)
+        assert result["transactionEvent"]["type"] == "CHARGE_ACTION_REQUIRED"
+        assert result["data"]["up2pay"]["eligibleAmount"] == "24.50"
+        assert "eligible amount 24.50 of 42.40" in result["transactionEvent"]["message"]
+        await world.pay(form_of(result), "voucher")
+        assert world.saleor.checkout_status(checkout.id)["authorizeStatus"] == "PARTIAL"
+
+        world.saleor.seed_other_gateway_charge(checkout.id, Decimal("42.40") - Decimal(eligible))
+        assert world.saleor.checkout_status(checkout.id) == {
+            "authorizeStatus": "FULL",
+            "chargeStatus": "FULL",
+        }
+        completed = world.saleor.checkout_complete(checkout.id)
+        assert completed["errors"] == []
+        charged = [i.amounts["charged"] for i in world.saleor.items_of(completed["order"]["id"])]
+        assert charged == [Decimal("24.50"), Decimal("17.90")]
+
+    async def test_form_carries_the_cart_quantity_and_the_billing_address(
+        self, world: World
+    ) -> None:
+        """PBX_SHOPPINGCART and PBX_BILLING (3-D Secure v2), signed, and the sandbox takes them."""
+        checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
+        result = await world.initialize(checkout.id, VOUCHER, amount="20.00")
+
+        form = form_of(result)
+        assert field(form, "PBX_SHOPPINGCART") == (
+            '<?xml version="1.0" encoding="utf-8"?><shoppingcart><total>'
+            "<totalQuantity>4</totalQuantity></total></shoppingcart>"
+        )
+        billing = field(form, "PBX_BILLING")
+        assert "<FirstName>Camille</FirstName>" in billing
+        assert "<CountryCode>250</CountryCode>" in billing
+        assert "<MobilePhone>0612345678</MobilePhone>" in billing
+        paid = await world.pay(form, "voucher")
+        assert paid["finished"] is True
+
+
+class TestReturnUrlOrigins:
+    async def test_return_url_on_another_origin_is_refused(self, world: World) -> None:
+        """Issue 11.5: a returnUrl outside the storefront origins is CHARGE_FAILURE (no session)."""
+        checkout = world.saleor.create_checkout("20.00")
+        evil = {**VOUCHER, "returnUrl": "https://evil.example/phish"}
+        result = await world.initialize(checkout.id, evil)
+
+        assert result["transactionEvent"]["type"] == "CHARGE_FAILURE"
+        error = result["data"]["up2pay"]["errors"][0]
+        assert error["code"] == "RETURN_URL_NOT_ALLOWED"
+        assert "https://shop.example" in error["message"]
+
+    async def test_live_configuration_without_origins_points_to_the_setting(
+        self, world: World
+    ) -> None:
+        """A test/live configuration with no storefront origins refuses every returnUrl."""
+        await save_configuration(
+            world, environment="test", storefront_origins=[], meal_eligible_product_types=[]
+        )
+        checkout = world.saleor.create_checkout("20.00")
+        result = await world.initialize(checkout.id, VOUCHER)
+
+        error = result["data"]["up2pay"]["errors"][0]
+        assert error["code"] == "RETURN_URL_NOT_ALLOWED"
+        assert "Storefront origins" in error["message"]
+
+    async def test_sandbox_without_origins_allows_localhost_only(self, world: World) -> None:
+        """Sandbox configuration, no origins: localhost returns work, other hosts do not."""
+        await save_configuration(world, storefront_origins=[], meal_eligible_product_types=[])
+        checkout = world.saleor.create_checkout("20.00")
+        local = {**VOUCHER, "returnUrl": "http://localhost:3000/checkout"}
+        assert (await world.initialize(checkout.id, local))["transactionEvent"]["type"] == (
+            "CHARGE_ACTION_REQUIRED"
+        )
+        other = world.saleor.create_checkout("20.00")
+        refused = await world.initialize(other.id, VOUCHER)
+        assert refused["data"]["up2pay"]["errors"][0]["code"] == "RETURN_URL_NOT_ALLOWED"

@@ -25,7 +25,12 @@ from saleor_up2pay.up2pay import (
     compute_hmac,
     parse_retour,
 )
-from saleor_up2pay.up2pay.hosted_page import RedirectForm
+from saleor_up2pay.up2pay.hosted_page import (
+    BillingAddress,
+    RedirectForm,
+    billing_xml,
+    shopping_cart_xml,
+)
 from tests.conftest import RECORDED, require_shared
 
 TEST_KEY = "0123456789ABCDEF" * 8
@@ -318,3 +323,37 @@ class TestOrderReferences:
             await OrderReferences(redis).new(prefix="TOO-LONG-PREFIX")
         with pytest.raises(InvalidPaymentRequest):
             await OrderReferences(redis).new(prefix="a_b")
+
+
+class TestThreeDSecureFields:
+    def test_cart_quantity_stays_within_1_to_99(self) -> None:
+        """Up2pay refuses totalQuantity above 99 (pitfall 16): the app never sends it."""
+        assert "<totalQuantity>99</totalQuantity>" in shopping_cart_xml(250)
+        assert "<totalQuantity>1</totalQuantity>" in shopping_cart_xml(0)
+
+    def test_billing_is_plain_ascii_with_a_numeric_country(self) -> None:
+        """Accents and XML specials are stripped, the country is ISO 3166-1 numeric."""
+        xml = billing_xml(
+            BillingAddress(
+                first_name="Zoé",
+                last_name="<Dupont & Fils>",
+                address1="12 rue de l'Église",
+                address2="",
+                zip_code="42000",
+                city="Saint-Étienne",
+                country="FR",
+                phone="+33 6 12 34 56 78",
+            )
+        )
+        assert xml.startswith('<?xml version="1.0" encoding="utf-8"?><Billing><Address>')
+        assert "<FirstName>Zoe</FirstName>" in xml
+        assert "<LastName>Dupont Fils</LastName>" in xml
+        assert "<City>SaintEtienne</City>" in xml
+        assert "<CountryCode>250</CountryCode>" in xml
+        assert "<MobilePhone>0612345678</MobilePhone>" in xml
+        assert xml.isascii()
+
+    def test_unknown_country_is_sent_empty_not_000(self) -> None:
+        xml = billing_xml(BillingAddress("A", "B", "C", "", "1", "D", "ZZ"))
+        assert "<CountryCode></CountryCode>" in xml
+        assert "MobilePhone" not in xml

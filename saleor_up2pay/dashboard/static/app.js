@@ -15,9 +15,9 @@
 
   const METHOD_CODES = ["APETIZ", "SODEXO", "UPCHEQUDEJ", "CVCONNECT"];
   const METHOD_LABELS = {
-    APETIZ: "Apetiz",
-    SODEXO: "Pluxee (Sodexo)",
-    UPCHEQUDEJ: "Up Chèque Déjeuner",
+    APETIZ: "Bimpli (Apetiz)",
+    SODEXO: "Pluxee",
+    UPCHEQUDEJ: "Up Déjeuner",
     CVCONNECT: "Chèque-Vacances Connect",
   };
   const LEG_LABELS = {
@@ -89,6 +89,24 @@
       captureFollowHelp: "Authorize or charge as the channel's settings ask",
       captureAlways: "Always charge",
       captureAlwaysHelp: "Debit at once, even when Saleor asks for an authorization",
+      mealRules: "Meal-voucher rules",
+      ruleSet2026: "France 2026: all food products, never shipping",
+      ruleSet2026Help: "In force until 31 December 2026",
+      ruleSet2027: "France 2027 (announced, not confirmed)",
+      ruleSet2027Help: "Groceries except alcohol, sweets, baby food and pet food: map them to excluded categories",
+      mealEligibleProductTypes: "Meal-voucher eligible product types",
+      mealEligibleProductTypesHint: "Product type slugs, comma-separated (e.g. food, fresh-food). Shipping is never eligible.",
+      mealEligibleCategories: "Meal-voucher eligible categories",
+      mealEligibleCategoriesHint: "Category slugs, comma-separated: a line qualifies by its type or its category.",
+      mealExcludedCategories: "Categories never paid by meal vouchers",
+      mealExcludedCategoriesHint: "Category slugs, comma-separated (e.g. wine, sweets, pet-food).",
+      methodMinimums: "Minimum per payment",
+      methodMinimumsHint: "Optional, e.g. APETIZ=1.50, CVCONNECT=20.00 (not confirmed rules: off by default).",
+      storefrontOrigins: "Storefront origins",
+      storefrontOriginsHint: "Scheme and host of the shops shoppers come back to after paying (returnUrl), comma-separated, without a path. Required in test and live.",
+      mealUnrestricted:
+        "No meal-voucher eligibility configured: meal vouchers may pay the whole checkout, shipping included. You are liable for what they pay: set the eligible product types or categories.",
+      noOrigins: "No storefront origins: test and live payments are refused until you set them.",
       save: "Save",
       saving: "Saving…",
       cancel: "Cancel",
@@ -202,6 +220,24 @@
       captureFollowHelp: "Autoriser ou débiter selon les réglages du canal",
       captureAlways: "Toujours débiter",
       captureAlwaysHelp: "Débit immédiat, même quand Saleor demande une autorisation",
+      mealRules: "Règles des titres-restaurant",
+      ruleSet2026: "France 2026 : tous les produits alimentaires, jamais la livraison",
+      ruleSet2026Help: "En vigueur jusqu'au 31 décembre 2026",
+      ruleSet2027: "France 2027 (annoncée, non confirmée)",
+      ruleSet2027Help: "Courses sauf alcool, confiseries, alimentation infantile et animale : associez-les aux catégories exclues",
+      mealEligibleProductTypes: "Types de produits payables en titres-restaurant",
+      mealEligibleProductTypesHint: "Slugs de types de produits, séparés par des virgules (ex. food, frais). La livraison n'est jamais éligible.",
+      mealEligibleCategories: "Catégories payables en titres-restaurant",
+      mealEligibleCategoriesHint: "Slugs de catégories, séparés par des virgules : une ligne est éligible par son type ou sa catégorie.",
+      mealExcludedCategories: "Catégories jamais payées en titres-restaurant",
+      mealExcludedCategoriesHint: "Slugs de catégories, séparés par des virgules (ex. vins, confiseries, animalerie).",
+      methodMinimums: "Minimum par paiement",
+      methodMinimumsHint: "Facultatif, ex. APETIZ=1.50, CVCONNECT=20.00 (règles non confirmées : désactivé par défaut).",
+      storefrontOrigins: "Origines de la boutique",
+      storefrontOriginsHint: "Schéma et hôte des boutiques où reviennent les clients après paiement (returnUrl), séparés par des virgules, sans chemin. Obligatoire en test et en production.",
+      mealUnrestricted:
+        "Aucune éligibilité aux titres-restaurant configurée : ils peuvent payer toute la commande, livraison comprise. Vous en êtes responsable : indiquez les types de produits ou catégories éligibles.",
+      noOrigins: "Aucune origine de boutique : les paiements en test et en production sont refusés tant qu'elles ne sont pas renseignées.",
       save: "Enregistrer",
       saving: "Enregistrement…",
       cancel: "Annuler",
@@ -499,7 +535,9 @@
   }
 
   const CONFIG_FIELDS =
-    "id name environment site rang identifiant keyHint methods captureMode isDefault channels";
+    "id name environment site rang identifiant keyHint methods captureMode isDefault channels " +
+    "mealEligibleProductTypes mealEligibleCategories mealExcludedCategories mealRuleSet mealRestricted " +
+    "methodMinimums { method amount } storefrontOrigins";
 
   const Q_ALL =
     "query Page { viewer { saleorApiUrl email } defaultConfiguration { " +
@@ -700,6 +738,12 @@
         h("span", {}, [h("b", {}, "IDENTIFIANT"), config.identifiant]),
       ]),
       h("div", { class: "muted small", "data-test": "key-hint" }, t("keyHint", { hint: config.keyHint })),
+      config.mealRestricted
+        ? null
+        : h("p", { class: "warning small", "data-test": "meal-unrestricted" }, t("mealUnrestricted")),
+      (config.storefrontOrigins || []).length || envKey(config.environment) === "sandbox"
+        ? null
+        : h("p", { class: "warning small", "data-test": "no-origins" }, t("noOrigins")),
       h(
         "div",
         { class: "chips" },
@@ -920,6 +964,52 @@
           ],
           [(config.captureMode || "follow_saleor").toUpperCase()]
         ),
+        textField("storefrontOrigins", t("storefrontOrigins"), (config.storefrontOrigins || []).join(", "), {
+          full: true,
+          mono: true,
+          hint: t("storefrontOriginsHint"),
+        }),
+        choiceField(
+          "mealRuleSet",
+          t("mealRules"),
+          "radio",
+          [
+            { value: "fr-2026", label: t("ruleSet2026"), help: t("ruleSet2026Help") },
+            { value: "fr-2027", label: t("ruleSet2027"), help: t("ruleSet2027Help") },
+          ],
+          [config.mealRuleSet || "fr-2026"]
+        ),
+        config.id && !config.mealRestricted
+          ? h("p", { class: "warning full", "data-test": "meal-unrestricted" }, t("mealUnrestricted"))
+          : null,
+        textField(
+          "mealEligibleProductTypes",
+          t("mealEligibleProductTypes"),
+          (config.mealEligibleProductTypes || []).join(", "),
+          { full: true, mono: true, hint: t("mealEligibleProductTypesHint") }
+        ),
+        textField(
+          "mealEligibleCategories",
+          t("mealEligibleCategories"),
+          (config.mealEligibleCategories || []).join(", "),
+          { full: true, mono: true, hint: t("mealEligibleCategoriesHint") }
+        ),
+        textField(
+          "mealExcludedCategories",
+          t("mealExcludedCategories"),
+          (config.mealExcludedCategories || []).join(", "),
+          { full: true, mono: true, hint: t("mealExcludedCategoriesHint") }
+        ),
+        textField(
+          "methodMinimums",
+          t("methodMinimums"),
+          (config.methodMinimums || [])
+            .map(function (m) {
+              return m.method + "=" + m.amount;
+            })
+            .join(", "),
+          { full: true, mono: true, hint: t("methodMinimumsHint") }
+        ),
       ])
     );
     const saveButton = h("button", { type: "submit", class: "btn primary", id: "save-config" }, t("save"));
@@ -962,7 +1052,25 @@
       hmacKey: value("hmacKey"),
       methods: checked("methods"),
       captureMode: checked("captureMode")[0] || "",
+      storefrontOrigins: list(value("storefrontOrigins")),
+      mealRuleSet: checked("mealRuleSet")[0] || "fr-2026",
+      mealEligibleProductTypes: list(value("mealEligibleProductTypes")),
+      mealEligibleCategories: list(value("mealEligibleCategories")),
+      mealExcludedCategories: list(value("mealExcludedCategories")),
+      methodMinimums: list(value("methodMinimums")).map(function (item) {
+        const parts = item.split("=");
+        return { method: parts[0].trim().toUpperCase(), amount: (parts[1] || "").trim() };
+      }),
     };
+  }
+
+  function list(text) {
+    return text
+      .split(",")
+      .map(function (part) {
+        return part.trim();
+      })
+      .filter(Boolean);
   }
 
   // The same rules as the server (saleor_up2pay.configuration.models), checked first.

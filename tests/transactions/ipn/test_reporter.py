@@ -65,7 +65,7 @@ class TestVoucherLeg:
         item = installed.saleor.item(session.transaction_id)
         assert ("CHARGE_SUCCESS", VOUCHER_S, Decimal("15.10")) in events(item)
         assert item.amounts["charged"] == Decimal("15.10")
-        assert item.name == "Up2pay · Apetiz"
+        assert item.name == "Up2pay · Bimpli (Apetiz)"
         assert item.actions == ["REFUND"]
         assert item.private_metadata == {
             "up2pay.reference": session.reference,
@@ -316,7 +316,7 @@ class TestComplement:
             ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans=COMPLEMENT_S),
         )
         items = installed.saleor.items_of(order["id"])
-        assert [i.name for i in items] == ["Up2pay · Apetiz", "Up2pay · card complement"]
+        assert [i.name for i in items] == ["Up2pay · Bimpli (Apetiz)", "Up2pay · card complement"]
         assert installed.saleor.order_status(order["id"])["chargeStatus"] == "FULL"
 
     async def test_lost_complement_id_finds_the_item_again(
