@@ -17,16 +17,14 @@ are in :mod:`.order_legs`.
 
 from __future__ import annotations
 
-import html
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from saleor_up2pay import __version__, jsonbody
+from saleor_up2pay import jsonbody
 from saleor_up2pay.dashboard import order_legs
 from saleor_up2pay.dashboard.auth import (
     API_URL_HEADER,
@@ -35,13 +33,7 @@ from saleor_up2pay.dashboard.auth import (
     authenticate,
 )
 from saleor_up2pay.dashboard.refund_split import InvalidSplitRequest, Strategy
-from saleor_up2pay.dashboard.routes import (
-    MAX_BODY_BYTES,
-    _asset,
-    _csp,
-    _read_body,
-    frame_ancestors,
-)
+from saleor_up2pay.dashboard.routes import MAX_BODY_BYTES, framed_page, read_body
 from saleor_up2pay.errors import BadRequest
 from saleor_up2pay.saleor.definitions import ORDER_WIDGET_PATH
 from saleor_up2pay.services import Services, ServicesDep
@@ -102,25 +94,7 @@ def _decimal(text: str) -> Decimal:
 @router.get(ORDER_PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
 async def order_page(request: Request, services: ServicesDep) -> HTMLResponse:
     """The widget page framed in the order details (and the refund popup, ``?view=refund``)."""
-    ancestors = await frame_ancestors(services, request.query_params.get("saleorApiUrl"))
-    base = urlsplit(services.settings.app_url).path.rstrip("/")
-    text = (
-        _asset("order.html")
-        .decode()
-        .replace("{{BASE}}", html.escape(base))
-        .replace("{{VERSION}}", html.escape(__version__))
-        .replace("{{API}}", html.escape(base + ORDER_API_PATH))
-        .replace("{{ORIGINS}}", html.escape(" ".join(ancestors)))
-    )
-    return HTMLResponse(
-        text,
-        headers={
-            "Content-Security-Policy": _csp(ancestors),
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return await framed_page(request, services, "order.html", ORDER_API_PATH)
 
 
 async def _session(request: Request, services: Services) -> DashboardSession:
@@ -130,7 +104,7 @@ async def _session(request: Request, services: Services) -> DashboardSession:
 
 
 async def _body(request: Request, model: type[_M]) -> _M:
-    raw = await _read_body(request)
+    raw = await read_body(request)
     try:
         data = jsonbody.loads(raw)
     except ValueError:

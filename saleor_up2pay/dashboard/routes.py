@@ -86,17 +86,21 @@ def _csp(ancestors: list[str]) -> str:
     )
 
 
-@router.get(APP_PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
-async def page(request: Request, services: ServicesDep) -> HTMLResponse:
-    """The configuration page shown in the Dashboard's iframe (App Bridge speaks to it)."""
+async def framed_page(
+    request: Request, services: Services, asset: str, api_path: str
+) -> HTMLResponse:
+    """An HTML page of the app framed by the Dashboard: placeholders filled, strict headers.
+
+    ``frame-ancestors`` admits the Dashboard origins and the installed Saleor's own origin only.
+    """
     ancestors = await frame_ancestors(services, request.query_params.get("saleorApiUrl"))
     base = urlsplit(services.settings.app_url).path.rstrip("/")
     text = (
-        _asset("index.html")
+        _asset(asset)
         .decode()
         .replace("{{BASE}}", html.escape(base))
         .replace("{{VERSION}}", html.escape(__version__))
-        .replace("{{API}}", html.escape(base + GRAPHQL_PATH))
+        .replace("{{API}}", html.escape(base + api_path))
         .replace("{{ORIGINS}}", html.escape(" ".join(ancestors)))
     )
     return HTMLResponse(
@@ -108,6 +112,12 @@ async def page(request: Request, services: ServicesDep) -> HTMLResponse:
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+@router.get(APP_PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request, services: ServicesDep) -> HTMLResponse:
+    """The configuration page shown in the Dashboard's iframe (App Bridge speaks to it)."""
+    return await framed_page(request, services, "index.html", GRAPHQL_PATH)
 
 
 @router.get(STATIC_PATH + "/{name}", include_in_schema=False)
@@ -129,7 +139,7 @@ async def graphql_api(request: Request, services: ServicesDep) -> JSONResponse:
     session = await authenticate(
         services, request.headers.get(API_URL_HEADER), request.headers.get(TOKEN_HEADER)
     )
-    query, variables, operation_name = _parse_body(await _read_body(request))
+    query, variables, operation_name = _parse_body(await read_body(request))
     context = ApiContext(services=services, session=session, repository=services.configurations)
     result = await schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
@@ -140,7 +150,7 @@ async def graphql_api(request: Request, services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest("The request is too large.")

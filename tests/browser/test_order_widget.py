@@ -22,7 +22,7 @@ TIMEOUT = 15_000
 
 
 def paid_order(stack: Stack) -> tuple[SaleorTransactions, str, str, str]:
-    """An order of 44.80 €: 20.00 € of Bimply (Apetiz) and a 24.80 € card complement, paid
+    """An order of 44.80 €: 20.00 € of Bimpli (Apetiz) and a 24.80 € card complement, paid
     two days ago (so Up2pay allows refunds), as Saleor and the app's leg records see it."""
     saleor = SaleorTransactions(stack.saleor)
     order = saleor.create_order("44.80")
@@ -91,7 +91,7 @@ def test_two_legs_and_a_refund_split(browser: Any, stack: Stack) -> None:
     cards.nth(1).wait_for()
     assert cards.count() == 2
     apetiz = frame.locator('article[data-leg="APETIZ"]')
-    assert "Bimply (Apetiz)" in apetiz.inner_text()
+    assert "Bimpli (Apetiz)" in apetiz.inner_text()
     assert "S 80012345" in apetiz.inner_text()
     assert "Refund possible now" in apetiz.inner_text()
 

@@ -13,7 +13,7 @@ from saleor_up2pay.dashboard.refund_split import (
     propose_split,
 )
 
-VOUCHER = LegAllowance("voucher", "Bimply (Apetiz)", False, Decimal("20.00"))
+VOUCHER = LegAllowance("voucher", "Bimpli (Apetiz)", False, Decimal("20.00"))
 COMPLEMENT = LegAllowance("complement", "Card complement", True, Decimal("24.80"))
 
 
