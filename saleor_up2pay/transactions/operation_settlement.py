@@ -5,9 +5,10 @@ The order-action use cases (:mod:`.transaction_charge_requested`,
 in the :mod:`journal <.journal>` and hand it here:
 
 - :func:`execute` makes the GAE call of an intent, then writes its outcome and applies it to the
-  leg. Crash points (``before_gae``, ``after_gae``, ``after_journal``) call the injected fault
-  hook. An exception *after* GAE answered never reaches Saleor as a 5xx (which Saleor would
-  retry): the answer is built from GAE's result, and an uncertain one is settled later.
+  leg. Crash points (``before_gae``, ``after_gae``, ``before_outcome``, ``after_journal``) call
+  the injected fault hook (:attr:`~saleor_up2pay.services.Services.faults`, tests only).
+  An exception *after* GAE answered never reaches Saleor as a 5xx (which Saleor would retry):
+  the answer is built from GAE's result, and an uncertain one is settled later.
 - :func:`reenter` handles a request whose entry exists (Saleor's redelivery): a known outcome is
   answered again; an intent without outcome is **inquired** (00017) first — executed → success;
   not executed and its lease over → executed now; otherwise → the asynchronous answer and a
@@ -25,6 +26,7 @@ deferred refund Up2pay refused) and ``gae-credentials:<configuration id>`` (GAE 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +56,7 @@ from saleor_up2pay.transactions.results import (
     ActionSuccess,
 )
 from saleor_up2pay.up2pay import (
+    GAE_FAILOVER_CODES,
     GaeOutcome,
     GaeResult,
     InvalidPaymentRequest,
@@ -237,7 +240,10 @@ async def apply_failure(deps: ActionServices, entry: JournalEntry, message: str)
 
 
 def _success_message(entry: JournalEntry, record: LegRecord, result: GaeResult | None) -> str:
-    how = f"code {result.code}" if result and result.code else "confirmed by inquiry"
+    if result is None or result.confirmed_by_inquiry or not result.code:
+        how = "confirmed by inquiry"
+    else:
+        how = f"code {result.code}"
     label, numtrans, amount = record.leg.label, record.numtrans, money(entry.amount)
     if entry.operation == "capture":
         return f"Up2pay captured {amount} of {label} S={numtrans} ({how})."
@@ -279,7 +285,9 @@ async def execute(
     result = await call_gae(target, entry)
     await deps.faults("after_gae")
     try:
+        await deps.faults("before_outcome")  # a Redis blip while the outcome is written
         await deps.record_gae(target, entry.amount, result, entry.psp_reference)
+        result = await _unless_it_executed(target, entry, result)
         if result.code == CREDENTIALS_REFUSED:
             await deps.raise_problem(
                 entry.saleor_api_url,
@@ -320,6 +328,27 @@ async def execute(
     return entry
 
 
+async def _unless_it_executed(
+    target: ActionTarget, entry: JournalEntry, result: GaeResult
+) -> GaeResult:
+    """A failover code (``00001``/``00003``/``00097``/``00098``) left unretried (no backup host)
+    does not prove the operation did not execute (its answer may be what was lost): inquire.
+    Executed → success; cannot tell → uncertain; proven not executed → the failure stands."""
+    if result.ok or result.code not in GAE_FAILOVER_CODES:
+        return result
+    verdict = await inquire(target, entry)
+    if verdict is True:
+        return replace(result, outcome=GaeOutcome.SUCCESS, confirmed_by_inquiry=True)
+    if verdict is None:
+        return replace(
+            result,
+            outcome=GaeOutcome.UNCERTAIN,
+            message=f"Up2pay answered code {result.code} ({result.message}); it may have been "
+            "executed: the app checks with Up2pay.",
+        )
+    return result
+
+
 def _adopt_refund_number(entry: JournalEntry, result: GaeResult, record: LegRecord) -> JournalEntry:
     number = result.numtrans
     if (
@@ -343,7 +372,9 @@ async def _after_gae_fallback(
     else:
         state, message = JournalState.FAILURE, gae_failure_message(entry.gae_call, result)
     fallback = entry.model_copy(update={"state": state, "message": message})
-    if state is JournalState.UNCERTAIN:
+    if state is not JournalState.FAILURE:
+        # The settle job finds the intent, inquires and books what the answer could not
+        # (leg, follow-up events); reporting the answered outcome again is a no-op for Saleor.
         try:
             await queue_settle(deps, fallback)
         except Exception:
@@ -462,7 +493,8 @@ async def _settle_outcome(
         return await apply_failure(
             deps,
             entry,
-            f"Up2pay did not execute the {entry.gae_call} (confirmed by inquiry); nothing moved.",
+            f"Up2pay did not execute the {entry.gae_call} (confirmed by inquiry); nothing moved. "
+            f"{entry.message}",
         )
     if executed is False:  # an intent that never reached GAE
         if now < entry.lease_until:

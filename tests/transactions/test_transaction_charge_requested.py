@@ -107,6 +107,8 @@ class TestCharge:
         response.raise_for_status()
 
         await world.request_action(item.id, "CHARGE", "30.00")
+        # 00003 may hide an executed capture: answered pending, settled once an inquiry tells.
+        await world.run_jobs()
 
         failure = item.events[-1]
         assert failure.type == "CHARGE_FAILURE"
