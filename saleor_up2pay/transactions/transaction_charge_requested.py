@@ -12,7 +12,9 @@ reported to Saleor with ``transactionEventReport`` by a durable job (``transacti
 Saleor accepts it.
 
 A capture is reserved on its leg before GAE is called (:class:`CaptureReservation`, atomic
-compare-and-set), as refunds are: two concurrent captures cannot exceed what is capturable.
+compare-and-set) in the same write as the operation's journal intent (:mod:`.journal`), as refunds
+are: two concurrent captures cannot exceed what is capturable, and a redelivered request is
+answered from the journal (:mod:`.operation_settlement`), never captured twice.
 """
 
 from __future__ import annotations

@@ -9,22 +9,26 @@ Rules (manual §4.2–§4.3, capabilities table in :mod:`saleor_up2pay.up2pay.mo
 - Conecs meal vouchers and the card complement are refundable, several partial refunds allowed,
   each with ``ACQUEREUR`` of its leg and that leg's NUMTRANS/NUMAPPEL. Chèque-Vacances Connect is
   not refundable through Up2pay: ``REFUND_FAILURE`` saying so.
-- Up2pay accepts a refund from the day after the payment (D+1, French calendar). A refund asked on
-  the day of the payment is not refused and not lost: the app answers Saleor's asynchronous form
+- Up2pay accepts a refund from the day after the money was taken (D+1, French calendar): the
+  payment day in the CHARGE flow, the capture day in the AUTHORIZATION flow (a captured leg is
+  remitted at the end of that day). A same-day refund of the whole card complement is a GAE
+  cancel (00005), executed at once (:func:`cancel_instead`). Any other refund asked too early is
+  not refused and not lost: the app answers Saleor's asynchronous form
   (``{"pspReference": "<S>:refund:<n>"}``, never with ``actions``: recorded fact 25), which
   Saleor keeps as a pending refund, reports the item's new actions with an ``INFO`` event, and
-  queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
-  runs the GAE refund, stores its outcome (so a retried job never refunds twice), then reports
-  ``REFUND_SUCCESS`` / ``REFUND_FAILURE`` with that same pspReference
-  (:func:`~saleor_up2pay.transactions.follow_up_events.report_event`), which settles the pending
-  amount (and the granted refund, if any).
+  queues a durable job (``refund.deferred``) for 00:05 Paris time the day after. The job turns
+  the journal entry into an intent before calling GAE and writes the outcome after, so a rerun
+  never refunds twice (:mod:`.operation_settlement`), then reports ``REFUND_SUCCESS`` /
+  ``REFUND_FAILURE`` with that same pspReference.
 - Each refund has its own pspReference: Up2pay's own transaction number for the refund when it
   answered one (immediate refunds), else ``<S>:refund:<n>``.
 - Refunds from a granted refund (``grantedRefund`` set) work the same. Deliveries not tied to a
   granted refund carry a top-level ``errors`` array from Saleor (recorded fact 11): accepted.
 
-The refundable amount is reserved on the leg before GAE is called (atomic compare-and-set), so
-two concurrent refunds cannot together exceed what was captured; a refused refund releases it.
+The refundable amount is reserved on the leg before GAE is called, in one atomic write with the
+operation's journal intent (:mod:`.journal`), so two concurrent refunds cannot together exceed
+what was captured; a refused refund releases it. A redelivered request is answered from the
+journal, never refunded again.
 """
 
 from __future__ import annotations
