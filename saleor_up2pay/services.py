@@ -9,7 +9,7 @@ services, and move :attr:`Services.clock` instead of sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -19,8 +19,10 @@ from fastapi import Depends, Request
 
 from saleor_up2pay.configuration.repository import ConfigurationRepository
 from saleor_up2pay.jobs import JobQueue
+from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import Redis
 from saleor_up2pay.saleor.apl import AuthStore
+from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.signature import JwksVerifier
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.settings import Settings
@@ -30,6 +32,14 @@ from saleor_up2pay.up2pay import HostedPageLocator
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 Clock = Callable[[], datetime]
+
+FaultHook = Callable[[str], Awaitable[None]]
+"""Test-only: called at each named crash point of a money-moving operation (``before_gae``,
+``after_gae``, ``after_journal``); raising there stands for the process dying at that point."""
+
+
+async def no_faults(point: str) -> None:
+    """The production :data:`FaultHook`: nothing happens."""
 
 
 def utc_now() -> datetime:
@@ -53,6 +63,8 @@ class Services:
     secretbox: SecretBox
     clock: Clock = utc_now
     """The clock the payment use cases read (tests move it with the sandbox's clock)."""
+    faults: FaultHook = no_faults
+    """Test-only crash points of the order actions (:data:`FaultHook`); never set in production."""
 
     auth_store: AuthStore = field(init=False)
     """Installed Saleor instances and their (encrypted) tokens."""
@@ -66,6 +78,8 @@ class Services:
     """Finds an available Up2pay hosted-page host (checked in live)."""
     ipn_keys: IpnKeys = field(init=False)
     """Public keys IPN and browser-return signatures are checked with."""
+    problems: ProblemBoard = field(init=False)
+    """The merchant's problem board (kept in Redis, shown as Saleor App problems)."""
 
     def __post_init__(self) -> None:
         self.auth_store = AuthStore(self.redis, self.secretbox)
@@ -74,6 +88,12 @@ class Services:
         self.job_queue = JobQueue(self.redis)
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
+        self.problems = ProblemBoard(self.redis, self._saleor_client, clock=self.now)
+
+    async def _saleor_client(self, saleor_api_url: str) -> SaleorClient | None:
+        """The GraphQL client of an installed instance (None when it is not installed)."""
+        auth = await self.auth_store.get(saleor_api_url)
+        return None if auth is None else SaleorClient(self.http, saleor_api_url, auth.token)
 
     def now(self) -> datetime:
         """:attr:`clock` read now (a field may be replaced; bound methods see the new one)."""

@@ -23,6 +23,7 @@ from saleor_up2pay.transactions import (
     app_deleted,
     follow_up_events,
     ipn_received,
+    operation_settlement,
     payment_gateway_initialize_session,
     transaction_cancelation_requested,
     transaction_charge_requested,
@@ -50,4 +51,5 @@ def job_handlers(services: Services) -> dict[str, JobHandler]:
         transaction_refund_requested.REFUND_JOB: partial(
             transaction_refund_requested.run_deferred_refund, services
         ),
+        operation_settlement.SETTLE_JOB: partial(operation_settlement.run_settle_job, services),
     }

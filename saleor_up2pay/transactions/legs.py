@@ -102,6 +102,9 @@ class LegRecord(BaseModel):
     """When the IPN was received (for the D+1 refund rule, see :attr:`paid_on`)."""
     reported: bool = False
     """Saleor has accepted the report of this IPN."""
+    captured_at: datetime | None = None
+    """When the app's capture (GAE 00002) of an authorization executed: an authorized leg is
+    remitted, and refundable, from the day after its capture, not after its payment."""
 
     @property
     def accepted(self) -> bool:
@@ -111,6 +114,14 @@ class LegRecord(BaseModel):
     def paid_on(self) -> date:
         """The French calendar day of the payment (refunds are allowed from the day after)."""
         return self.paid_at.astimezone(PARIS).date()
+
+    @property
+    def paid_in_on(self) -> date:
+        """The French calendar day the money was taken: the capture day of an authorization,
+        else the payment day. Up2pay remits at the end of that day; refunds come after it."""
+        if self.action_type == "AUTHORIZATION" and self.captured_at is not None:
+            return self.captured_at.astimezone(PARIS).date()
+        return self.paid_on
 
     @property
     def capturable_amount(self) -> Decimal:
@@ -185,6 +196,16 @@ async def record_ipn_activity(
 _COMPARE_AND_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+# Like _COMPARE_AND_SET, and writes KEYS[2] (ARGV[3], TTL ARGV[4] s) in the same step unless it
+# exists already (-1: nothing written).
+_COMPARE_AND_SET_WITH = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 return 1
 """
 
@@ -291,6 +312,42 @@ class LegRepository:
             swapped = await self._redis.eval(
                 _COMPARE_AND_SET, 1, key, raw, updated.model_dump_json()
             )
+            if swapped:
+                await self._index(updated)
+                return updated
+
+    async def update_and_set(
+        self,
+        saleor_api_url: str,
+        numtrans: str,
+        change: Callable[[LegRecord], LegRecord],
+        *,
+        key: str,
+        value: Callable[[], str],
+        ttl_seconds: int,
+    ) -> LegRecord | None:
+        """:meth:`update`, writing ``key`` = ``value()`` (read after ``change`` ran) in the same
+        atomic step: an operation's intent with its reservation. None, and nothing written, when
+        ``key`` already exists.
+        """
+        leg_key = _leg_key(saleor_api_url, numtrans)
+        while True:
+            raw = await self._redis.get(leg_key)
+            if not raw:
+                raise KeyError(numtrans)
+            updated = change(LegRecord.model_validate_json(raw))
+            swapped = await self._redis.eval(
+                _COMPARE_AND_SET_WITH,
+                2,
+                leg_key,
+                key,
+                raw,
+                updated.model_dump_json(),
+                value(),
+                str(ttl_seconds),
+            )
+            if swapped == -1:
+                return None
             if swapped:
                 await self._index(updated)
                 return updated

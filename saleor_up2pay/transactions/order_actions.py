@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -36,12 +37,15 @@ from saleor_up2pay.activity import ActivityEntry, ActivityKind, ActivityLog
 from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfiguration
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.jobs import JobQueue
+from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import Redis, instance_key
 from saleor_up2pay.saleor.ids import SaleorApiUrl, TransactionItemId
 from saleor_up2pay.saleor.payloads import ActionRequest
-from saleor_up2pay.services import Services
+from saleor_up2pay.saleor.problems import Problem
+from saleor_up2pay.services import FaultHook, Services, no_faults
 from saleor_up2pay.transactions.follow_up_events import EVENT_DELAY, EVENT_JOB
 from saleor_up2pay.transactions.gateway import Clock, app_clock, gateway_factory
+from saleor_up2pay.transactions.journal import OperationJournal
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, available_actions
 from saleor_up2pay.transactions.results import ActionFailure, Operation
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
@@ -94,6 +98,15 @@ class GaeOperations(Protocol):
         first_refund: bool = False,
     ) -> GaeResult: ...
 
+    async def inquire(
+        self,
+        *,
+        leg: Leg | None,
+        numappel: Numappel,
+        numtrans: Numtrans,
+        reference: str | None = None,
+    ) -> GaeResult: ...
+
 
 GaeFactory = Callable[[Up2payConfiguration], GaeOperations]
 """The GAE client of a configuration's merchant account."""
@@ -111,6 +124,11 @@ class ActionTarget:
     channel: str | None
     gae: GaeOperations
     reference: str
+    config_id: str = ""
+
+
+LEASE_MARGIN = timedelta(seconds=8)
+"""Added to the GAE time budget: how long an intent's call may still be in flight."""
 
 
 class ActionServices:
@@ -127,8 +145,19 @@ class ActionServices:
         activity: ActivityLog,
         queue: JobQueue,
         clock: Clock,
+        journal: OperationJournal | None = None,
+        problems: ProblemBoard | None = None,
+        faults: FaultHook = no_faults,
+        lease: timedelta = timedelta(seconds=20),
     ) -> None:
         self.redis = redis
+        self.journal = journal or OperationJournal(redis)
+        self.problems = problems
+        """Where problems the merchant must see go (None in unit tests: logged only)."""
+        self.faults = faults
+        """Test-only crash points (:data:`~saleor_up2pay.services.FaultHook`)."""
+        self.lease = lease
+        """How long a GAE call may be in flight (time budget + margin)."""
         self.legs = legs
         self.sessions = sessions
         self.configs = configs
@@ -148,7 +177,31 @@ class ActionServices:
             activity=ActivityLog(services.redis),
             queue=services.job_queue,
             clock=app_clock(services),
+            journal=OperationJournal(services.redis),
+            problems=services.problems,
+            faults=services.faults,
+            lease=timedelta(seconds=float(services.settings.gae_time_budget_seconds))
+            + LEASE_MARGIN,
         )
+
+    async def raise_problem(self, saleor_api_url: str, problem: Problem) -> None:
+        """Show ``problem`` to the merchant; never raises (a problem shows a fault)."""
+        log.warning("order_action.problem", key=problem.key, message=problem.message)
+        if self.problems is None:
+            return
+        try:
+            await self.problems.raise_(saleor_api_url, problem)
+        except Exception:
+            log.exception("order_action.problem_not_raised", key=problem.key)
+
+    async def resolve_problems(self, saleor_api_url: str, *keys: str) -> None:
+        """Dismiss settled problems; never raises."""
+        if self.problems is None:
+            return
+        try:
+            await self.problems.resolve(saleor_api_url, *keys)
+        except Exception:
+            log.exception("order_action.problem_not_resolved", keys=list(keys))
 
     async def find_leg(self, saleor_api_url: SaleorApiUrl, request: ActionRequest) -> LegRecord:
         """The leg of the request's item: by item id, else by its pspReference (= S)."""
@@ -192,6 +245,7 @@ class ActionServices:
             channel=channel,
             gae=self.gae(config),
             reference=record.reference,
+            config_id=config.id,
         )
 
     async def current(self, target: ActionTarget, fallback: LegRecord | None = None) -> LegRecord:

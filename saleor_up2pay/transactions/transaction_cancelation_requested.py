@@ -16,19 +16,19 @@ from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.saleor.payloads import PayloadError, TransactionCancelationRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.journal import JournalEntry, JournalState, operation_id
 from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
+from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    gae_failure_message,
     incomplete_request,
     money,
     refused_outcome,
     require_accepted,
 )
-from saleor_up2pay.transactions.results import ActionFailure, ActionOutcome, ActionSuccess
-from saleor_up2pay.up2pay import InvalidPaymentRequest, to_minor_units
+from saleor_up2pay.transactions.results import ActionOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -63,54 +63,55 @@ class CancelRequested:
 
     async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
+        op_id = operation_id("TRANSACTION_CANCELATION_REQUESTED", payload)
         try:
             try:
                 request = TransactionCancelationRequested.parse(payload)
             except PayloadError as exc:
                 raise incomplete_request(exc) from exc
             target = await deps.target(saleor_api_url, request)
+            existing = await deps.journal.get(saleor_api_url, op_id)
+            if existing is not None and existing.state is not JournalState.FAILURE:
+                return await reenter(deps, target, existing)
+            if existing is not None:
+                await deps.journal.forget(existing)  # it moved nothing: this is a new try
             remaining = self._check(target)
         except ActionRefused as exc:
             log.info("cancel.refused", reason=exc.message)
             return refused_outcome("CANCEL", exc)
         record = target.record
         psp_reference = await deps.operation_reference(target, "cancel")
+        now = deps.clock()
+        intent = JournalEntry(
+            op_id=op_id,
+            operation="cancel",
+            gae_call="cancel",
+            saleor_api_url=saleor_api_url,
+            transaction_id=target.transaction_id,
+            numtrans=record.numtrans,
+            amount=remaining,
+            psp_reference=psp_reference,
+            created_at=now,
+            lease_until=now + deps.lease,
+            reserved=False,
+        )
         if record.captured_amount > 0:
             updated = await deps.legs.update(saleor_api_url, record.numtrans, _cancel_rest)
-            return ActionSuccess(
-                operation="CANCEL",
-                psp_reference=psp_reference,
-                amount=remaining,
-                actions=available_actions(updated),
-                message=f"The uncaptured {money(remaining)} is released: Up2pay never captures "
-                "it (no GAE call, which would also void the captured part).",
+            done = intent.model_copy(
+                update={
+                    "state": JournalState.SUCCESS,
+                    "actions": available_actions(updated),
+                    "message": f"The uncaptured {money(remaining)} is released: Up2pay never "
+                    "captures it (no GAE call, which would also void the captured part).",
+                }
             )
-        try:
-            result = await target.gae.cancel(
-                leg=record.leg,
-                amount=to_minor_units(record.amount, record.currency),
-                reference=target.reference,
-                numappel=record.numappel,
-                numtrans=record.numtrans,
-            )
-        except InvalidPaymentRequest as exc:
-            return refused_outcome("CANCEL", ActionRefused(str(exc), record))
-        await deps.record_gae(target, remaining, result, psp_reference)
-        if not result.ok:
-            return ActionFailure(
-                operation="CANCEL",
-                message=gae_failure_message("cancel", result),
-                actions=available_actions(record),
-            )
-        updated = await deps.legs.update(saleor_api_url, record.numtrans, _cancel_rest)
-        return ActionSuccess(
-            operation="CANCEL",
-            psp_reference=psp_reference,
-            amount=remaining,
-            actions=available_actions(updated),
-            message=f"Up2pay cancelled {record.leg.label} S={record.numtrans} "
-            f"({money(remaining)}, code {result.code}).",
-        )
+            await deps.journal.put(done)
+            return answer_of(done)
+        if not await deps.journal.claim(intent):  # a concurrent redelivery wrote it first
+            concurrent = await deps.journal.get(saleor_api_url, op_id)
+            if concurrent is not None:
+                return await reenter(deps, target, concurrent)
+        return answer_of(await execute(deps, target, intent))
 
     @staticmethod
     def _check(target: ActionTarget) -> Decimal:

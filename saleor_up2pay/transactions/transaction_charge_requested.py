@@ -12,7 +12,9 @@ reported to Saleor with ``transactionEventReport`` by a durable job (``transacti
 Saleor accepts it.
 
 A capture is reserved on its leg before GAE is called (:class:`CaptureReservation`, atomic
-compare-and-set), as refunds are: two concurrent captures cannot exceed what is capturable.
+compare-and-set) in the same write as the operation's journal intent (:mod:`.journal`), as refunds
+are: two concurrent captures cannot exceed what is capturable, and a redelivered request is
+answered from the journal (:mod:`.operation_settlement`), never captured twice.
 """
 
 from __future__ import annotations
@@ -22,24 +24,29 @@ from typing import Any
 
 import structlog
 
-from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.saleor.payloads import PayloadError, TransactionChargeRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
+from saleor_up2pay.transactions.journal import (
+    ENTRY_TTL,
+    JournalEntry,
+    JournalState,
+    journal_key,
+    operation_id,
+)
+from saleor_up2pay.transactions.legs import LegRecord, authorized_left
+from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    gae_failure_message,
     incomplete_request,
     money,
     refused_outcome,
     require_accepted,
 )
-from saleor_up2pay.transactions.results import ActionFailure, ActionOutcome, ActionSuccess
-from saleor_up2pay.up2pay import GaeOutcome, InvalidPaymentRequest, to_minor_units
+from saleor_up2pay.transactions.results import ActionOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -104,77 +111,60 @@ class ChargeRequested:
 
     async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
+        op_id = operation_id("TRANSACTION_CHARGE_REQUESTED", payload)
         try:
             try:
                 request = TransactionChargeRequested.parse(payload)
             except PayloadError as exc:
                 raise incomplete_request(exc) from exc
             target = await deps.target(saleor_api_url, request)
+            existing = await deps.journal.get(saleor_api_url, op_id)
+            if existing is not None and existing.state is not JournalState.FAILURE:
+                return await reenter(deps, target, existing)
+            if existing is not None:
+                await deps.journal.forget(existing)  # it moved nothing: this is a new try
             self._check(target)
-            voids_rest = target.record.leg.capabilities.partial_capture_voids_rest
+            record = target.record
+            voids_rest = record.leg.capabilities.partial_capture_voids_rest
             reservation = CaptureReservation(target.amount, voids_rest=voids_rest)
-            reserved = await deps.legs.update(
-                saleor_api_url, target.record.numtrans, reservation.reserve
+            psp_reference = await deps.operation_reference(target, "capture")
+            now = deps.clock()
+            intent = JournalEntry(
+                op_id=op_id,
+                operation="capture",
+                gae_call="capture",
+                saleor_api_url=saleor_api_url,
+                transaction_id=target.transaction_id,
+                numtrans=record.numtrans,
+                amount=target.amount,
+                psp_reference=psp_reference,
+                created_at=now,
+                lease_until=now + deps.lease,
+            )
+
+            def reserve(current: LegRecord) -> LegRecord:
+                return reservation.reserve(current)
+
+            # The intent (with the voided rest, known once reserved) and the reservation: one
+            # atomic write, before GAE is called.
+            reserved = await deps.legs.update_and_set(
+                saleor_api_url,
+                record.numtrans,
+                reserve,
+                key=journal_key(saleor_api_url, op_id),
+                value=lambda: _with_voided(intent, reservation),
+                ttl_seconds=ENTRY_TTL,
             )
         except ActionRefused as exc:
             log.info("charge.refused", reason=exc.message)
             return refused_outcome("CHARGE", exc)
-        record, amount = target.record, target.amount
-        psp_reference = await deps.operation_reference(target, "capture")
-        try:
-            result = await target.gae.capture(
-                leg=record.leg,
-                amount=to_minor_units(amount, record.currency),
-                reference=target.reference,
-                numappel=record.numappel,
-                numtrans=record.numtrans,
-            )
-        except InvalidPaymentRequest as exc:
-            released = await deps.legs.update(saleor_api_url, record.numtrans, reservation.release)
-            return refused_outcome("CHARGE", ActionRefused(str(exc), released))
-        await deps.record_gae(target, amount, result, psp_reference)
-        if not result.ok:
-            if result.outcome is GaeOutcome.UNCERTAIN:
-                log.error("charge.uncertain", numtrans=record.numtrans, amount=str(amount))
-                current = reserved
-            else:
-                current = await deps.legs.update(
-                    saleor_api_url, record.numtrans, reservation.release
-                )
-            return ActionFailure(
-                operation="CHARGE",
-                message=gae_failure_message("capture", result),
-                actions=available_actions(current),
-            )
-        remainder = reservation.voided
-        updated = await deps.current(target, fallback=reserved)
-        actions = available_actions(updated)
-        if remainder > 0:
-            void_reference = await deps.operation_reference(target, "void")
-            await deps.queue_event(
-                saleor_api_url,
-                target.transaction_id,
-                {
-                    "type": "CANCEL_SUCCESS",
-                    "pspReference": void_reference,
-                    "amount": str(remainder),
-                    "message": (
-                        f"Up2pay cancelled the uncaptured {money(remainder)} of this "
-                        f"{record.leg.label} payment: a payment is captured once, so a "
-                        "partial capture releases the rest."
-                    ),
-                    "availableActions": actions,
-                },
-                job_id=f"event:{instance_id(saleor_api_url)}:{void_reference}",
-            )
-        return ActionSuccess(
-            operation="CHARGE",
-            psp_reference=psp_reference,
-            amount=amount,
-            actions=actions,
-            message=f"Up2pay captured {money(amount)} of {record.leg.label} S={record.numtrans} "
-            f"(code {result.code}).",
-        )
+        if reserved is None:  # a concurrent redelivery wrote it first
+            concurrent = await deps.journal.get(saleor_api_url, op_id)
+            if concurrent is not None:
+                return await reenter(deps, target, concurrent)
+        stored = await deps.journal.get(saleor_api_url, op_id)
+        entry = await execute(deps, target, stored or intent)
+        return answer_of(entry)
 
     @staticmethod
     def _check(target: ActionTarget) -> None:
@@ -185,6 +175,11 @@ class ChargeRequested:
             raise ActionRefused(f"{record.leg.label} payments cannot be captured.", record)
         if target.amount <= 0:
             raise ActionRefused("The amount to capture must be positive.", record)
+
+
+def _with_voided(intent: JournalEntry, reservation: CaptureReservation) -> str:
+    """The intent as stored: the voided rest is what the reservation booked."""
+    return intent.model_copy(update={"voided": reservation.voided}).model_dump_json()
 
 
 async def handle(services: Services, ctx: WebhookContext) -> ActionOutcome:

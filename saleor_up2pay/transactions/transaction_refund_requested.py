@@ -9,27 +9,30 @@ Rules (manual §4.2–§4.3, capabilities table in :mod:`saleor_up2pay.up2pay.mo
 - Conecs meal vouchers and the card complement are refundable, several partial refunds allowed,
   each with ``ACQUEREUR`` of its leg and that leg's NUMTRANS/NUMAPPEL. Chèque-Vacances Connect is
   not refundable through Up2pay: ``REFUND_FAILURE`` saying so.
-- Up2pay accepts a refund from the day after the payment (D+1, French calendar). A refund asked on
-  the day of the payment is not refused and not lost: the app answers Saleor's asynchronous form
+- Up2pay accepts a refund from the day after the money was taken (D+1, French calendar): the
+  payment day in the CHARGE flow, the capture day in the AUTHORIZATION flow (a captured leg is
+  remitted at the end of that day). A same-day refund of the whole card complement is a GAE
+  cancel (00005), executed at once (:func:`cancel_instead`). Any other refund asked too early is
+  not refused and not lost: the app answers Saleor's asynchronous form
   (``{"pspReference": "<S>:refund:<n>"}``, never with ``actions``: recorded fact 25), which
   Saleor keeps as a pending refund, reports the item's new actions with an ``INFO`` event, and
-  queues a durable job (``refund.deferred``) for the next day 00:05 Paris time. The job
-  runs the GAE refund, stores its outcome (so a retried job never refunds twice), then reports
-  ``REFUND_SUCCESS`` / ``REFUND_FAILURE`` with that same pspReference
-  (:func:`~saleor_up2pay.transactions.follow_up_events.report_event`), which settles the pending
-  amount (and the granted refund, if any).
+  queues a durable job (``refund.deferred``) for 00:05 Paris time the day after. The job turns
+  the journal entry into an intent before calling GAE and writes the outcome after, so a rerun
+  never refunds twice (:mod:`.operation_settlement`), then reports ``REFUND_SUCCESS`` /
+  ``REFUND_FAILURE`` with that same pspReference.
 - Each refund has its own pspReference: Up2pay's own transaction number for the refund when it
   answered one (immediate refunds), else ``<S>:refund:<n>``.
 - Refunds from a granted refund (``grantedRefund`` set) work the same. Deliveries not tied to a
   granted refund carry a top-level ``errors`` array from Saleor (recorded fact 11): accepted.
 
-The refundable amount is reserved on the leg before GAE is called (atomic compare-and-set), so
-two concurrent refunds cannot together exceed what was captured; a refused refund releases it.
+The refundable amount is reserved on the leg before GAE is called, in one atomic write with the
+operation's journal intent (:mod:`.journal`), so two concurrent refunds cannot together exceed
+what was captured; a refused refund releases it. A redelivered request is answered from the
+journal, never refunded again.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,41 +40,39 @@ from typing import Any
 import structlog
 
 from saleor_up2pay.jobs import Job, RetryAt
-from saleor_up2pay.redis_store import instance_id, instance_key
-from saleor_up2pay.saleor.ids import SaleorApiUrl, TransactionItemId
-from saleor_up2pay.saleor.payloads import (
-    ActionTransaction,
-    PayloadError,
-    RequestedAction,
-    TransactionRefundRequested,
-)
+from saleor_up2pay.redis_store import instance_id
+from saleor_up2pay.saleor.ids import SaleorApiUrl
+from saleor_up2pay.saleor.payloads import PayloadError, TransactionRefundRequested
+from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.follow_up_events import report_event
+from saleor_up2pay.transactions.journal import (
+    ENTRY_TTL,
+    GaeCall,
+    JournalEntry,
+    JournalState,
+    journal_key,
+    operation_id,
+)
 from saleor_up2pay.transactions.legs import PARIS, LegRecord, available_actions
+from saleor_up2pay.transactions.operation_settlement import (
+    RetryUnavailable,
+    answer_of,
+    execute,
+    reenter,
+    refund_failed_key,
+    settle,
+)
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    gae_failure_message,
     incomplete_request,
     money,
     refused_outcome,
     require_accepted,
 )
-from saleor_up2pay.transactions.results import (
-    ActionAccepted,
-    ActionFailure,
-    ActionOutcome,
-    ActionSuccess,
-)
-from saleor_up2pay.up2pay import (
-    GaeOutcome,
-    GaeResult,
-    InvalidPaymentRequest,
-    Operation,
-    to_minor_units,
-)
+from saleor_up2pay.transactions.results import ActionAccepted, ActionOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +80,6 @@ REFUND_JOB = "refund.deferred"
 RUN_AT = time(0, 5)
 """Deferred refunds run at 00:05 Paris time the day after the payment."""
 RETRY_LATER = timedelta(hours=1)
-OUTCOME_TTL = 400 * 24 * 3600
 
 
 class RefundTooLarge(ActionRefused):
@@ -87,16 +87,18 @@ class RefundTooLarge(ActionRefused):
 
 
 def next_allowed_run(record: LegRecord) -> datetime:
-    """00:05 Paris time on the day after the payment: the first moment Up2pay allows a refund."""
-    day = record.paid_on + timedelta(days=1)
+    """00:05 Paris time the day after the money was taken (the payment, or the capture of an
+    authorization): the first moment Up2pay allows a refund."""
+    day = record.paid_in_on + timedelta(days=1)
     return datetime.combine(day, RUN_AT, tzinfo=PARIS)
 
 
 def refund_allowed_now(record: LegRecord, now: datetime) -> bool:
-    """Whether Up2pay accepts a refund of this leg today (D+1 rule of the leg's capabilities)."""
+    """Whether Up2pay accepts a refund of this leg today (D+1 rule of the leg's capabilities,
+    counted from the capture day in the authorization flow)."""
     if not record.leg.capabilities.refund_from_next_day:
         return True
-    return now.astimezone(PARIS).date() > record.paid_on
+    return now.astimezone(PARIS).date() > record.paid_in_on
 
 
 def _reserve(amount: Decimal) -> Any:
@@ -112,10 +114,6 @@ def _reserve(amount: Decimal) -> Any:
     return change
 
 
-def _release(amount: Decimal) -> Any:
-    return lambda record: record.with_refund(-amount)
-
-
 def _not_refundable_reason(record: LegRecord) -> str:
     return (
         f"{record.leg.label} payments cannot be refunded through Up2pay (manual §4.2, §4.3: only "
@@ -124,29 +122,85 @@ def _not_refundable_reason(record: LegRecord) -> str:
     )
 
 
+def cancel_instead(record: LegRecord, amount: Decimal, now: datetime) -> bool:
+    """A same-day refund Up2pay allows as a cancel (00005): the whole captured amount of a leg
+    that can be cancelled (the card complement), taken today and so not remitted yet, and
+    nothing refunded before."""
+    return (
+        record.leg.capabilities.cancel
+        and record.refunded_amount == 0
+        and record.captured_amount > 0
+        and amount == record.captured_amount
+        and record.paid_in_on == now.astimezone(PARIS).date()
+    )
+
+
 class RefundRequested:
-    """Refunds one leg immediately, or accepts it as pending and schedules it for D+1."""
+    """Refunds one leg immediately (or cancels a card complement paid today), or accepts it as
+    pending and schedules it for the day after the money was taken."""
 
     def __init__(self, deps: ActionServices) -> None:
         self._deps = deps
 
     async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
+        op_id = operation_id("TRANSACTION_REFUND_REQUESTED", payload)
         try:
             try:
                 request = TransactionRefundRequested.parse(payload)
             except PayloadError as exc:
                 raise incomplete_request(exc) from exc
             target = await deps.target(saleor_api_url, request)
+            existing = await deps.journal.get(saleor_api_url, op_id)
+            if existing is not None and existing.state is not JournalState.FAILURE:
+                return await reenter(deps, target, existing)
+            if existing is not None:
+                await deps.journal.forget(existing)  # it moved nothing: this is a new try
             self._check(target)
-            # Reserve before anything can move money; RefundTooLarge if it no longer fits.
-            await deps.legs.update(saleor_api_url, target.record.numtrans, _reserve(target.amount))
+            record, now = target.record, deps.clock()
+            if refund_allowed_now(record, now):
+                gae_call: GaeCall = "refund"
+                state = JournalState.INTENT
+            elif cancel_instead(record, target.amount, now):
+                gae_call, state = "cancel", JournalState.INTENT
+            else:
+                gae_call, state = "refund", JournalState.DEFERRED
+            psp_reference = await deps.operation_reference(target, "refund")
+            intent = JournalEntry(
+                op_id=op_id,
+                operation="refund",
+                gae_call=gae_call,
+                saleor_api_url=saleor_api_url,
+                transaction_id=target.transaction_id,
+                numtrans=record.numtrans,
+                amount=target.amount,
+                psp_reference=psp_reference,
+                state=state,
+                created_at=now,
+                lease_until=now + deps.lease,
+                first_refund=record.refunded_amount == 0,
+            )
+            # Reserve before anything can move money (RefundTooLarge if it no longer fits), in
+            # the same atomic write as the intent.
+            reserved = await deps.legs.update_and_set(
+                saleor_api_url,
+                record.numtrans,
+                _reserve(target.amount),
+                key=journal_key(saleor_api_url, op_id),
+                value=intent.model_dump_json,
+                ttl_seconds=ENTRY_TTL,
+            )
         except ActionRefused as exc:
             log.info("refund.refused", reason=exc.message)
             return refused_outcome("REFUND", exc)
-        if not refund_allowed_now(target.record, deps.clock()):
-            return await self._defer(target)
-        return await self._refund_now(target)
+        if reserved is None:  # a concurrent redelivery wrote it first
+            concurrent = await deps.journal.get(saleor_api_url, op_id)
+            if concurrent is not None:
+                return await reenter(deps, target, concurrent)
+        if state is JournalState.DEFERRED:
+            return await self._defer(target, intent)
+        entry = await execute(deps, target, intent)
+        return answer_of(entry)
 
     @staticmethod
     def _check(target: ActionTarget) -> None:
@@ -157,35 +211,15 @@ class RefundRequested:
         if target.amount <= 0:
             raise ActionRefused("The amount to refund must be positive.", record)
 
-    async def _refund_now(self, target: ActionTarget) -> ActionOutcome:
-        deps, record, amount = self._deps, target.record, target.amount
-        result = await _call_gae(target, amount, first_refund=record.refunded_amount == 0)
-        fallback = await deps.operation_reference(target, "refund")
-        psp_reference = _refund_reference(result, record, fallback)
-        await deps.record_gae(target, amount, result, psp_reference)
-        if not result.ok:
-            updated = await _settle_failure(deps, target, amount, result)
-            return ActionFailure(
-                operation="REFUND",
-                message=gae_failure_message("refund", result),
-                actions=available_actions(updated),
-            )
-        return ActionSuccess(
-            operation="REFUND",
-            psp_reference=psp_reference,
-            amount=amount,
-            actions=available_actions(await deps.current(target)),
-            message=_success_message(record, amount, result),
-        )
-
-    async def _defer(self, target: ActionTarget) -> ActionOutcome:
+    async def _defer(self, target: ActionTarget, entry: JournalEntry) -> ActionOutcome:
         deps, record = self._deps, target.record
-        psp_reference = await deps.operation_reference(target, "refund")
+        psp_reference = entry.psp_reference
         run_at = next_allowed_run(record)
         await deps.queue.enqueue(
             REFUND_JOB,
             {
                 "saleor_api_url": target.saleor_api_url,
+                "op_id": entry.op_id,
                 "transaction_id": target.transaction_id,
                 "numtrans": record.numtrans,
                 "amount": str(target.amount),
@@ -200,7 +234,7 @@ class RefundRequested:
             kind="refund_scheduled",
             amount=target.amount,
             outcome="scheduled",
-            message=f"Refund asked on the day of the payment; runs {run_at.isoformat()}",
+            message=f"Refund asked before Up2pay allows it; runs {run_at.isoformat()}",
             psp_reference=psp_reference,
         )
         log.info(
@@ -219,7 +253,7 @@ class RefundRequested:
                 "type": "INFO",
                 "pspReference": psp_reference,
                 "message": f"Refund of {money(target.amount)} accepted; Up2pay allows it from "
-                f"the day after the payment, it runs {run_at.isoformat()}.",
+                f"the day after the money was taken, it runs {run_at.isoformat()}.",
                 "availableActions": available_actions(await deps.current(target)),
             },
             job_id=f"event:{instance_id(target.saleor_api_url)}:{psp_reference}:info",
@@ -227,148 +261,72 @@ class RefundRequested:
         return ActionAccepted(operation="REFUND", psp_reference=psp_reference)
 
 
-async def _call_gae(target: ActionTarget, amount: Decimal, *, first_refund: bool) -> GaeResult:
-    record = target.record
-    try:
-        return await target.gae.refund(
-            leg=record.leg,
-            amount=to_minor_units(amount, record.currency),
-            reference=target.reference,
-            numappel=record.numappel,
-            numtrans=record.numtrans,
-            first_refund=first_refund,
-        )
-    except InvalidPaymentRequest as exc:
-        # Our own validation refused the request before any network call: nothing moved.
-        return GaeResult(
-            operation=Operation.REFUND, outcome=GaeOutcome.FAILED, code="", message=str(exc)
-        )
-
-
-async def _settle_failure(
-    deps: ActionServices, target: ActionTarget, amount: Decimal, result: GaeResult
-) -> LegRecord:
-    """Release the reservation unless money may have moved (UNCERTAIN keeps it reserved)."""
-    if result.outcome is GaeOutcome.UNCERTAIN:
-        log.error("refund.uncertain", numtrans=target.record.numtrans, amount=str(amount))
-        return await deps.current(target)
-    return await deps.legs.update(target.saleor_api_url, target.record.numtrans, _release(amount))
-
-
-def _refund_reference(result: GaeResult, record: LegRecord, fallback: str) -> str:
-    """Up2pay's own number for the refund when it gave a new one, else our derived reference."""
-    number = result.numtrans
-    if (
-        result.ok
-        and number
-        and not result.confirmed_by_inquiry
-        and number.lstrip("0") != (record.numtrans.lstrip("0"))
-    ):
-        return number
-    return fallback
-
-
-def _success_message(record: LegRecord, amount: Decimal, result: GaeResult) -> str:
-    number = f", refund S={result.numtrans}" if result.numtrans else ""
-    return (
-        f"Up2pay refunded {money(amount)} of {record.leg.label} S={record.numtrans}"
-        f"{number} (code {result.code})."
-    )
-
-
 # --- the deferred refund -----------------------------------------------------------------------
 
 
-def _outcome_key(saleor_api_url: str, psp_reference: str) -> str:
-    return instance_key(saleor_api_url, "refund-outcome", psp_reference)
-
-
 async def run_deferred_refund(services: Services, job: Job) -> None:
-    """Job ``refund.deferred``: execute a refund accepted on the payment day, then report it.
+    """Job ``refund.deferred``: execute a refund accepted before Up2pay allowed it, then report it.
 
-    Idempotent: the GAE outcome is stored before reporting, so a retry (Saleor down, process
-    restarted) reports the stored outcome instead of refunding again.
+    Exactly once: the journal entry becomes an intent before GAE is called and gets its outcome
+    after; a rerun (crash, Redis blip) with an intent and no outcome inquires first
+    (:func:`~saleor_up2pay.transactions.operation_settlement.settle`), a known outcome is only
+    reported. A refund Up2pay refused raises the ``refund-failed:<psp>`` problem.
     """
     deps = ActionServices.from_services(services)
     payload = job.payload
     url = SaleorApiUrl(str(payload["saleor_api_url"]))
-    psp_reference = str(payload["psp_reference"])
-    amount = Decimal(str(payload["amount"]))
-    key = _outcome_key(url, psp_reference)
-
-    stored = await services.redis.get(key)
-    if stored is None:
-        record = await deps.legs.get_by_numtrans(url, str(payload["numtrans"]))
-        if record is None:
-            log.warning("refund.deferred_dropped", reason="leg purged", psp=psp_reference)
-            return
-        if not refund_allowed_now(record, deps.clock()):
-            raise RetryAt(max(next_allowed_run(record), deps.clock() + RETRY_LATER), "D+1")
-        outcome = await _execute_deferred(
-            deps, url, payload, record, amount=amount, psp_reference=psp_reference
-        )
-        await services.redis.set(key, json.dumps(outcome), ex=OUTCOME_TTL)
-    else:
-        outcome = json.loads(stored)
-
-    variables: dict[str, Any] = {
-        "id": str(payload["transaction_id"]),
-        "type": outcome["type"],
-        "pspReference": psp_reference,
-        "amount": str(amount),
-        "message": outcome["message"][:512],
-        "availableActions": outcome["actions"],
-    }
-    result = await report_event(services, url, variables)
-    log.info("refund.reported", psp_reference=psp_reference, type=outcome["type"], outcome=result)
-
-
-async def _execute_deferred(
-    deps: ActionServices,
-    url: SaleorApiUrl,
-    payload: dict[str, Any],
-    record: LegRecord,
-    *,
-    amount: Decimal,
-    psp_reference: str,
-) -> dict[str, Any]:
+    entry = await _deferred_entry(deps, url, payload)
+    if entry is None:
+        log.warning("refund.deferred_dropped", reason="unknown", psp=payload.get("psp_reference"))
+        return
+    record = await deps.legs.get_by_numtrans(url, entry.numtrans)
+    if record is None:
+        log.warning("refund.deferred_dropped", reason="leg purged", psp=entry.psp_reference)
+        return
+    if entry.state is JournalState.DEFERRED and not refund_allowed_now(record, deps.clock()):
+        raise RetryAt(max(next_allowed_run(record), deps.clock() + RETRY_LATER), "D+1")
     try:
-        request = TransactionRefundRequested(
-            action=RequestedAction(action_type="REFUND", amount=amount, currency=record.currency),
-            transaction=ActionTransaction(
-                id=TransactionItemId(str(payload["transaction_id"])),
-                psp_reference=record.numtrans,
+        entry = await settle(services, deps, entry, attempts=job.attempts)
+    except RetryUnavailable as exc:
+        msg = f"Up2pay GAE unavailable: {exc}"
+        raise RuntimeError(msg) from exc
+    if entry.state is JournalState.FAILURE:
+        await deps.raise_problem(
+            url,
+            Problem(
+                key=refund_failed_key(entry),
+                message=f"The refund of {money(entry.amount)} accepted on "
+                f"{entry.created_at.date().isoformat()} (S={entry.numtrans}, "
+                f"{entry.psp_reference}) failed: {entry.message} Refund the customer another way.",
             ),
         )
-        target = await deps.target(url, request)
-    except ActionRefused as exc:
-        updated = await deps.legs.update(url, record.numtrans, _release(amount))
-        return {
-            "type": "REFUND_FAILURE",
-            "message": exc.message,
-            "actions": available_actions(updated),
-        }
-    # The reservation made when the request was accepted already counts this amount.
-    first = record.refunded_amount == amount
-    result = await _call_gae(target, amount, first_refund=first)
-    await deps.record_gae(target, amount, result, psp_reference)
-    if result.outcome is GaeOutcome.UNAVAILABLE:
-        # Nothing moved: let the job queue retry with backoff.
-        msg = f"Up2pay GAE unavailable: {result.message}"
-        raise RuntimeError(msg)
-    if not result.ok:
-        updated = await _settle_failure(deps, target, amount, result)
-        return {
-            "type": "REFUND_FAILURE",
-            "message": gae_failure_message("refund", result),
-            "actions": available_actions(updated),
-        }
-    current = await deps.legs.get_by_numtrans(url, record.numtrans)
-    return {
-        "type": "REFUND_SUCCESS",
-        "message": _success_message(record, amount, result),
-        "actions": available_actions(current or record),
-    }
+    log.info("refund.reported", psp_reference=entry.psp_reference, type=entry.state.value)
+
+
+async def _deferred_entry(
+    deps: ActionServices, url: SaleorApiUrl, payload: dict[str, Any]
+) -> JournalEntry | None:
+    """The job's journal entry (a job queued before the journal existed gets one now)."""
+    op_id = payload.get("op_id")
+    if op_id:
+        return await deps.journal.get(url, str(op_id))
+    psp_reference = str(payload["psp_reference"])
+    now = deps.clock()
+    legacy = JournalEntry(
+        op_id=f"deferred-{psp_reference}",
+        operation="refund",
+        gae_call="refund",
+        saleor_api_url=url,
+        transaction_id=str(payload["transaction_id"]),
+        numtrans=str(payload["numtrans"]),
+        amount=Decimal(str(payload["amount"])),
+        psp_reference=psp_reference,
+        state=JournalState.DEFERRED,
+        created_at=now,
+        lease_until=now,
+    )
+    await deps.journal.claim(legacy)
+    return await deps.journal.get(url, legacy.op_id)
 
 
 async def handle(services: Services, ctx: WebhookContext) -> ActionOutcome:

@@ -140,6 +140,7 @@ from saleor_up2pay.up2pay.gae import (
     RedisNumQuestions,
     build_gae_request,
     parse_gae_response,
+    went_through,
 )
 from saleor_up2pay.up2pay.hosted_page import (
     ORDER_REFERENCE_RE,
@@ -223,4 +224,5 @@ __all__ = [
     "to_minor_units",
     "verify_ipn",
     "verify_return",
+    "went_through",
 ]

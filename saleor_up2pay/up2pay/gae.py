@@ -61,6 +61,7 @@ __all__ = [
     "RedisNumQuestions",
     "build_gae_request",
     "parse_gae_response",
+    "went_through",
 ]
 
 log = structlog.get_logger(__name__)
@@ -536,20 +537,7 @@ class GaeClient:
     def _went_through(
         operation: Operation, inquiry: GaeResult, *, first_refund: bool
     ) -> bool | None:
-        """Did the lost attempt execute? True / False / None (cannot tell)."""
-        status = _normalise(inquiry.status)
-        if operation is Operation.CAPTURE:
-            if status in {"capture", "rembourse"} or inquiry.remittance:
-                return True
-            return False if status == "autorise" else None
-        if operation is Operation.CANCEL:
-            if status == "annule":
-                return True
-            return False if status in {"autorise", "capture"} else None
-        # Refund: "Remboursé" only proves *this* refund if none succeeded before.
-        if status == "rembourse":
-            return True if first_refund else None
-        return False if status == "capture" else None
+        return went_through(operation, inquiry, first_refund=first_refund)
 
     def _uncertain(self, operation: Operation, reason: str) -> GaeResult:
         log.error("gae.uncertain", operation=operation.name, reason=reason)
@@ -631,6 +619,26 @@ class GaeClient:
             # the one to our question (protocol §4.4).
             return _NoAnswer(f"{url} answered another question ({echoed})")
         return _result(operation, parsed, url)
+
+
+def went_through(operation: Operation, inquiry: GaeResult, *, first_refund: bool) -> bool | None:
+    """Did a capture, cancel or refund whose answer is unknown execute, per an inquiry (00017)?
+
+    True / False / None (the ``STATUS`` cannot tell). A refund is only proven by
+    ``Remboursé`` when no refund of the transaction succeeded before (``first_refund``).
+    """
+    status = _normalise(inquiry.status)
+    if operation is Operation.CAPTURE:
+        if status in {"capture", "rembourse"} or inquiry.remittance:
+            return True
+        return False if status == "autorise" else None
+    if operation is Operation.CANCEL:
+        if status == "annule":
+            return True
+        return False if status in {"autorise", "capture"} else None
+    if status == "rembourse":
+        return True if first_refund else None
+    return False if status == "capture" else None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from tests.fakes.fake_saleor import FakeSaleor, GraphQLCall, GraphQLErrors, permission_denied
 
 CENT = Decimal("0.01")
@@ -315,6 +317,12 @@ class SaleorTransactions:
         self.requested_actions: list[dict[str, Any]] = []
         """Variables of every ``transactionRequestAction`` mutation received (reasons included)."""
         self._action_tasks: set[asyncio.Task[Any]] = set()
+        self.action_redeliveries = 5
+        """Like Saleor's ``handle_transaction_request_task``: a charge/refund/cancel request
+        whose delivery failed (5xx, no answer) is sent again, the same bytes, up to this many
+        more times; only then does the item get ``<ACTION>_FAILURE``."""
+        self.action_deliveries: list[tuple[str, dict[str, Any]]] = []
+        """(event, payload) of every charge/refund/cancel request sent (see :meth:`redeliver`)."""
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
         self._event_ids = itertools.count(230)
@@ -1139,6 +1147,27 @@ class SaleorTransactions:
                 "errors": [],
             }
 
+    async def redeliver(self, app_url: str, index: int = -1) -> tuple[int, Any]:
+        """Send an earlier action request again, unchanged (a redelivery); the answer is
+        returned, not applied."""
+        event, payload = self.action_deliveries[index]
+        return await self._send(event, app_url, payload)
+
+    async def _send_action(
+        self, event: str, app_url: str, payload: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """One action request, redelivered (same payload) on 5xx or a lost connection."""
+        self.action_deliveries.append((event, payload))
+        for attempt in range(self.action_redeliveries + 1):
+            try:
+                status, answer = await self._send(event, app_url, payload)
+            except httpx.TransportError:
+                self.webhook_responses.append((event, 0, None))
+                status, answer = 0, None
+            if 200 <= status < 500 or attempt == self.action_redeliveries:
+                return (status or 502), answer
+        raise AssertionError("unreachable")
+
     async def _send(self, event: str, app_url: str, payload: dict[str, Any]) -> tuple[int, Any]:
         response = await self.fake.send_webhook(app_url, event, payload=payload)
         try:
@@ -1315,7 +1344,7 @@ class SaleorTransactions:
                 payload["grantedRefund"] = granted_refund
                 if granted_refund is None:
                     payload["errors"] = [GRANTED_REFUND_NULL_ERROR]
-        status, answer = await self._send(ACTION_EVENT[action_type], app_url, payload)
+        status, answer = await self._send_action(ACTION_EVENT[action_type], app_url, payload)
         with self._lock:
             self._apply_action_answer(item, request, action_type, status, answer)
             return {"transaction": self.item_json(item), "errors": []}

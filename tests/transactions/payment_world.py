@@ -116,6 +116,16 @@ class World:
         )
         response.raise_for_status()
 
+    async def executions(self, transaction_number: object) -> list[dict[str, Any]]:
+        """The sandbox's ledger of executed captures, cancels and refunds of one transaction."""
+        response = await self.http.get(
+            f"{self.sandbox_url}/sandbox/api/executions",
+            params={"transaction_number": str(transaction_number)},
+        )
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["executions"]
+        return items
+
     async def sandbox_transactions(self, reference: str) -> list[dict[str, Any]]:
         response = await self.http.get(
             f"{self.sandbox_url}/sandbox/api/transactions", params={"reference": reference}

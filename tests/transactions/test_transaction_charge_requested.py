@@ -107,6 +107,8 @@ class TestCharge:
         response.raise_for_status()
 
         await world.request_action(item.id, "CHARGE", "30.00")
+        # 00003 may hide an executed capture: answered pending, settled once an inquiry tells.
+        await world.run_jobs()
 
         failure = item.events[-1]
         assert failure.type == "CHARGE_FAILURE"
@@ -123,7 +125,7 @@ class TestConcurrentCharges:
     async def test_two_concurrent_captures_cannot_exceed_the_authorization(
         self, world: World
     ) -> None:
-        """Two captures of 15 on a 24.80 complement at once: one is captured, one is refused."""
+        """Captures of 15 and 15.10 on a 24.80 complement at once: one is captured, one refused."""
         _, items, paid = await paid_checkout(
             world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
         )
@@ -131,7 +133,7 @@ class TestConcurrentCharges:
 
         answers = await asyncio.gather(
             world.request_action(complement.id, "CHARGE", "15.00"),
-            world.request_action(complement.id, "CHARGE", "15.00"),
+            world.request_action(complement.id, "CHARGE", "15.10"),
         )
         await world.run_jobs()
 
@@ -140,15 +142,35 @@ class TestConcurrentCharges:
         assert results == ["CHARGE_FAILURE", "CHARGE_REQUEST", "CHARGE_REQUEST", "CHARGE_SUCCESS"]
         failure = next(e for e in complement.events if e.type == "CHARGE_FAILURE")
         assert "Nothing is left to capture" in failure.message
-        # One capture per authorization: the uncaptured 9.80 is released, not left capturable.
-        assert complement.amounts["charged"] == Decimal("15.00")
-        assert complement.amounts["canceled"] == Decimal("9.80")
+        # One capture per authorization: the uncaptured rest is released, not left capturable.
+        charged = complement.amounts["charged"]
+        assert charged in {Decimal("15.00"), Decimal("15.10")}
+        assert complement.amounts["canceled"] == Decimal("24.80") - charged
         assert complement.amounts["authorized"] == Decimal("0")
         assert "CHARGE" not in complement.actions
         entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
         assert len([e for e in entries if e.kind == "gae"]) == 1  # the refused one never left
         legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
-        assert legs["LIMOCB"]["captured_amount"] == 1500
+        assert legs["LIMOCB"]["captured_amount"] == int(charged * 100)
+
+    async def test_two_identical_concurrent_requests_are_one_capture(self, world: World) -> None:
+        """Byte-identical deliveries are one operation (Saleor's redelivery looks the same):
+        captured once at Up2pay, both answered with its pspReference."""
+        _, items, paid = await paid_checkout(
+            world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+        )
+        complement = leg_item(items, complement=True)
+
+        await asyncio.gather(
+            world.request_action(complement.id, "CHARGE", "15.00"),
+            world.request_action(complement.id, "CHARGE", "15.00"),
+        )
+        await world.run_jobs()
+
+        assert complement.amounts["charged"] == Decimal("15.00")
+        legs = {t["card_type"]: t for t in await world.sandbox_transactions(paid["reference"])}
+        executions = await world.executions(legs["LIMOCB"]["transaction_number"])
+        assert [e["operation"] for e in executions] == ["capture"]
 
     async def test_concurrent_partial_captures_of_a_meal_voucher(self, world: World) -> None:
         """A Conecs partial capture voids the rest: a concurrent second capture finds nothing."""
@@ -157,14 +179,15 @@ class TestConcurrentCharges:
 
         await asyncio.gather(
             world.request_action(item.id, "CHARGE", "10.00"),
-            world.request_action(item.id, "CHARGE", "10.00"),
+            world.request_action(item.id, "CHARGE", "10.50"),
         )
         await world.run_jobs()
 
         failure = next(e for e in item.events if e.type == "CHARGE_FAILURE")
         assert "Nothing is left to capture" in failure.message
-        assert item.amounts["charged"] == Decimal("10.00")
-        assert item.amounts["canceled"] == Decimal("20.00")
+        charged = item.amounts["charged"]
+        assert charged in {Decimal("10.00"), Decimal("10.50")}
+        assert item.amounts["canceled"] == Decimal("30.00") - charged
         assert item.actions == ["REFUND"]
         entries = await ActivityLog(world.services.redis).latest(world.fake.api_url)
         assert len([e for e in entries if e.kind == "gae"]) == 1

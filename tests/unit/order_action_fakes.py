@@ -33,6 +33,8 @@ class FakeGae:
 
     outcome: GaeOutcome = GaeOutcome.SUCCESS
     calls: list[tuple[Operation, dict[str, Any]]] = field(default_factory=list)
+    status: str = "Autorisé"
+    """``STATUS`` an inquiry answers."""
 
     def _answer(self, operation: Operation, call: dict[str, Any]) -> GaeResult:
         self.calls.append((operation, call))
@@ -47,6 +49,16 @@ class FakeGae:
 
     async def refund(self, **call: Any) -> GaeResult:
         return self._answer(Operation.REFUND, call)
+
+    async def inquire(self, **call: Any) -> GaeResult:
+        self.calls.append((Operation.INQUIRY, call))
+        return GaeResult(
+            operation=Operation.INQUIRY,
+            outcome=GaeOutcome.SUCCESS,
+            code="00000",
+            message="fake",
+            status=self.status,
+        )
 
 
 @dataclass
