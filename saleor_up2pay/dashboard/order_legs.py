@@ -17,6 +17,13 @@ confirmation re-reads the legs, refuses any part above what its leg allows now (
 asks Saleor for each part with ``transactionRequestAction(REFUND)`` (app token), so Saleor records
 every refund and sends the app its ``TRANSACTION_REFUND_REQUESTED`` as for a refund made by hand.
 
+Granted refunds (:func:`read_grants` / :func:`refund_grant`): the order's granted refunds
+(``graphql/queries/order_granted_refunds.graphql``, app token; Saleor requires ``MANAGE_ORDERS``
+to read them, so without it the widget says so instead of listing them), each with its plan
+(:func:`~saleor_up2pay.dashboard.refund_split.plan_grant`: the one leg that refunds it whole
+today, or why none can). Refunding one re-reads the order and asks Saleor with
+``transactionRequestRefundForGrantedRefund``, so the grant itself ends ``SUCCESS`` in Saleor.
+
 Check (:func:`check_leg`): an inquiry (GAE 00017) on one leg, compared with the leg record
 (:func:`compare_status`); a difference is reported on the Saleor item as an ``INFO`` event
 through the one event reporter, and written to the activity log.
@@ -35,15 +42,23 @@ import structlog
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.dashboard.auth import DashboardSession
 from saleor_up2pay.dashboard.refund_split import (
+    Grant,
+    GrantPlan,
     LegAllowance,
     SplitProposal,
     Strategy,
+    plan_grant,
     propose_split,
 )
 from saleor_up2pay.errors import AppError, BadRequest, NotFound
 from saleor_up2pay.problems import OpenProblem, ProblemBoard
 from saleor_up2pay.redis_store import instance_id
-from saleor_up2pay.saleor.client import SaleorClient, SaleorError, SaleorMutationError
+from saleor_up2pay.saleor.client import (
+    SaleorClient,
+    SaleorError,
+    SaleorGraphQLError,
+    SaleorMutationError,
+)
 from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.follow_up_events import report_event
@@ -87,6 +102,12 @@ class SplitRefused(BadRequest):
     """A confirmed part is above what its leg allows now, or names no leg of the order."""
 
     public_code = "SPLIT_REFUSED"
+
+
+class GrantRefused(BadRequest):
+    """The granted refund picked cannot be refunded whole on one Up2pay leg now (or is unknown)."""
+
+    public_code = "GRANT_REFUSED"
 
 
 def _client(services: Services, session: DashboardSession) -> SaleorClient:
@@ -273,11 +294,13 @@ async def order_view(
     history = await ActivityLog(services.redis).latest(url, HISTORY_SCAN)
     now = services.now()
     items = []
+    allowances = []
     for item in order.get("transactions") or []:
         records = await legs.legs_for_transaction(url, str(item["id"]))
         main = await legs.get_by_transaction(url, str(item["id"]))
         if main is None:
             continue
+        allowances.append(allowance(str(item["id"]), main, now))
         items.append(
             {
                 "transaction_id": item["id"],
@@ -303,6 +326,8 @@ async def order_view(
             }
         )
     channel = order.get("channel") or {}
+    currency = str(channel.get("currencyCode") or "EUR")
+    grants = await read_grants(services, session, order_id, currency) if items else GrantsRead()
     return {
         "order": {
             "id": order["id"],
@@ -312,6 +337,7 @@ async def order_view(
         },
         "now": now.isoformat(),
         "items": items,
+        "granted_refunds": grants_json(grants, allowances),
     }
 
 
@@ -441,6 +467,161 @@ async def confirm(
         parts=len(parts),
     )
     return {"results": results}
+
+
+# --- granted refunds ----------------------------------------------------------------------------
+
+GRANTS_PERMISSION = "MANAGE_ORDERS"
+"""What Saleor requires to read ``order.grantedRefunds`` (the app holds ``HANDLE_PAYMENTS``)."""
+
+
+@dataclass(frozen=True)
+class GrantedRefund:
+    """One granted refund as Saleor shows it, with what the widget plans for it."""
+
+    grant: Grant
+    currency: str
+    reason: str
+    created_at: str
+    shipping: bool
+    lines: tuple[str, ...]
+    """``"2 × Monospace Tee"`` per line of the grant."""
+
+
+@dataclass(frozen=True)
+class GrantsRead:
+    grants: tuple[GrantedRefund, ...] = ()
+    unreadable: str = ""
+    """``""`` when read; ``"permission"`` (the app lacks ``MANAGE_ORDERS``) or ``"unavailable"``."""
+
+
+def _grant(data: dict[str, Any], currency: str) -> GrantedRefund:
+    money = data.get("amount") or {}
+    lines = tuple(
+        f"{line.get('quantity')} × {(line.get('orderLine') or {}).get('productName') or '?'}"
+        for line in data.get("lines") or []
+        if isinstance(line, dict)
+    )
+    return GrantedRefund(
+        grant=Grant(
+            grant_id=str(data["id"]),
+            amount=Decimal(str(money.get("amount", "0"))).quantize(CENT),
+            status=str(data.get("status") or "NONE"),
+            transaction_id=str((data.get("transaction") or {}).get("id") or "") or None,
+        ),
+        currency=str(money.get("currency") or currency),
+        reason=str(data.get("reason") or ""),
+        created_at=str(data.get("createdAt") or ""),
+        shipping=bool(data.get("shippingCostsIncluded")),
+        lines=lines,
+    )
+
+
+async def read_grants(
+    services: Services, session: DashboardSession, order_id: str, currency: str = "EUR"
+) -> GrantsRead:
+    """The order's granted refunds, or why they cannot be read (never raises for that)."""
+    try:
+        data = await _client(services, session).execute("order_granted_refunds", {"id": order_id})
+    except SaleorGraphQLError as exc:
+        if "PermissionDenied" in exc.codes:
+            return GrantsRead(unreadable="permission")
+        log.warning("order_widget.grants_unreadable", error=str(exc))
+        return GrantsRead(unreadable="unavailable")
+    except SaleorError as exc:
+        log.warning("order_widget.grants_unreadable", error=str(exc))
+        return GrantsRead(unreadable="unavailable")
+    order = data.get("order")
+    if not isinstance(order, dict):
+        raise OrderNotFound("This order was not found in Saleor.")
+    grants = order.get("grantedRefunds") or []
+    return GrantsRead(tuple(_grant(g, currency) for g in grants if isinstance(g, dict)))
+
+
+def grant_json(granted: GrantedRefund, plan: GrantPlan) -> dict[str, Any]:
+    grant = granted.grant
+    return {
+        "id": grant.grant_id,
+        "amount": _cents(grant.amount),
+        "currency": granted.currency,
+        "status": grant.status,
+        "reason": granted.reason,
+        "created_at": granted.created_at,
+        "shipping_included": granted.shipping,
+        "lines": list(granted.lines),
+        "transaction_id": grant.transaction_id,
+        "plan": {
+            "possible": plan.possible,
+            "transaction_id": plan.transaction_id,
+            "label": plan.label,
+            "assigns": plan.assigns,
+            "block": plan.block.value if plan.block else None,
+            "leg_label": plan.leg_label,
+            "leg_allows": _cents(plan.leg_allows),
+            "leg_reason": plan.leg_reason,
+        },
+    }
+
+
+def grants_json(read: GrantsRead, legs: list[LegAllowance]) -> dict[str, Any]:
+    """The grants not yet refunded (``SUCCESS`` ones are left out), each with its plan."""
+    return {
+        "readable": not read.unreadable,
+        "unreadable": read.unreadable or None,
+        "permission": GRANTS_PERMISSION if read.unreadable == "permission" else None,
+        "items": [
+            grant_json(g, plan_grant(g.grant, legs))
+            for g in read.grants
+            if g.grant.status != "SUCCESS"
+        ],
+    }
+
+
+async def refund_grant(
+    services: Services, session: DashboardSession, order_id: str, grant_id: str
+) -> dict[str, Any]:
+    """Ask Saleor to refund one granted refund whole, on the leg its plan names.
+
+    The order, its legs and the grant are read again; a grant that no leg can take whole now
+    (or that is pending, refunded, another app's, or unknown) is refused before Saleor is asked.
+    """
+    legs = await _allowances(services, session, order_id)
+    read = await read_grants(services, session, order_id)
+    if read.unreadable == "permission":
+        msg = f"Saleor lets the app read granted refunds only with {GRANTS_PERMISSION}."
+        raise GrantRefused(msg)
+    if read.unreadable:
+        msg = "Saleor could not be read. Try again in a moment."
+        raise SaleorUnavailable(msg)
+    granted = next((g for g in read.grants if g.grant.grant_id == grant_id), None)
+    if granted is None:
+        raise GrantRefused("This granted refund is not one of the order's.")
+    plan = plan_grant(granted.grant, legs)
+    if not plan.possible or plan.transaction_id is None:
+        msg = (
+            f"This granted refund cannot be refunded whole on one Up2pay leg now "
+            f"({plan.block.value if plan.block else 'no leg'}). Reload the order."
+        )
+        raise GrantRefused(msg)
+    result: dict[str, Any] = {
+        "granted_refund_id": grant_id,
+        "transaction_id": plan.transaction_id,
+        "label": plan.label,
+        "amount": _cents(plan.amount),
+    }
+    try:
+        await _client(services, session).mutate(
+            "transaction_request_refund_for_granted_refund",
+            {"grantedRefundId": grant_id, "id": plan.transaction_id},
+            "transactionRequestRefundForGrantedRefund",
+        )
+    except SaleorMutationError as exc:
+        return {**result, "requested": False, "code": exc.code, "message": exc.message}
+    except SaleorError as exc:
+        log.warning("order_widget.grant_refund_failed", error=str(exc))
+        raise SaleorUnavailable("Saleor did not answer; nothing more was asked.") from None
+    log.info("order_widget.grant_refund", order_id=order_id, granted_refund_id=grant_id)
+    return {**result, "requested": True}
 
 
 # --- check with Up2pay --------------------------------------------------------------------------

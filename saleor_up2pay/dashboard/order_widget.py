@@ -4,8 +4,10 @@ The Dashboard (Saleor 3.22+) shows the page in the order details as the manifest
 ``ORDER_DETAILS_WIDGETS`` / ``WIDGET`` (and as the ``ORDER_DETAILS_MORE_ACTIONS`` / ``POPUP``
 "Refund across legs" action, same page with ``?view=refund``). What the page relies on:
 
-- the iframe URL's query string: ``saleorApiUrl`` and ``orderId`` (the Dashboard passes the
-  order's id to order extensions as ``orderId``; ``theme`` and ``locale`` when given);
+- the iframe URL's query string: ``saleorApiUrl`` and ``orderId``. Dashboard 3.22/3.23 adds
+  ``orderId`` (the order's global ID) to the URL of order widgets (``GET``) and popups, and puts
+  the **app's** global ID in ``id``; the page therefore reads ``orderId``, and ``id`` only when it
+  is an order's global ID (``Order:…``). ``theme`` and ``locale`` when given;
 - App Bridge for the token (``handshake`` / ``tokenRefresh``), the theme and the locale, exactly
   like the configuration page.
 
@@ -84,6 +86,10 @@ class CheckBody(OrderBody):
     transaction_id: str = _id()
 
 
+class GrantBody(OrderBody):
+    granted_refund_id: str = _id()
+
+
 def _decimal(text: str) -> Decimal:
     try:
         return Decimal(text)
@@ -157,6 +163,16 @@ async def confirm(request: Request, services: ServicesDep) -> JSONResponse:
         reason_reference=body.reason_reference,
     )
     return _json(result)
+
+
+@router.post(ORDER_API_PATH + "/grant", include_in_schema=False)
+async def grant(request: Request, services: ServicesDep) -> JSONResponse:
+    """Staff picked a granted refund: ``transactionRequestRefundForGrantedRefund`` on its leg."""
+    session = await _session(request, services)
+    body = await _body(request, GrantBody)
+    return _json(
+        await order_legs.refund_grant(services, session, body.order_id, body.granted_refund_id)
+    )
 
 
 @router.post(ORDER_API_PATH + "/check", include_in_schema=False)

@@ -15,6 +15,9 @@ Strategies:
   left by rounding given to the legs in order (never above a leg's allowance).
 
 Within one group, legs keep the order given (oldest first).
+
+Granted refunds (:func:`plan_grant`): Saleor refunds a granted refund whole, on one transaction
+item; the plan names the leg that can take it whole today, or says why none can.
 """
 
 from __future__ import annotations
@@ -145,4 +148,106 @@ def propose_split(
         parts=parts,
         shortfall=shortfall,
         explanations=explanations if shortfall > 0 else (),
+    )
+
+
+# --- granted refunds ------------------------------------------------------------------------------
+
+
+class GrantBlock(StrEnum):
+    """Why a granted refund cannot be asked of Saleor from the widget now."""
+
+    PENDING = "pending"
+    """Saleor is already processing it (``REFUND_IS_PENDING``)."""
+    PROCESSED = "processed"
+    """It is refunded (``SUCCESS``)."""
+    NOT_UP2PAY = "not_up2pay"
+    """It is tied to a transaction item that is not an Up2pay leg (another payment app's)."""
+    LEG_BLOCKED = "leg_blocked"
+    """Its leg cannot take the whole granted amount today (D+1, Chèque-Vacances, refunded)."""
+    NO_SINGLE_LEG = "no_single_leg"
+    """Not tied to a leg, and no leg can take the whole granted amount today."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One of the order's granted refunds (Saleor's ``OrderGrantedRefund``)."""
+
+    grant_id: str
+    amount: Decimal
+    status: str
+    """``NONE``, ``PENDING``, ``SUCCESS`` or ``FAILURE`` (the latest linked refund event)."""
+    transaction_id: str | None
+    """The transaction item Saleor tied it to (``orderGrantRefundCreate(transactionId)``)."""
+
+
+@dataclass(frozen=True)
+class GrantPlan:
+    """What asking Saleor to refund one granted refund would do.
+
+    Saleor refunds a granted refund **whole, on one transaction item**:
+    ``transactionRequestRefundForGrantedRefund`` creates one ``REFUND_REQUEST`` for the granted
+    amount on the grant's item (the ``id`` given is used only when the grant has no item yet, and
+    the amount may not exceed what that item has charged). So a grant is never split across legs:
+    either one leg takes it whole today (``transaction_id`` set), or it is blocked (``block``).
+    """
+
+    grant_id: str
+    amount: Decimal
+    transaction_id: str | None = None
+    label: str = ""
+    assigns: bool = False
+    """True when the grant has no item yet and Saleor will tie it to ``transaction_id``."""
+    block: GrantBlock | None = None
+    leg_label: str = ""
+    """The leg the grant is tied to, when it is one (also when blocked)."""
+    leg_allows: Decimal = ZERO
+    """What that leg (or, for an untied grant, the roomiest leg) allows today."""
+    leg_reason: str = ""
+    """Why the leg allows less than the grant (the leg's ``blocked_reason``), if known."""
+
+    @property
+    def possible(self) -> bool:
+        return self.block is None and self.transaction_id is not None
+
+
+def plan_grant(
+    grant: Grant,
+    legs: Sequence[LegAllowance],
+    strategy: Strategy = Strategy.COMPLEMENT_FIRST,
+) -> GrantPlan:
+    """Which leg refunds ``grant`` whole today, or why none can (see :class:`GrantPlan`).
+
+    A grant tied to an item goes to that item or nowhere (Saleor ignores another ``id``). An
+    untied grant (created before Saleor 3.21 made ``transactionId`` mandatory) goes to the first
+    leg, in ``strategy`` order, that allows the whole amount today.
+    """
+    if grant.status == "SUCCESS":
+        return GrantPlan(grant.grant_id, grant.amount, block=GrantBlock.PROCESSED)
+    if grant.status == "PENDING":
+        return GrantPlan(grant.grant_id, grant.amount, block=GrantBlock.PENDING)
+    if grant.transaction_id is not None:
+        leg = next((x for x in legs if x.transaction_id == grant.transaction_id), None)
+        if leg is None:
+            return GrantPlan(grant.grant_id, grant.amount, block=GrantBlock.NOT_UP2PAY)
+        if leg.refundable_now >= grant.amount:
+            return GrantPlan(
+                grant.grant_id, grant.amount, leg.transaction_id, leg.label, leg_label=leg.label
+            )
+        return GrantPlan(
+            grant.grant_id,
+            grant.amount,
+            block=GrantBlock.LEG_BLOCKED,
+            leg_label=leg.label,
+            leg_allows=leg.refundable_now,
+            leg_reason=leg.blocked_reason,
+        )
+    for leg in _ordered(legs, strategy):
+        if leg.refundable_now >= grant.amount:
+            return GrantPlan(
+                grant.grant_id, grant.amount, leg.transaction_id, leg.label, assigns=True
+            )
+    roomiest = max((leg.refundable_now for leg in legs), default=ZERO)
+    return GrantPlan(
+        grant.grant_id, grant.amount, block=GrantBlock.NO_SINGLE_LEG, leg_allows=roomiest
     )

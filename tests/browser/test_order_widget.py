@@ -127,3 +127,39 @@ def test_french_dark_and_more_than_the_legs_allow(browser: Any, stack: Stack) ->
     assert "ne peuvent pas être remboursés" in frame.locator(".shortfall").inner_text()
     fit_iframe(page, frame)
     save_screenshot(page, "order-widget-dark.png")
+
+
+def test_pick_a_granted_refund_and_confirm(browser: Any, stack: Stack) -> None:
+    """Staff granted 19.90 on the card complement (and the app may read grants): picking it fills
+    the amount, the widget says Saleor refunds it whole on that leg, and confirming asks Saleor
+    with transactionRequestRefundForGrantedRefund (no plain refund)."""
+    saleor, order_id, _, complement = paid_order(stack)
+    saleor.app_permissions.add("MANAGE_ORDERS")
+    grant = saleor.grant_refund(
+        order_id, complement, "19.90", reason="Retour article", lines=[(1, "Monospace Tee")]
+    )
+    _page, frame = open_widget(browser, stack, order_id)
+    listed = frame.locator(f'div.grant[data-grant="{grant["id"]}"]')
+    listed.wait_for()
+    assert "Retour article" in listed.inner_text()
+    assert "on Card complement" in listed.inner_text()
+    listed.get_by_role("button", name="Use this granted refund").click()
+    assert frame.get_by_label("Amount").input_value() == "19.90"
+    plan = frame.locator(f'[data-grant-plan="{grant["id"]}"]')
+    assert "whole on Card complement" in plan.inner_text()
+    frame.get_by_role("button", name="Ask Saleor to refund this granted refund").click()
+    plan.get_by_text("Asked of Saleor").wait_for()
+    assert saleor.requested_grant_refunds == [{"grantedRefundId": grant["id"], "id": complement}]
+    assert saleor.requested_actions == []
+
+
+def test_without_manage_orders_the_widget_says_how_to_pick_grants(
+    browser: Any, stack: Stack
+) -> None:
+    saleor, order_id, _, complement = paid_order(stack)
+    saleor.grant_refund(order_id, complement, "19.90")
+    _page, frame = open_widget(browser, stack, order_id)
+    note = frame.locator(".grants-unreadable")
+    note.wait_for()
+    assert "MANAGE_ORDERS" in note.inner_text()
+    assert frame.locator("article.leg-card").count() == 2

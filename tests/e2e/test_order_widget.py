@@ -157,3 +157,92 @@ async def test_the_widget_api_needs_a_dashboard_token_with_handle_payments(stack
     assert denied.status_code == 403
     forged = await call(stack, "legs", {"order_id": order_id}, token="not-a-token")
     assert forged.status_code == 401
+
+
+# --- granted refunds ---------------------------------------------------------------------------
+
+
+async def test_the_widget_says_granted_refunds_need_manage_orders(stack: Stack) -> None:
+    """With HANDLE_PAYMENTS alone Saleor refuses order.grantedRefunds: the legs still show, and the
+    widget says which permission the app lacks instead of listing nothing."""
+    order_id, (_, complement) = await paid_order(
+        stack, "44.80", "APETIZ", "split", voucher_amount=2000
+    )
+    stack.saleor.grant_refund(order_id, complement, "19.90")
+    response = await call(stack, "legs", {"order_id": order_id})
+    assert response.status_code == 200, response.text
+    view = response.json()
+    assert len(view["items"]) == 2
+    assert view["granted_refunds"] == {
+        "readable": False,
+        "unreadable": "permission",
+        "permission": "MANAGE_ORDERS",
+        "items": [],
+    }
+
+
+async def test_a_granted_refund_picked_in_the_widget_is_refunded_on_its_leg(stack: Stack) -> None:
+    """Staff granted 19.90 (the tee) on the card complement; the next day they pick it in the
+    widget: Saleor refunds the grant on that leg, the grant ends SUCCESS and the order, whose
+    expected total the grant lowered, is fully charged again (not under-paid)."""
+    stack.saleor.app_permissions.add("MANAGE_ORDERS")
+    order_id, (voucher, complement) = await paid_order(
+        stack, "44.80", "APETIZ", "split", voucher_amount=2000
+    )
+    await stack.next_day()
+    grant = stack.saleor.grant_refund(
+        order_id, complement, "19.90", reason="Retour article", lines=[(1, "Monospace Tee")]
+    )
+    assert stack.saleor.order_status(order_id)["chargeStatus"] == "OVERCHARGED"
+    view = (await call(stack, "legs", {"order_id": order_id})).json()
+    (listed,) = view["granted_refunds"]["items"]
+    assert (listed["id"], listed["amount"], listed["status"], listed["transaction_id"]) == (
+        grant["id"],
+        "19.90",
+        "NONE",
+        complement,
+    )
+    assert (listed["reason"], listed["lines"]) == ("Retour article", ["1 × Monospace Tee"])
+    assert listed["plan"]["possible"]
+    assert listed["plan"]["transaction_id"] == complement
+
+    response = await call(stack, "grant", {"order_id": order_id, "granted_refund_id": grant["id"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["requested"] is True
+    assert stack.saleor.requested_grant_refunds == [
+        {"grantedRefundId": grant["id"], "id": complement}
+    ]
+    await stack.wait_until(
+        lambda: stack.saleor.grant_status(grant["id"]) == "SUCCESS", what="grant refunded"
+    )
+    assert stack.item(complement).amounts["refunded"] == Decimal("19.90")
+    assert stack.item(voucher).amounts["refunded"] == 0
+    assert stack.saleor.order_status(order_id)["chargeStatus"] == "FULL"
+    # Refunded, the grant leaves the widget's list; asking again is refused before Saleor.
+    view = (await call(stack, "legs", {"order_id": order_id})).json()
+    assert view["granted_refunds"]["items"] == []
+    again = await call(stack, "grant", {"order_id": order_id, "granted_refund_id": grant["id"]})
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "GRANT_REFUSED"
+    assert len(stack.saleor.requested_grant_refunds) == 1
+
+
+async def test_a_grant_its_leg_cannot_take_today_is_explained_not_asked(stack: Stack) -> None:
+    """The payment day, the complement refunds nothing yet (D+1): the grant tied to it is listed
+    with the reason, and picking it anyway is refused before Saleor is asked."""
+    stack.saleor.app_permissions.add("MANAGE_ORDERS")
+    order_id, (_, complement) = await paid_order(
+        stack, "44.80", "APETIZ", "split", voucher_amount=2000
+    )
+    grant = stack.saleor.grant_refund(order_id, complement, "19.90")
+    view = (await call(stack, "legs", {"order_id": order_id})).json()
+    (listed,) = view["granted_refunds"]["items"]
+    assert listed["plan"]["possible"] is False
+    assert listed["plan"]["block"] == "leg_blocked"
+    assert listed["plan"]["leg_allows"] == "0.00"
+    assert "refunds it from" in listed["plan"]["leg_reason"]
+    response = await call(stack, "grant", {"order_id": order_id, "granted_refund_id": grant["id"]})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "GRANT_REFUSED"
+    assert stack.saleor.requested_grant_refunds == []
+    assert stack.saleor.grant_status(grant["id"]) == "NONE"

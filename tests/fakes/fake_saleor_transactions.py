@@ -20,6 +20,11 @@ app's mutations and queries the way Saleor 3.23 does (protocol §4–§7, ``sale
   :meth:`SaleorTransactions.transaction_initialize`, :meth:`~SaleorTransactions.transaction_process`,
   :meth:`~SaleorTransactions.transaction_request_action` — sign and send the delivery through the
   fake and apply the app's answer as Saleor does (§4.2, §4.4), including its failure paths;
+- granted refunds (§6.5): :meth:`~SaleorTransactions.grant_refund` plays staff's
+  ``orderGrantRefundCreate``; ``order.grantedRefunds`` (status = the latest refund event linked to
+  the grant) needs ``MANAGE_ORDERS`` (:attr:`~SaleorTransactions.app_permissions`), else
+  ``PermissionDenied`` and ``order: null``; ``transactionRequestRefundForGrantedRefund`` refunds
+  the whole grant on its item (``id`` only ties a grant that has none) with Saleor's error codes;
 - ``down = True`` makes every GraphQL call it handles answer HTTP 503 (Saleor unavailable).
 
 State is plain Python guarded by a lock: resolvers run on the fake's server thread while tests
@@ -43,6 +48,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from graphql import FieldNode, Visitor, parse, visit
 from tests.fakes.fake_saleor import FakeSaleor, GraphQLCall, GraphQLErrors, permission_denied
 
 CENT = Decimal("0.01")
@@ -307,6 +313,14 @@ class SaleorTransactions:
             "default-channel": Channel("default-channel", "USD", "AUTHORIZATION"),
         }
         self.grants: dict[str, dict[str, Any]] = {}
+        """Granted refunds by id (``orderGrantRefundCreate``, :meth:`grant_refund`)."""
+        self.grant_requests: dict[str, Event | None] = {}
+        """Grant id → its latest ``REFUND_REQUEST`` (``None`` until the request event exists)."""
+        self.requested_grant_refunds: list[dict[str, Any]] = []
+        """Variables of every ``transactionRequestRefundForGrantedRefund`` mutation received."""
+        self.app_permissions: set[str] = {"HANDLE_PAYMENTS"}
+        """What the installed app holds. ``order.grantedRefunds`` needs ``MANAGE_ORDERS``: add it
+        to play staff granting it to the app in the Dashboard."""
         self.checkouts: dict[str, Checkout] = {}
         self.orders: dict[str, Order] = {}
         self.items: dict[str, Item] = {}
@@ -337,6 +351,7 @@ class SaleorTransactions:
             "order",
             "checkoutComplete",
             "transactionRequestAction",
+            "transactionRequestRefundForGrantedRefund",
         ):
             fake.resolvers[name] = getattr(self, f"_resolve_{name}")
 
@@ -676,6 +691,9 @@ class SaleorTransactions:
             "channel": {"slug": order.channel, "currencyCode": order.currency},
             "total": {"gross": self._money(order.total, order.currency)},
             "lines": [],
+            "grantedRefunds": [
+                self.grant_json(g) for g in self.grants.values() if g["order"] == order.id
+            ],
         }
         if depth <= 1:
             data["transactions"] = [
@@ -938,6 +956,20 @@ class SaleorTransactions:
     def _resolve_order(self, variables: dict[str, Any], call: GraphQLCall) -> dict[str, Any] | None:
         self._check_up()
         self._require_app(call, "order")
+        if "MANAGE_ORDERS" not in self.app_permissions and _selects(call.query, "grantedRefunds"):
+            # A non-null field the app may not read: Saleor nulls the order (protocol §6.5).
+            raise GraphQLErrors(
+                [
+                    {
+                        "message": "To access this path, you need one of the following "
+                        "permissions: MANAGE_ORDERS",
+                        "locations": [{"line": 1, "column": 1}],
+                        "path": ["order", "grantedRefunds"],
+                        "extensions": {"exception": {"code": "PermissionDenied"}},
+                    }
+                ],
+                data={"order": None},
+            )
         with self._lock:
             order = self.orders.get(str(variables.get("id")))
             return self.order_json(order) if order else None
@@ -1244,38 +1276,150 @@ class SaleorTransactions:
         recalculate(item)
         return event, out_data
 
-    def grant_refund(self, order_id: str, item_id: str, amount: Decimal | str) -> dict[str, Any]:
-        """``orderGrantRefundCreate``: lowers the order's expected total; returns the grant."""
+    def grant_refund(
+        self,
+        order_id: str,
+        item_id: str | None,
+        amount: Decimal | str,
+        *,
+        reason: str = "Damaged item",
+        lines: list[tuple[int, str]] | None = None,
+    ) -> dict[str, Any]:
+        """``orderGrantRefundCreate`` by staff: lowers the order's expected total; returns the
+        grant. ``item_id=None`` is a grant with no transaction (created before Saleor 3.21)."""
         with self._lock:
             order = self.orders[order_id]
             wanted = money(amount)
-            if wanted > self.items[item_id].amounts["charged"]:
+            if item_id is not None and wanted > self.items[item_id].amounts["charged"]:
                 msg = "amount greater than the transaction's charged amount"
                 raise ValueError(msg)
             grant: dict[str, Any] = {
                 "id": global_id("OrderGrantedRefund", str(next(self._seq))),
+                "order": order_id,
                 "amount": {"amount": wanted, "currency": order.currency},
-                "reason": "Damaged item",
-                "lines": [],
+                "reason": reason,
+                "lines": [
+                    {"quantity": quantity, "orderLine": {"productName": name}}
+                    for quantity, name in lines or []
+                ],
                 "transaction": item_id,
+                "createdAt": now_iso(),
             }
             order.granted_refunds += wanted
             self.grants[grant["id"]] = grant
             return grant
 
+    def grant_status(self, grant_id: str) -> str:
+        """Saleor's ``calculate_order_granted_refund_status``: the type of the latest refund
+        event linked to the grant (its request, then the result with the request's pspReference)."""
+        if grant_id not in self.grant_requests:
+            return "NONE"
+        request = self.grant_requests[grant_id]
+        if request is None:
+            return "PENDING"
+        item = self.items[str(self.grants[grant_id]["transaction"])]
+        results = [
+            e
+            for e in item.events
+            if e.seq > request.seq
+            and e.type in {"REFUND_SUCCESS", "REFUND_FAILURE"}
+            and e.psp_reference == request.psp_reference
+        ]
+        if not results:
+            return "PENDING"
+        return "SUCCESS" if results[-1].type == "REFUND_SUCCESS" else "FAILURE"
+
+    def grant_json(self, grant: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": grant["id"],
+            "createdAt": grant["createdAt"],
+            "updatedAt": grant["createdAt"],
+            "amount": grant["amount"],
+            "reason": grant["reason"],
+            "status": self.grant_status(grant["id"]),
+            "shippingCostsIncluded": False,
+            "lines": grant["lines"],
+            "transaction": {"id": grant["transaction"]} if grant["transaction"] else None,
+        }
+
     async def transaction_request_refund_for_granted_refund(
-        self, app_url: str, grant_id: str
+        self, app_url: str, grant_id: str, item_id: str | None = None
     ) -> dict[str, Any]:
-        """``transactionRequestRefundForGrantedRefund``: a REFUND request for the granted amount."""
-        grant = self.grants[grant_id]
-        payload_grant = {k: v for k, v in grant.items() if k != "transaction"}
+        """``transactionRequestRefundForGrantedRefund``: a REFUND request for the granted amount,
+        on the grant's item (``item_id`` only ties a grant that has none)."""
+        with self._lock:
+            grant = self.grants[grant_id]
+            if grant["transaction"] is None:
+                grant["transaction"] = item_id
+            self.grant_requests[grant_id] = None
+        payload_grant = {
+            "id": grant["id"],
+            "amount": grant["amount"],
+            "reason": grant["reason"],
+            "lines": [],
+        }
         return await self.transaction_request_action(
             app_url,
             grant["transaction"],
             "REFUND",
             grant["amount"]["amount"],
             granted_refund=payload_grant,
+            grant_id=grant_id,
         )
+
+    def _resolve_transactionRequestRefundForGrantedRefund(
+        self, variables: dict[str, Any], call: GraphQLCall
+    ) -> dict[str, Any]:
+        """The mutation (HANDLE_PAYMENTS): checks as Saleor's ``clean_input``, answers at once;
+        the webhook follows as for ``transactionRequestAction``."""
+        self._check_up()
+        self._require_app(call, "transactionRequestRefundForGrantedRefund")
+
+        def error(field_: str | None, code: str, message: str) -> dict[str, Any]:
+            return {
+                "transaction": None,
+                "errors": [{"field": field_, "code": code, "message": message}],
+            }
+
+        installation = self.fake.installation
+        with self._lock:
+            grant = self.grants.get(str(variables.get("grantedRefundId")))
+            if grant is None:
+                return error("grantedRefundId", "NOT_FOUND", "Granted refund not found.")
+            item = (
+                self.items.get(str(grant["transaction"]))
+                if grant["transaction"]
+                else self._find_item(variables)
+            )
+            if item is None or item.order_id != grant["order"]:
+                return error("id", "NOT_FOUND", "Transaction not found.")
+            status = self.grant_status(grant["id"])
+            if status == "PENDING":
+                return error(None, "REFUND_IS_PENDING", "Refund is pending.")
+            if status == "SUCCESS":
+                return error(None, "REFUND_ALREADY_PROCESSED", "Refund already processed.")
+            if money(grant["amount"]["amount"]) > item.amounts["charged"]:
+                return error(
+                    "amount",
+                    "AMOUNT_GREATER_THAN_AVAILABLE",
+                    "Amount greater than the transaction's charged amount.",
+                )
+            if installation is None or "TRANSACTION_REFUND_REQUESTED" not in installation.webhooks:
+                return error(
+                    None,
+                    "MISSING_TRANSACTION_ACTION_REQUEST_WEBHOOK",
+                    "No app or plugin is configured to handle the action.",
+                )
+            self.requested_grant_refunds.append(dict(variables))
+            target = urlsplit(installation.webhooks["TRANSACTION_REFUND_REQUESTED"])
+            app_url = f"{target.scheme}://{target.netloc}"
+            self.grant_requests[grant["id"]] = None
+            task = asyncio.get_running_loop().create_task(
+                self.transaction_request_refund_for_granted_refund(app_url, grant["id"], item.id)
+            )
+            self._action_tasks.add(task)
+            task.add_done_callback(self._action_tasks.discard)
+            return {"transaction": self.item_json(item), "errors": []}
 
     async def transaction_request_action(
         self,
@@ -1285,6 +1429,7 @@ class SaleorTransactions:
         amount: Decimal | str | None = None,
         *,
         granted_refund: dict[str, Any] | None = None,
+        grant_id: str | None = None,
     ) -> dict[str, Any]:
         """``transactionRequestAction`` by staff: request event, webhook, answer applied (§4.4).
 
@@ -1303,6 +1448,8 @@ class SaleorTransactions:
                 include=False,
                 idempotency_key=str(uuid.uuid4()),
             )
+            if grant_id is not None:
+                self.grant_requests[grant_id] = request
             transaction: dict[str, Any] = {
                 "id": item.id,
                 "token": item.token,
@@ -1482,6 +1629,19 @@ class SaleorTransactions:
                 )
                 item.actions_stored_raw = False
         recalculate(item)
+
+
+def _selects(query: str, field_name: str) -> bool:
+    """Whether the document selects ``field_name`` anywhere (comments do not count)."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            nonlocal found
+            found = found or node.name.value == field_name
+
+    visit(parse(query), Finder())
+    return found
 
 
 def _metadata(entries: Any) -> dict[str, str]:

@@ -46,6 +46,24 @@
       notRequested: "Not asked",
       nothingToAsk: "Nothing can be refunded through Up2pay today.",
       error: "Something went wrong: ",
+      grantsTitle: "Granted refunds",
+      grantsPermission: "Saleor lets the app read granted refunds only with the {permission} permission. To pick them here, grant it to the app in the Dashboard (the app's permissions), then reload. Granted refunds sent from the order page are refunded as before.",
+      grantsUnavailable: "Granted refunds could not be read from Saleor.",
+      grantOn: "on {leg}",
+      grantUntied: "not tied to a payment yet",
+      grantStatus_NONE: "Not refunded",
+      grantStatus_PENDING: "Refund pending",
+      grantStatus_FAILURE: "Refund failed",
+      grantUse: "Use this granted refund",
+      grantPlan: "Saleor refunds this granted refund whole on {leg}: {amount}.",
+      grantPlanAssigns: "The granted refund is not tied to a payment yet: Saleor ties it to {leg}.",
+      grantConfirm: "Ask Saleor to refund this granted refund",
+      grant_pending: "Saleor is already refunding it.",
+      grant_not_up2pay: "Tied to a payment that is not an Up2pay leg: refund it from the order page.",
+      grant_leg_blocked: "Tied to {leg}, which allows {allows} today ({reason}). Saleor refunds a granted refund whole, on its own payment only.",
+      grant_no_single_leg: "No leg can take the whole {amount} today (at most {allows}). Saleor refunds a granted refund whole, with one payment.",
+      grantAlternatives: "Alternatives: refund it from the date shown; or in Saleor, change the granted refund's amount or payment, or split it into one granted refund per leg, then pick each here; or refund across legs below, and the granted refund stays open in Saleor.",
+      grantsStayOpen: "A refund asked here without picking a granted refund leaves the granted refunds open in Saleor.",
     },
     fr: {
       connecting: "Connexion au Dashboard Saleor…",
@@ -87,6 +105,24 @@
       notRequested: "Non demandé",
       nothingToAsk: "Rien ne peut être remboursé via Up2pay aujourd’hui.",
       error: "Une erreur est survenue : ",
+      grantsTitle: "Remboursements accordés",
+      grantsPermission: "Saleor ne laisse l’app lire les remboursements accordés qu’avec la permission {permission}. Pour les choisir ici, accordez-la à l’app dans le Dashboard (permissions de l’app), puis rechargez. Les remboursements accordés envoyés depuis la page de commande sont remboursés comme avant.",
+      grantsUnavailable: "Les remboursements accordés n’ont pas pu être lus dans Saleor.",
+      grantOn: "sur {leg}",
+      grantUntied: "rattaché à aucun paiement pour l’instant",
+      grantStatus_NONE: "Non remboursé",
+      grantStatus_PENDING: "Remboursement en cours",
+      grantStatus_FAILURE: "Remboursement échoué",
+      grantUse: "Utiliser ce remboursement accordé",
+      grantPlan: "Saleor rembourse ce remboursement accordé en entier sur {leg} : {amount}.",
+      grantPlanAssigns: "Le remboursement accordé n’est rattaché à aucun paiement : Saleor le rattache à {leg}.",
+      grantConfirm: "Demander à Saleor de rembourser ce remboursement accordé",
+      grant_pending: "Saleor le rembourse déjà.",
+      grant_not_up2pay: "Rattaché à un paiement qui n’est pas un paiement Up2pay : remboursez-le depuis la page de commande.",
+      grant_leg_blocked: "Rattaché à {leg}, qui permet {allows} aujourd’hui ({reason}). Saleor rembourse un remboursement accordé en entier, sur son propre paiement uniquement.",
+      grant_no_single_leg: "Aucun paiement ne peut prendre les {amount} en entier aujourd’hui (au plus {allows}). Saleor rembourse un remboursement accordé en entier, avec un seul paiement.",
+      grantAlternatives: "Alternatives : le rembourser à partir de la date indiquée ; ou dans Saleor, modifier le montant ou le paiement du remboursement accordé, ou le scinder en un remboursement accordé par paiement, puis choisir chacun ici ; ou rembourser sur plusieurs paiements ci-dessous, le remboursement accordé restant alors ouvert dans Saleor.",
+      grantsStayOpen: "Un remboursement demandé ici sans choisir de remboursement accordé laisse les remboursements accordés ouverts dans Saleor.",
     },
   };
 
@@ -94,13 +130,19 @@
   const apiPath = meta("up2pay-api");
   const allowedOrigins = meta("up2pay-dashboard-origins").split(/\s+/).filter(Boolean);
   const saleorApiUrl = params.get("saleorApiUrl");
-  const orderId = params.get("orderId");
+  // Dashboard 3.22/3.23 puts the order's global ID in orderId and the app's own ID in id: id is
+  // taken only when it is an order's ID ("Order:…" once decoded), never the app's.
+  const orderId = params.get("orderId") || orderGlobalId(params.get("id"));
   const referrerOrigin = originOf(document.referrer);
   const state = {
     token: null, started: false, view: null, proposal: null, results: null, checks: {},
+    grant: null, grantResult: null,
     locale: (params.get("locale") || navigator.language || "en").toLowerCase().startsWith("fr") ? "fr" : "en",
   };
 
+  function orderGlobalId(value) {
+    try { return value && atob(value).startsWith("Order:") ? value : null; } catch (e) { return null; }
+  }
   function meta(name) {
     const el = document.querySelector('meta[name="' + name + '"]');
     return el ? el.getAttribute("content") || "" : "";
@@ -267,9 +309,89 @@
     render();
   }
 
+  function grantBlockText(g, cur) {
+    const plan = g.plan;
+    return t("grant_" + plan.block, {
+      leg: plan.leg_label, allows: money(plan.leg_allows, cur), reason: plan.leg_reason || "-", amount: money(g.amount, cur),
+    });
+  }
+
+  function renderGrants() {
+    const box = $("grants");
+    box.replaceChildren();
+    const grants = state.view && state.view.granted_refunds;
+    if (!grants) { box.hidden = true; return; }
+    const cur = (state.view.order && state.view.order.currency) || "EUR";
+    if (!grants.readable) {
+      box.hidden = false;
+      box.append(h("h3", { text: t("grantsTitle") }), h("p", { class: "muted grants-unreadable",
+        text: grants.unreadable === "permission" ? t("grantsPermission", { permission: grants.permission }) : t("grantsUnavailable") }));
+      return;
+    }
+    box.hidden = !grants.items.length;
+    if (!grants.items.length) return;
+    box.append(h("h3", { text: t("grantsTitle") }));
+    grants.items.forEach(function (g) {
+      const picked = state.grant && state.grant.id === g.id;
+      box.append(h("div", { class: "grant" + (picked ? " picked" : ""), "data-grant": g.id }, [
+        h("div", { class: "grant-head" }, [
+          h("strong", { text: money(g.amount, g.currency || cur) }),
+          h("span", { text: g.reason || "" }),
+          h("span", { class: "badge " + (g.status === "FAILURE" ? "bad" : "sandbox"), text: t("grantStatus_" + g.status) }),
+          g.transaction_id && !g.plan.leg_label ? null
+            : h("span", { class: "muted", text: g.transaction_id ? t("grantOn", { leg: g.plan.leg_label }) : t("grantUntied") }),
+        ]),
+        g.lines.length ? h("div", { class: "muted", text: g.lines.join(", ") }) : null,
+        g.plan.possible
+          ? h("button", { type: "button", class: "btn", "data-action": "use-grant", onclick: function () { pickGrant(g); }, text: t("grantUse") })
+          : h("div", { class: "grant-blocked" }, [h("p", { text: grantBlockText(g, cur) }),
+              g.plan.block === "leg_blocked" || g.plan.block === "no_single_leg" ? h("p", { text: t("grantAlternatives") }) : null]),
+      ]));
+    });
+  }
+
+  function pickGrant(g) {
+    state.grant = g;
+    state.grantResult = null;
+    state.proposal = null;
+    state.results = null;
+    $("split-amount").value = g.amount;
+    render();
+  }
+
+  function renderGrantProposal(box) {
+    const g = state.grant;
+    const cur = (state.view && state.view.order.currency) || "EUR";
+    const result = state.grantResult;
+    box.append(h("div", { class: "grant-plan", "data-grant-plan": g.id }, [
+      h("p", { text: t("grantPlan", { leg: g.plan.label, amount: money(g.amount, cur) }) }),
+      g.plan.assigns ? h("p", { class: "muted", text: t("grantPlanAssigns", { leg: g.plan.label }) }) : null,
+      result ? h("p", { role: "status", text: result.requested ? t("requested") : t("notRequested") + ": " + result.message }) : null,
+    ]));
+    if (!result) {
+      box.append(h("button", { type: "button", class: "btn primary", id: "grant-confirm", onclick: confirmGrant, text: t("grantConfirm") }));
+    }
+  }
+
+  async function confirmGrant() {
+    const g = state.grant;
+    try {
+      state.grantResult = await api("grant", { order_id: orderId, granted_refund_id: g.id });
+      if (state.grantResult.requested) {
+        post("notification", { status: "success", title: "Up2pay", text: t("requested") });
+        post("refreshEntity", {});
+      }
+    } catch (e) {
+      banner(t("error") + e.message);
+    }
+    renderProposal();
+    load();
+  }
+
   function renderProposal() {
     const box = $("proposal");
     box.replaceChildren();
+    if (state.grant) { renderGrantProposal(box); return; }
     const p = state.proposal;
     if (!p) return;
     const cur = (state.view && state.view.order.currency) || "EUR";
@@ -296,6 +418,8 @@
         h("p", { text: t("alternatives") }),
       ]));
     }
+    const grants = state.view && state.view.granted_refunds;
+    if (p.parts.length && grants && grants.items.length) box.append(h("p", { class: "muted", text: t("grantsStayOpen") }));
     if (p.parts.length && !state.results) {
       box.append(h("button", { type: "button", class: "btn primary", id: "split-confirm", onclick: confirmSplit, text: t("confirm") }));
     }
@@ -304,6 +428,8 @@
   async function propose(event) {
     event.preventDefault();
     state.results = null;
+    state.grant = null;
+    state.grantResult = null;
     try {
       state.proposal = await api("propose", {
         order_id: orderId,
@@ -347,6 +473,7 @@
     }
     $("split").hidden = !(state.view && state.view.items.length);
     if (params.get("view") === "refund") legs.hidden = false;
+    renderGrants();
     renderProposal();
   }
 
