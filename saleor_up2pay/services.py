@@ -19,8 +19,10 @@ from fastapi import Depends, Request
 
 from saleor_up2pay.configuration.repository import ConfigurationRepository
 from saleor_up2pay.jobs import JobQueue
+from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import Redis
 from saleor_up2pay.saleor.apl import AuthStore
+from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.signature import JwksVerifier
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.settings import Settings
@@ -66,6 +68,8 @@ class Services:
     """Finds an available Up2pay hosted-page host (checked in live)."""
     ipn_keys: IpnKeys = field(init=False)
     """Public keys IPN and browser-return signatures are checked with."""
+    problems: ProblemBoard = field(init=False)
+    """What the merchant must look at: kept per instance and raised as Saleor App problems."""
 
     def __post_init__(self) -> None:
         self.auth_store = AuthStore(self.redis, self.secretbox)
@@ -74,6 +78,12 @@ class Services:
         self.job_queue = JobQueue(self.redis)
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
+        self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)
+
+    async def saleor_client(self, saleor_api_url: str) -> SaleorClient | None:
+        """The GraphQL client of an installed Saleor instance (None: not installed)."""
+        auth = await self.auth_store.get(saleor_api_url)
+        return SaleorClient(self.http, saleor_api_url, auth.token) if auth is not None else None
 
     def now(self) -> datetime:
         """:attr:`clock` read now (a field may be replaced; bound methods see the new one)."""

@@ -1,4 +1,4 @@
-"""Typed payloads of the order-action webhooks, one model per ``graphql/subscriptions`` document.
+"""Typed payloads of the webhooks, one model per ``graphql/subscriptions`` document.
 
 The verified body (parsed with ``parse_float=Decimal``) is read once into the event's model by
 :meth:`ActionRequest.parse`; use cases then read attributes, never ``dict.get`` chains. Only the
@@ -12,7 +12,7 @@ Money is ``Decimal`` (a whole amount may arrive as an ``int``; never a float).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -25,6 +25,20 @@ class PayloadError(ValueError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], payload: dict[str, Any]) -> M:
+    """``payload`` read into ``model``; raises :class:`PayloadError` naming the first bad field."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        msg = f"{where}: {first['msg']}"
+        raise PayloadError(msg) from None
 
 
 class Money(_Model):
@@ -97,13 +111,7 @@ class ActionRequest(_Model):
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> Self:
         """The event's model; raises :class:`PayloadError` naming the first bad field."""
-        try:
-            return cls.model_validate(payload)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "payload"
-            msg = f"{where}: {first['msg']}"
-            raise PayloadError(msg) from None
+        return _validated(cls, payload)
 
 
 class TransactionChargeRequested(ActionRequest):
@@ -118,3 +126,28 @@ class TransactionRefundRequested(ActionRequest):
     """``transaction_refund_requested.graphql`` (``grantedRefund`` when refunding a grant)."""
 
     granted_refund: GrantedRefund | None = Field(default=None, alias="grantedRefund")
+
+
+class SessionTransaction(_Model):
+    """``transaction`` of a session event: the item the storefront created."""
+
+    id: TransactionItemId = Field(min_length=1)
+    psp_reference: str | None = Field(default=None, alias="pspReference")
+
+
+class TransactionProcessSession(_Model):
+    """``transaction_process_session.graphql``: the storefront calls ``transactionProcess``.
+
+    Only what the use case reads: the item (to find its payment session) and the requested
+    ``action`` (the flow a failure is answered in when the item is unknown). ``data`` is the
+    storefront's, passed through untouched.
+    """
+
+    action: RequestedAction
+    transaction: SessionTransaction
+    data: Any = None
+
+    @classmethod
+    def parse(cls, payload: dict[str, Any]) -> Self:
+        """The event's model; raises :class:`PayloadError` naming the first bad field."""
+        return _validated(cls, payload)
