@@ -99,7 +99,7 @@ def inquired_record(
         LegStatus.REFUSED: "" if returned.error_code in {"00000", "99999"} else returned.error_code,
     }[status]
     info, _ = describe_error_code(code) if code else (None, None)
-    message = info.fr if info is not None else "Refusé (consultation GAE)"
+    message = info.fr if info is not None else "Refusé"
     captured = amount if status is LegStatus.ACCEPTED and session.action_type == "CHARGE" else 0
     return LegRecord(
         saleor_api_url=session.saleor_api_url,
@@ -167,10 +167,12 @@ async def keep_returned_leg(
     """A verified browser return: keep its leg's S, T, M, C, E and queue the reconcile.
 
     The reconcile is due ``RECONCILE_DELAY_SECONDS`` later; it does nothing if the IPN of that
-    ``S`` arrived meanwhile. A return without ``S`` (a cancel) only records nothing.
+    ``S`` arrived meanwhile. A return without a transaction (a cancel: no ``S``, or ``S=0``)
+    keeps nothing.
     """
-    if not notification.numtrans or not notification.numappel:
-        return
+    numtrans = notification.numtrans or ""
+    if not numtrans.strip("0") or not notification.numappel:
+        return  # a cancel on the page: no transaction was made (S=0 or none)
     returned = ReturnedLeg(
         numtrans=notification.numtrans,
         numappel=notification.numappel,
