@@ -113,6 +113,7 @@
       message: "Message",
       noActivity: "No payment activity yet.",
       problems: "Problems",
+      reloadProblems: "Reload",
       problemsHelp:
         "What needs a look: payments Up2pay did not confirm, legs Saleor did not take. Each disappears once resolved.",
       noProblems: "No problem: every payment Up2pay told the app about is in Saleor.",
@@ -236,6 +237,7 @@
       message: "Message",
       noActivity: "Aucune activité de paiement pour l’instant.",
       problems: "Problèmes",
+      reloadProblems: "Recharger",
       problemsHelp:
         "Ce qui demande votre attention : paiements non confirmés par Up2pay, parts que Saleor n’a pas prises. Chacun disparaît une fois résolu.",
       noProblems: "Aucun problème : chaque paiement annoncé par Up2pay est dans Saleor.",
