@@ -79,7 +79,7 @@ class Services:
     ipn_keys: IpnKeys = field(init=False)
     """Public keys IPN and browser-return signatures are checked with."""
     problems: ProblemBoard = field(init=False)
-    """The merchant's problem board (kept in Redis, shown as Saleor App problems)."""
+    """What the merchant must look at: kept per instance and raised as Saleor App problems."""
 
     def __post_init__(self) -> None:
         self.auth_store = AuthStore(self.redis, self.secretbox)
@@ -88,12 +88,12 @@ class Services:
         self.job_queue = JobQueue(self.redis)
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
-        self.problems = ProblemBoard(self.redis, self._saleor_client, clock=self.now)
+        self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)
 
-    async def _saleor_client(self, saleor_api_url: str) -> SaleorClient | None:
-        """The GraphQL client of an installed instance (None when it is not installed)."""
+    async def saleor_client(self, saleor_api_url: str) -> SaleorClient | None:
+        """The GraphQL client of an installed Saleor instance (None: not installed)."""
         auth = await self.auth_store.get(saleor_api_url)
-        return None if auth is None else SaleorClient(self.http, saleor_api_url, auth.token)
+        return SaleorClient(self.http, saleor_api_url, auth.token) if auth is not None else None
 
     def now(self) -> datetime:
         """:attr:`clock` read now (a field may be replaced; bound methods see the new one)."""

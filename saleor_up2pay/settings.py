@@ -188,6 +188,29 @@ class Settings(BaseSettings):
     job_retry_max_seconds: float = Field(
         default=300.0, gt=0, description="Cap of the doubling retry delay of failed jobs."
     )
+    reconcile_delay_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        lt=60,
+        description="After a verified paid browser return, how long to wait for the IPN before "
+        "asking GAE (00017) about the leg.",
+    )
+    hosted_page_timeout_seconds: int = Field(
+        default=900,
+        gt=0,
+        description="How long the Up2pay payment page stays open (15 min by default, "
+        "PBX_DISPLAY); every session still open then is reconciled with GAE.",
+    )
+    pending_settle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a pending leg (E=99999) is inquired until it is final.",
+    )
+    report_problem_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed runs of a leg's Saleor report before it is shown as an App problem.",
+    )
     sandbox_accounts: str = Field(
         default="",
         repr=False,

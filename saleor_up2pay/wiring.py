@@ -25,6 +25,8 @@ from saleor_up2pay.transactions import (
     ipn_received,
     operation_settlement,
     payment_gateway_initialize_session,
+    pending_legs,
+    reconcile,
     transaction_cancelation_requested,
     transaction_charge_requested,
     transaction_initialize_session,
@@ -47,6 +49,8 @@ def job_handlers(services: Services) -> dict[str, JobHandler]:
     """``{job kind: handler}`` of the worker, each handler given the process's services."""
     return {
         ipn_received.REPORT_JOB: partial(ipn_received.report_ipn_job, services),
+        pending_legs.RECONCILE_JOB: partial(reconcile.reconcile_job, services),
+        pending_legs.SETTLE_JOB: partial(reconcile.settle_job, services),
         follow_up_events.EVENT_JOB: partial(follow_up_events.run_event_job, services),
         transaction_refund_requested.REFUND_JOB: partial(
             transaction_refund_requested.run_deferred_refund, services

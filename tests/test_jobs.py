@@ -19,7 +19,9 @@ from saleor_up2pay.jobs import (
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.follow_up_events import EVENT_JOB
 from saleor_up2pay.transactions.ipn_received import REPORT_JOB
-from saleor_up2pay.transactions.operation_settlement import SETTLE_JOB
+from saleor_up2pay.transactions.operation_settlement import SETTLE_JOB as OPERATION_SETTLE_JOB
+from saleor_up2pay.transactions.pending_legs import RECONCILE_JOB
+from saleor_up2pay.transactions.pending_legs import SETTLE_JOB as LEG_SETTLE_JOB
 from saleor_up2pay.transactions.transaction_refund_requested import REFUND_JOB
 from saleor_up2pay.wiring import job_handlers
 
@@ -321,7 +323,14 @@ class TestWorker:
     ) -> None:
         """The worker's explicit map names a handler for each kind of job the use cases queue."""
         handlers = job_handlers(services)
-        assert set(handlers) == {REPORT_JOB, EVENT_JOB, REFUND_JOB, SETTLE_JOB}
+        assert set(handlers) == {
+            REPORT_JOB,
+            EVENT_JOB,
+            REFUND_JOB,
+            RECONCILE_JOB,
+            LEG_SETTLE_JOB,
+            OPERATION_SETTLE_JOB,
+        }
         assert all(callable(handler) for handler in handlers.values())
 
 

@@ -7,7 +7,9 @@ Up2pay hosted page at once (a script allowed by a per-response CSP nonce, and a 
 ``GET /api/up2pay/return/{reference}`` — where Up2pay sends the browser back (``PBX_EFFECTUE`` and
 the others, each with our ``outcome`` parameter). The signature covers the whole query string,
 our own leading parameters included (protocol §3.3). The app records the verified outcome as a
-hint for TRANSACTION_PROCESS_SESSION and answers 303 to the storefront's ``returnUrl`` with
+hint for TRANSACTION_PROCESS_SESSION, keeps the return's signed S, T, M, C, E and queues a
+reconcile of the payment (in case its IPN is lost, :mod:`saleor_up2pay.transactions.reconcile`),
+and answers 303 to the storefront's ``returnUrl`` with
 ``transaction`` (the Saleor transaction item id) and ``outcome`` (``accepted``, ``refused``,
 ``cancelled``, ``pending``, or ``unknown`` when the return could not be verified). Nothing is
 ever settled from a browser return: the storefront then calls ``transactionProcess``, which
@@ -29,7 +31,8 @@ from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
 from saleor_up2pay.services import ServicesDep
-from saleor_up2pay.transactions.ipn_received import wake_held_refusals
+from saleor_up2pay.transactions.ipn_received import LEFT_THE_PAGE, wake_held_refusals
+from saleor_up2pay.transactions.reconcile import keep_returned_leg
 from saleor_up2pay.transactions.sessions import REFERENCE_PATTERN, SessionRepository
 from saleor_up2pay.transactions.transaction_initialize_session import RETURN_OUTCOMES
 from saleor_up2pay.up2pay import MalformedMessage, SignatureInvalid
@@ -158,7 +161,8 @@ async def browser_return(reference: str, request: Request, services: ServicesDep
         ours = dict(notification.params).get("outcome")
         outcome = ours if ours in RETURN_OUTCOMES else "unknown"
         await sessions.record_return(session.saleor_api_url, reference, outcome)
-        if outcome in {"refused", "cancelled"}:
+        await keep_returned_leg(services, session, notification)
+        if outcome in LEFT_THE_PAGE:
             # The shopper left the payment page: refusals held back can be reported now.
             await wake_held_refusals(services, session.saleor_api_url, reference)
         log.info("return.verified", reference=reference, outcome=outcome)

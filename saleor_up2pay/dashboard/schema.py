@@ -38,7 +38,9 @@ from saleor_up2pay.dashboard import channels as channel_cases
 from saleor_up2pay.dashboard.auth import DashboardSession
 from saleor_up2pay.dashboard.credentials import CredentialsInput, check_credentials
 from saleor_up2pay.errors import AppError
+from saleor_up2pay.problems import OpenProblem
 from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.unknown_ipn_problems import unattached_unknown_ipns
 from saleor_up2pay.voucher_rules import DEFAULT_RULE_SET, RULE_SETS
 
 log = structlog.get_logger(__name__)
@@ -246,6 +248,36 @@ class ActivityRow:
         )
 
 
+@strawberry.type(name="Problem", description="Something the merchant should look at.")
+class ProblemRow:
+    key: str
+    message: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    critical: bool
+
+    @classmethod
+    def of(cls, problem: OpenProblem) -> "ProblemRow":
+        return cls(
+            key=problem.key,
+            message=scrub_message(problem.message),
+            count=problem.count,
+            first_seen=problem.first_seen,
+            last_seen=problem.last_seen,
+            critical=problem.critical,
+        )
+
+
+@strawberry.type
+class Problems:
+    items: list[ProblemRow]
+    unattached_unknown_ipns: int = strawberry.field(
+        description="IPNs for unknown references no Saleor instance could be named for "
+        "(counted for every installation: they cannot be raised in one Saleor)."
+    )
+
+
 @strawberry.type
 class Viewer:
     saleor_api_url: str
@@ -374,6 +406,13 @@ class Query:
         ctx = _ctx(info)
         rows = await channel_cases.list_channels(ctx.services, ctx.session, ctx.repository)
         return [Channel.of(row) for row in rows]
+
+    @strawberry.field
+    async def problems(self, info: strawberry.Info) -> Problems:
+        ctx = _ctx(info)
+        items = await ctx.services.problems.open(ctx.url)
+        unattached = await unattached_unknown_ipns(ctx.services.redis)
+        return Problems(items=[ProblemRow.of(p) for p in items], unattached_unknown_ipns=unattached)
 
     @strawberry.field
     async def activity(self, info: strawberry.Info, limit: int = 50) -> list[ActivityRow]:

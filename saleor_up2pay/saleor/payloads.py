@@ -277,7 +277,10 @@ class SessionSource(_Model):
 
 
 class SessionTransaction(_Model):
+    """``transaction`` of a session event: the item the storefront created."""
+
     id: TransactionItemId = Field(min_length=1)
+    psp_reference: str | None = Field(default=None, alias="pspReference")
 
 
 class PaymentGatewayInitializeSession(_Parsed):
@@ -306,3 +309,16 @@ class TransactionInitializeSession(_Parsed):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return "" if value is None else value
+
+
+class TransactionProcessSession(_Parsed):
+    """``transaction_process_session.graphql``: the storefront calls ``transactionProcess``.
+
+    Only what the use case reads: the item (to find its payment session) and the requested
+    ``action`` (the flow a failure is answered in when the item is unknown). ``data`` is the
+    storefront's, passed through untouched.
+    """
+
+    action: RequestedAction
+    transaction: SessionTransaction
+    data: Any = None

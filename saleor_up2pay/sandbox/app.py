@@ -39,6 +39,7 @@ from saleor_up2pay.sandbox.payments import (
     OutcomeError,
     PaymentResult,
     play,
+    resolve_pending,
 )
 
 HostName = Literal["main", "backup"]
@@ -100,6 +101,14 @@ class PayBody(BaseModel):
     ipn_repeat: int = Field(default=1, ge=1, le=MAX_IPN_REPEAT)
     ipn_concurrent: bool = False
     send_ipn: bool = True
+    drop_ipn_card_types: list[str] = Field(default_factory=list, max_length=10)
+
+
+class PendingBody(BaseModel):
+    transaction_number: int
+    result: Literal["accepted", "refused"]
+    refusal_code: str = "00105"
+    send_ipn: bool = True
 
 
 class ClockBody(BaseModel):
@@ -138,6 +147,32 @@ def _result_json(results: list[PaymentResult], sandbox: Sandbox) -> dict[str, ob
     }
 
 
+def _pending_router(sandbox: Sandbox) -> APIRouter:
+    router = APIRouter(prefix="/sandbox/api")
+
+    @router.post("/pending/resolve")
+    async def pending_resolve(body: PendingBody) -> JSONResponse:
+        """The issuer accepts or refuses a pending (99999) transaction; its final IPN is sent."""
+        try:
+            transaction, deliveries = await resolve_pending(
+                sandbox,
+                body.transaction_number,
+                accepted=body.result == "accepted",
+                refusal_code=body.refusal_code,
+                send_ipn=body.send_ipn,
+            )
+        except OutcomeError as exc:
+            return _error(409, "OUTCOME", str(exc))
+        return JSONResponse(
+            {
+                "transaction": transaction.to_json(sandbox.clock.today()),
+                "ipns": [d.to_json() for d in deliveries],
+            }
+        )
+
+    return router
+
+
 def _api_router(sandbox: Sandbox) -> APIRouter:
     router = APIRouter(prefix="/sandbox/api")
 
@@ -169,6 +204,7 @@ def _api_router(sandbox: Sandbox) -> APIRouter:
                 ipn_repeat=body.ipn_repeat,
                 ipn_concurrent=body.ipn_concurrent,
                 send_ipn=body.send_ipn,
+                drop_ipn_card_types=tuple(body.drop_ipn_card_types),
             )
 
         results = []
@@ -414,4 +450,5 @@ def create_sandbox_app(config: SandboxConfig, *, http: httpx.AsyncClient | None 
         app.include_router(_host_router(sandbox, host))
     app.include_router(_checkout_router(sandbox))
     app.include_router(_api_router(sandbox))
+    app.include_router(_pending_router(sandbox))
     return app

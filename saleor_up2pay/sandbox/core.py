@@ -95,6 +95,9 @@ class IpnDelivery:
     body: str | None
     status_code: int | None
     error: str | None
+    dropped: bool = False
+    """Lost on purpose (fault injection, ``drop_ipn_card_types``): never sent; the signed
+    ``url``/``body`` are kept so a test can deliver it late."""
 
     @property
     def delivered(self) -> bool:
@@ -111,6 +114,7 @@ class IpnDelivery:
             "status_code": self.status_code,
             "error": self.error,
             "delivered": self.delivered,
+            "dropped": self.dropped,
         }
 
 

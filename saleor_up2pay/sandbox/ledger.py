@@ -26,6 +26,12 @@ class Status(StrEnum):
     CANCELLED = "Annulé"
     REFUNDED = "Remboursé"
     REFUSED = "Refusé"
+    PENDING = "En attente"
+    """Not documented by Up2pay: the sandbox's guess for a transaction still waiting for the
+    issuer (``E=99999``), see docs/sandbox.md."""
+
+
+PENDING_CODE = "99999"
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Transaction:
         return self.captured_day is not None and today > self.captured_day
 
     def status(self) -> Status:
+        if self.error_code == PENDING_CODE:
+            return Status.PENDING
         if not self.accepted:
             return Status.REFUSED
         if self.cancelled:

@@ -73,6 +73,7 @@ def checkout_page(
         (Outcome.COMPLEMENT_REFUSED, "Le titre paie une partie, la carte est refusée", False),
         (Outcome.CANCELLED, "Annuler (retour à la boutique)", False),
         (Outcome.PLATFORM_ERROR, "Erreur plateforme (00003)", False),
+        (Outcome.PENDING, "En attente de l'émetteur (99999)", False),
     ]
     radios = "".join(
         f'<label><input type=radio name=outcome value="{o.value}"{" checked" if c else ""}> '

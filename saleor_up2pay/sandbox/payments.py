@@ -21,7 +21,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from saleor_up2pay.sandbox.core import IpnDelivery, PaymentSession, Sandbox
-from saleor_up2pay.sandbox.ledger import Transaction
+from saleor_up2pay.sandbox.ledger import PENDING_CODE, Transaction
 from saleor_up2pay.sandbox.protocol import (
     COMPLEMENT_CARD_TYPE,
     REFUSAL_CODES,
@@ -53,6 +53,9 @@ class Outcome(StrEnum):
     """The shopper cancels on the page: no transaction, no IPN, back to PBX_ANNULE."""
     PLATFORM_ERROR = "platform_error"
     """The platform fails the attempt with 00003 (the merchant should try the backup host)."""
+    PENDING = "pending"
+    """The voucher leg waits for its issuer (``E=99999``, browser to ``PBX_ATTENTE``); settle it
+    later with :func:`resolve_pending` (accepted or refused, with its final IPN)."""
 
 
 class IpnOrder(StrEnum):
@@ -75,6 +78,9 @@ class Choice:
     ipn_repeat: int = 1
     ipn_concurrent: bool = False
     send_ipn: bool = True
+    drop_ipn_card_types: tuple[str, ...] = ()
+    """IPNs of legs with these card types (``C``: ``LIMOCB``, ``APETIZ``...) are lost: never sent
+    (fault injection; ``send_ipn=False`` loses them all)."""
 
     def __post_init__(self) -> None:
         if self.refusal_code not in REFUSAL_CODES:
@@ -158,6 +164,8 @@ def _plan_legs(session: PaymentSession, choice: Choice) -> list[tuple[str, int, 
         return [(voucher, total, choice.refusal_code)]
     if choice.outcome is Outcome.PLATFORM_ERROR:
         return [(voucher, total, PLATFORM_ERROR_CODE)]
+    if choice.outcome is Outcome.PENDING:
+        return [(voucher, total, PENDING_CODE)]
     return []  # cancelled: nothing was attempted
 
 
@@ -178,6 +186,7 @@ class _PendingIpn:
     method: str
     url: str
     body: str | None
+    dropped: bool = False
 
 
 def _create_transactions(
@@ -243,10 +252,11 @@ def _plan_ipns(
         # Signed over the PBX_RETOUR variables only, the merchant's own parameters come first
         # and are not signed (§3.3 step 2).
         query = signed_query(request.retour, values, key)
+        dropped = transaction.card_type in choice.drop_ipn_card_types
         if request.ipn_method == "POST":
-            item = _PendingIpn(transaction, "POST", ipn_url, query)
+            item = _PendingIpn(transaction, "POST", ipn_url, query, dropped)
         else:
-            item = _PendingIpn(transaction, "GET", _with_query(ipn_url, query), None)
+            item = _PendingIpn(transaction, "GET", _with_query(ipn_url, query), None, dropped)
         pending.extend([item] * choice.ipn_repeat)
     return pending
 
@@ -326,6 +336,8 @@ def _browser_return(
             count=1,
         )
         return "cancelled", values
+    if choice.outcome is Outcome.PENDING:
+        return "pending", leg_values[0]
     if all(t.accepted for t in transactions):
         return "accepted", leg_values[0]  # the voucher leg, the main means of payment
     failed = next(i for i, t in enumerate(transactions) if not t.accepted)
@@ -343,6 +355,21 @@ async def _deliver(
 async def _send(sandbox: Sandbox, item: _PendingIpn) -> IpnDelivery:
     status_code: int | None = None
     error: str | None = None
+    if item.dropped:
+        log.info("sandbox.ipn_dropped", transaction_number=item.transaction.number)
+        delivery = IpnDelivery(
+            transaction_number=item.transaction.number,
+            card_type=item.transaction.card_type,
+            error_code=item.transaction.error_code,
+            method=item.method,
+            url=item.url,
+            body=item.body,
+            status_code=None,
+            error="dropped (fault injection)",
+            dropped=True,
+        )
+        sandbox.ipn_log.append(delivery)
+        return delivery
     try:
         if item.method == "POST":
             response = await sandbox.http.post(
@@ -375,3 +402,62 @@ async def _send(sandbox: Sandbox, item: _PendingIpn) -> IpnDelivery:
         )
     sandbox.ipn_log.append(delivery)
     return delivery
+
+
+async def resolve_pending(
+    sandbox: Sandbox,
+    transaction_number: int,
+    *,
+    accepted: bool,
+    refusal_code: str = "00105",
+    send_ipn: bool = True,
+) -> tuple[Transaction, tuple[IpnDelivery, ...]]:
+    """The issuer decides on a pending transaction; its final IPN (same ``S``) is sent.
+
+    Raises :class:`OutcomeError` if the transaction is unknown or not pending.
+    """
+    async with sandbox.lock:
+        found = next(
+            (
+                (session, t)
+                for session in sandbox.sessions.values()
+                for t in session.transactions
+                if t.number == transaction_number
+            ),
+            None,
+        )
+        if found is None or found[1].error_code != PENDING_CODE:
+            msg = "no pending transaction with that number"
+            raise OutcomeError(msg)
+        session, transaction = found
+        request = session.request
+        now = sandbox.clock.now()
+        code = "00000" if accepted else refusal_code
+        index = session.transactions.index(transaction) + 1
+        values = _leg_values(
+            session,
+            now,
+            card_type=transaction.card_type,
+            amount=transaction.amount,
+            error_code=code,
+            transaction_number=transaction.number,
+            index=index,
+            count=len(session.transactions),
+        )
+        transaction.error_code = code
+        transaction.authorization = values.get("A")
+        if transaction.accepted and not request.authorize_only:
+            transaction.captured_amount = transaction.amount
+            transaction.captured_day = now.date()
+        sandbox.record(transaction)
+        choice = Choice(Outcome.VOUCHER, send_ipn=send_ipn)
+        key = sandbox.keys.private_key(request.signature_bits)
+        pending = _plan_ipns(session, choice, [(transaction, values)], key)
+    deliveries = await _deliver(sandbox, pending, concurrent=False)
+    log.info(
+        "sandbox.pending_resolved",
+        transaction_number=transaction_number,
+        accepted=accepted,
+        ipns_delivered=sum(d.delivered for d in deliveries),
+    )
+    return transaction, deliveries

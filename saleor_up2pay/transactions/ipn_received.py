@@ -35,6 +35,7 @@ import structlog
 
 from saleor_up2pay.jobs import Job, RetryAt
 from saleor_up2pay.redis_store import instance_id
+from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import app_clock
 from saleor_up2pay.transactions.leg_reporter import LegReporter, ReportTargetGone
@@ -44,7 +45,13 @@ from saleor_up2pay.transactions.legs import (
     LegStatus,
     record_ipn_activity,
 )
-from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.pending_legs import queue_settle, resolve_reported
+from saleor_up2pay.transactions.sessions import (
+    PaymentSession,
+    SessionRepository,
+    reference_index_key,
+)
+from saleor_up2pay.transactions.unknown_ipn_problems import raise_unknown_ipn_problem
 from saleor_up2pay.transactions.unknown_ipns import UnknownIpn, UnknownIpns
 from saleor_up2pay.up2pay.codes import Outcome
 from saleor_up2pay.up2pay.errors import SignatureInvalid
@@ -156,10 +163,40 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
             )
         )
         bound.warning("ipn.kept_for_investigation", reason=reason)
+        url = (
+            session.saleor_api_url
+            if session
+            else await services.redis.get(reference_index_key(notification.reference))
+        )
+        await raise_unknown_ipn_problem(
+            services.problems,
+            str(url) if url else None,
+            redis=services.redis,
+            reference=notification.reference,
+            numtrans=notification.numtrans,
+            reason=reason,
+        )
         status: ReceiptStatus = "unknown_reference" if session is None else "kept"
         return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
 
     record = leg_record(notification, session)
+    status = await record_leg(services, session, record)
+    return IpnReceipt(status, record.reference, record.numtrans, record.leg)
+
+
+async def record_leg(
+    services: Services, session: PaymentSession, record: LegRecord, *, source: str = "ipn"
+) -> ReceiptStatus:
+    """Persist one leg and queue its Saleor report: what a verified IPN does with its leg.
+
+    The one write path for a leg, whoever learnt of it: an IPN, or a GAE inquiry
+    (:mod:`.reconcile`, ``source="inquiry"``). Dedupe is on ``S``: a leg already known is a
+    no-op (``duplicate``) unless it was pending and this one is final (``upgraded``: reported
+    again). A new pending leg also gets its settle-by-inquiry job (:mod:`.pending_legs`).
+    """
+    bound = log.bind(
+        reference=record.reference, numtrans=record.numtrans, leg=record.leg.value, source=source
+    )
     legs = LegRepository(services.redis)
     existing = await legs.get_by_numtrans(record.saleor_api_url, record.numtrans)
     if existing is not None:
@@ -169,7 +206,7 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
                 # The first delivery may still be waiting for Saleor: make sure a job exists.
                 await queue_report(services, existing)
             bound.info("ipn.duplicate")
-            return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
+            return "duplicate"
         await queue_report(services, record)
         await legs.update(
             record.saleor_api_url,
@@ -181,19 +218,25 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
         await queue_report(services, record)
         if not await legs.create(record):
             bound.info("ipn.duplicate")
-            return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
+            return "duplicate"
         receipt_status = "accepted"
+        if record.status is LegStatus.PENDING:
+            await queue_settle(services, record)
     await record_ipn_activity(
         services.redis,
         record,
         session.channel,
-        outcome=record.status.value.lower(),
+        outcome=record.status.value.lower()
+        if source == "ipn"
+        else f"{source}:{record.status.value.lower()}",
         message=record.message,
     )
     bound.info("ipn.received", status=record.status.value, amount=str(record.amount))
-    return IpnReceipt(receipt_status, record.reference, record.numtrans, record.leg)
+    return receipt_status
 
 
+LEFT_THE_PAGE = frozenset({"refused", "cancelled", "pending"})
+"""Verified browser-return outcomes after which the shopper cannot pay on the same page."""
 RELOCK_DELAY = timedelta(milliseconds=200)
 REFUSAL_HOLD = timedelta(minutes=10)
 """Longest a refused voucher attempt waits for the shopper to leave the payment page."""
@@ -233,14 +276,38 @@ async def keep_unreportable(
     )
 
 
+async def raise_unreported_problem(
+    services: Services, job: Job, record: LegRecord, reason: str
+) -> None:
+    """After ``REPORT_PROBLEM_ATTEMPTS`` failed runs, show the leg as ``leg-unreported:<S>``.
+
+    Dismissed once the leg is reported (:func:`~.pending_legs.resolve_reported`).
+    """
+    if job.attempts < services.settings.report_problem_attempts:
+        return
+    await services.problems.raise_(
+        record.saleor_api_url,
+        Problem(
+            key=f"leg-unreported:{record.numtrans}",
+            message=(
+                f"Up2pay {record.leg.value} leg S={record.numtrans} of payment {record.reference} "
+                f"({record.amount} {record.currency}, {record.status.value.lower()}) could not be "
+                f"reported to Saleor after {job.attempts} tries ({reason[:300]}); the app keeps "
+                "trying."
+            ),
+        ),
+    )
+
+
 def refusals_held(session: PaymentSession, browser: str | None, now: datetime) -> bool:
     """Whether the shopper may still pay on the same Up2pay page after a refused attempt.
 
-    True until the browser comes back ``refused``/``cancelled`` (verified return) or
+    True until the browser comes back ``refused``/``cancelled``/``pending`` (verified return:
+    the shopper left the payment page; a pending payment ends it too) or
     :data:`REFUSAL_HOLD` after the session started. Shared by the refusal reports
     (:func:`refusal_hold`) and ``transactionProcess``, so both give the same answer.
     """
-    if browser in {"refused", "cancelled"}:
+    if browser in LEFT_THE_PAGE:
         return False
     return now < session.created_at + REFUSAL_HOLD
 
@@ -306,9 +373,14 @@ async def report_ipn_job(services: Services, job: Job) -> None:
             await reporter.report_leg(record)
         except ReportTargetGone as exc:
             if job.attempts < GONE_ATTEMPTS:
+                await raise_unreported_problem(services, job, record, str(exc))
                 raise
             await keep_unreportable(services, session, record, str(exc))
             return
+        except Exception as exc:
+            await raise_unreported_problem(services, job, record, f"{type(exc).__name__}: {exc}")
+            raise
+    await resolve_reported(services.problems, record)
     if record.accepted and record.leg is not Leg.LIMOCB:
         await wake_held_refusals(services, record.saleor_api_url, record.reference)
 

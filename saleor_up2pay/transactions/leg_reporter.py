@@ -13,7 +13,8 @@ For one :class:`~saleor_up2pay.transactions.legs.LegRecord`:
 - the event is ``transactionEventReport`` with ``pspReference = S`` and ``amount = M``:
   ``*_SUCCESS`` for an accepted leg (with the ``availableActions`` its leg allows, from the
   capabilities table through :func:`~saleor_up2pay.transactions.legs.available_actions`),
-  ``*_REQUEST`` for a pending one, ``*_FAILURE`` for a refused attempt — or only an ``INFO``
+  an ``INFO`` event (no amount) for a pending one (``E=99999``: nothing counted until it is
+  final), ``*_FAILURE`` for a refused attempt — or only an ``INFO``
   event when the refusal arrived after an accepted leg of the same item, so a later failure never
   downgrades an earlier success;
 - ``alreadyProcessed: true`` is a success (the process-session answer may have reported the same
@@ -256,8 +257,10 @@ class LegReporter:
             variables["amount"] = record.amount
             variables["availableActions"] = available_actions(record)
         elif record.status is LegStatus.PENDING:
-            variables["type"] = f"{family}_REQUEST"
-            variables["amount"] = record.amount
+            # Not a *_REQUEST: Saleor would count it toward authorizeStatus, and checkoutComplete
+            # could succeed on money the issuer has not confirmed. Information only; the final
+            # IPN (or the settle inquiry, :mod:`.reconcile`) reports the money.
+            variables["type"] = "INFO"
         elif earlier_accepted:
             # A failure after a success on the same item: keep it visible, change nothing.
             variables["type"] = "INFO"

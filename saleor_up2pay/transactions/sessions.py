@@ -15,6 +15,8 @@ APP_DELETED purges them):
 - ``up2pay:i:<id>:session-return:<reference>`` → the outcome of the last *verified* browser
   return (``accepted``, ``refused``, ``cancelled``, ``pending``): a hint for
   TRANSACTION_PROCESS_SESSION, never a payment result;
+- ``up2pay:i:<id>:session-return-leg:<reference>`` → the signed S, T, M, C, E of that return
+  (:class:`ReturnedLeg`), which the reconcile job inquires GAE with when the IPN is lost;
 - ``up2pay:ref:<reference>`` → Saleor API URL. This one index is global because an IPN knows only
   the reference. :func:`~saleor_up2pay.redis_store.purge_instance` does not delete it; a dangling
   entry is harmless (:meth:`SessionRepository.get_by_reference` finds no session under it and
@@ -84,6 +86,22 @@ class PaymentSession(BaseModel):
     email: str | None = None
     initialize_response: dict[str, Any] | None = None
     """The TRANSACTION_INITIALIZE_SESSION answer, replayed verbatim for a repeated call."""
+
+
+class ReturnedLeg(BaseModel):
+    """The leg a verified browser return speaks of: its signed ``S``, ``T``, ``M``, ``C``, ``E``.
+
+    Never a settlement by itself (ADR 0001): it tells the reconcile job which transaction to ask
+    GAE about when no IPN came.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    numtrans: str
+    numappel: str
+    amount_cents: int
+    card_type: str
+    error_code: str
 
 
 class SessionRepository:
@@ -167,6 +185,18 @@ class SessionRepository:
         """Remember the outcome of a verified browser return (a hint, never a settlement)."""
         key = instance_key(saleor_api_url, "session-return", reference)
         await self._redis.set(key, outcome, ex=self._ttl)
+
+    async def record_returned_leg(
+        self, saleor_api_url: str, reference: str, leg: ReturnedLeg
+    ) -> None:
+        """Keep the signed leg numbers of a verified browser return."""
+        key = instance_key(saleor_api_url, "session-return-leg", reference)
+        await self._redis.set(key, leg.model_dump_json(), ex=self._ttl)
+
+    async def returned_leg(self, saleor_api_url: str, reference: str) -> ReturnedLeg | None:
+        """The leg numbers of the last verified browser return of ``reference``, if any."""
+        raw = await self._redis.get(instance_key(saleor_api_url, "session-return-leg", reference))
+        return ReturnedLeg.model_validate_json(raw) if raw else None
 
     async def browser_return(self, saleor_api_url: str, reference: str) -> str | None:
         """The outcome of the last verified browser return of ``reference``, if any."""

@@ -38,6 +38,7 @@ Two rules protect the merchant and the shopper:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -54,6 +55,7 @@ from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.eligibility import Eligibility, eligibility, money
 from saleor_up2pay.transactions.gateway import Clock, GatewayFactory, app_clock, gateway_factory
+from saleor_up2pay.transactions.pending_legs import queue_expiry_reconcile
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
     Flow,
@@ -192,7 +194,10 @@ class InitializeSession:
         activity: ActivityLog,
         app_url: str,
         clock: Clock,
+        on_created: Callable[[PaymentSession], Awaitable[object]] | None = None,
     ) -> None:
+        """``on_created`` runs once per new session (the app queues its expiry reconcile)."""
+        self._on_created = on_created
         self._sessions = sessions
         self._configs = configs
         self._gateways = gateways
@@ -325,6 +330,8 @@ class InitializeSession:
             # Another delivery of the same request won the race: answer what it answered.
             return RecordedAnswer(stored.initialize_response)
         await self._record(session, offer, now)
+        if self._on_created is not None:
+            await self._on_created(session)
         log.info(
             "session.created",
             reference=reference,
@@ -397,6 +404,9 @@ def build(services: Services) -> InitializeSession:
         activity=ActivityLog(services.redis),
         app_url=services.settings.app_url,
         clock=app_clock(services),
+        on_created=lambda session: queue_expiry_reconcile(
+            services, session.saleor_api_url, session.reference
+        ),
     )
 
 

@@ -18,6 +18,8 @@ IPN (server to server, signature verified) settles a leg; the browser return is 
   and the attempt's S and amount (same dedup as the refusal's own report);
 - the shopper cancelled on the payment page (verified browser return ``cancelled``, no IPN: no
   attempt was made) → ``*_FAILURE`` "cancelled" so the storefront can offer another method;
+- a leg is pending at the issuer (``E=99999``) → ``*_ACTION_REQUIRED`` with status
+  ``pending``: nothing is counted until the final IPN (or the settle inquiry) reports it;
 - nothing is known yet → ``*_ACTION_REQUIRED`` again.
 
 Why ``*_ACTION_REQUIRED`` and not ``*_REQUEST`` while waiting for the IPN (protocol §4.2–§4.3,
@@ -40,6 +42,7 @@ from typing import Any
 import structlog
 
 from saleor_up2pay.configuration import method_info
+from saleor_up2pay.saleor.payloads import PayloadError, TransactionProcessSession
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import Clock, app_clock
@@ -54,7 +57,6 @@ from saleor_up2pay.transactions.results import (
     SessionSuccess,
 )
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
-from saleor_up2pay.transactions.source import PayloadError, RequestedAction, transaction_id
 from saleor_up2pay.transactions.transaction_initialize_session import pay_url
 from saleor_up2pay.up2pay.models import Leg
 
@@ -95,14 +97,18 @@ class ProcessSession:
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
 
     async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> SessionOutcome:
-        requested: Flow = "CHARGE"
         try:
-            action = RequestedAction.from_payload(payload)
-            requested = "AUTHORIZATION" if action.action_type == "AUTHORIZATION" else "CHARGE"
-            item_id = transaction_id(payload)
+            request = TransactionProcessSession.parse(payload)
         except PayloadError as exc:
+            raw = payload.get("action")
+            wanted = raw.get("actionType") if isinstance(raw, dict) else None
+            flow_asked: Flow = "AUTHORIZATION" if wanted == "AUTHORIZATION" else "CHARGE"
             entry = ErrorEntry("INVALID_PAYLOAD", str(exc))
-            return SessionFailure(flow=requested, message=entry.message, errors=[entry])
+            return SessionFailure(flow=flow_asked, message=entry.message, errors=[entry])
+        requested: Flow = (
+            "AUTHORIZATION" if request.action.action_type == "AUTHORIZATION" else "CHARGE"
+        )
+        item_id = request.transaction.id
         session = await self._sessions.get_by_transaction(saleor_api_url, item_id)
         if session is None:
             entry = ErrorEntry(
@@ -169,6 +175,19 @@ class ProcessSession:
                 message=entry.message,
                 errors=[entry],
                 extra={**base, "status": "cancelled"},
+            )
+        if pending:
+            # E=99999: the issuer has not confirmed yet. Nothing is counted (the leg's report is
+            # an INFO event); the final IPN or the settle inquiry reports the money.
+            record = pending[-1]
+            log.info("process.pending_at_issuer", reference=session.reference)
+            return self._waiting(
+                flow,
+                session,
+                base,
+                f"Up2pay: the payment waits for the issuer's confirmation (S={record.numtrans}, "
+                "E=99999); call transactionProcess again later.",
+                status="pending",
             )
         log.info("process.waiting_for_ipn", reference=session.reference, browser=browser)
         return self._waiting(

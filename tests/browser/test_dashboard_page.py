@@ -239,3 +239,68 @@ class TestRefusals:
             assert frame.get_by_role("heading", name="Configurations").count() == 0
             assert frame.get_by_text("Up2pay").count() == 0
         page.close()
+
+
+def seed_problems(stack: Stack) -> None:
+    """Open problems as the payment jobs raise them (no Saleor call: the board alone)."""
+    import redis.asyncio as aioredis
+
+    from saleor_up2pay.problems import ProblemBoard
+    from saleor_up2pay.saleor.problems import Problem
+    from saleor_up2pay.transactions.unknown_ipn_problems import UNATTACHED_COUNT_KEY
+
+    async def write() -> None:
+        client = aioredis.Redis(unix_socket_path=stack.redis_socket, decode_responses=True)
+
+        async def no_client(_: str) -> None:
+            return None
+
+        try:
+            board = ProblemBoard(client, no_client)
+            unreported = Problem(
+                key="leg-unreported:1234567890",
+                message="Up2pay SODEXO leg S=1234567890 could not be reported to Saleor.",
+            )
+            await board.raise_(stack.saleor.api_url, unreported)
+            await board.raise_(stack.saleor.api_url, unreported)
+            await board.raise_(
+                stack.saleor.api_url,
+                Problem(
+                    key="leg-missing:UP2-8F3K2Q",
+                    message="The voucher paid 20.00 of 44.80 EUR and no card complement was heard of.",
+                    critical_threshold=1,
+                ),
+            )
+            await client.set(UNATTACHED_COUNT_KEY, 3)
+        finally:
+            await client.aclose()
+
+    run_async(write())
+
+
+class TestProblems:
+    def test_open_problems_are_listed_in_both_languages(self, browser: Any, stack: Stack) -> None:
+        """Every open problem: key, message, count, first/last seen, critical; then in French."""
+        seed_problems(stack)
+        page, frame = open_dashboard(browser, stack)
+        frame.get_by_role("heading", name="Problems").wait_for()
+        row = frame.locator('tr[data-key="leg-unreported:1234567890"]')
+        row.wait_for()
+        assert "could not be reported to Saleor" in row.inner_text()
+        assert row.locator("td.num").inner_text() == "2"
+        missing = frame.locator('tr[data-key="leg-missing:UP2-8F3K2Q"]')
+        assert "Critical" in missing.inner_text()
+        assert "3 Up2pay notification(s)" in frame.locator("#unattached-ipns").inner_text()
+        page.close()
+
+        page, frame = open_dashboard(browser, stack, "?locale=fr")
+        frame.get_by_role("heading", name="Problèmes").wait_for()
+        assert "Critique" in frame.locator('tr[data-key="leg-missing:UP2-8F3K2Q"]').inner_text()
+        page.close()
+
+    def test_no_problem_says_so(self, browser: Any, stack: Stack) -> None:
+        """With nothing open, the section says every payment is in Saleor."""
+        page, frame = open_dashboard(browser, stack)
+        frame.get_by_text("No problem: every payment").wait_for()
+        assert frame.locator("#unattached-ipns").count() == 0
+        page.close()

@@ -69,6 +69,7 @@ class World:
         """The shopper pays on the sandbox; every IPN it produced is received by the app.
 
         ``report=False`` leaves the Saleor reports queued (run them with :meth:`run_jobs`).
+        IPNs the sandbox dropped (``drop_ipn_card_types``) stay lost.
         """
         response = await self.http.post(
             f"{self.sandbox_url}/sandbox/api/pay",
@@ -79,7 +80,7 @@ class World:
         # Whether or not the app's IPN route took them, make sure each is in (duplicates are
         # no-ops), then report them to the fake Saleor.
         for ipn in result["ipns"]:
-            if ipn["body"]:
+            if ipn["body"] and not ipn.get("dropped"):
                 await receive_ipn(self.services, ipn["body"].encode())
         if report:
             await self.run_jobs()

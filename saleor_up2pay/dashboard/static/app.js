@@ -130,6 +130,17 @@
       outcome: "Outcome",
       message: "Message",
       noActivity: "No payment activity yet.",
+      problems: "Problems",
+      reloadProblems: "Reload",
+      problemsHelp:
+        "What needs a look: payments Up2pay did not confirm, legs Saleor did not take. Each disappears once resolved.",
+      noProblems: "No problem: every payment Up2pay told the app about is in Saleor.",
+      problemKey: "Problem",
+      problemCount: "Times",
+      firstSeen: "First seen",
+      lastSeen: "Last seen",
+      critical: "Critical",
+      unattachedIpns: "{count} Up2pay notification(s) for unknown references could not be tied to any Saleor instance (kept for investigation).",
       checkAccepted:
         "Accepted: Up2pay ({env}) recognises this SITE, RANG and HMAC key. (IDENTIFIANT is checked by the payment page at the first payment.)",
       checkRefused:
@@ -261,6 +272,17 @@
       outcome: "Résultat",
       message: "Message",
       noActivity: "Aucune activité de paiement pour l’instant.",
+      problems: "Problèmes",
+      reloadProblems: "Recharger",
+      problemsHelp:
+        "Ce qui demande votre attention : paiements non confirmés par Up2pay, parts que Saleor n’a pas prises. Chacun disparaît une fois résolu.",
+      noProblems: "Aucun problème : chaque paiement annoncé par Up2pay est dans Saleor.",
+      problemKey: "Problème",
+      problemCount: "Fois",
+      firstSeen: "Première fois",
+      lastSeen: "Dernière fois",
+      critical: "Critique",
+      unattachedIpns: "{count} notification(s) Up2pay pour des références inconnues n’ont pu être rattachées à aucune instance Saleor (conservées pour analyse).",
       checkAccepted:
         "Accepté : Up2pay ({env}) reconnaît ce SITE, ce RANG et cette clé HMAC. (L’IDENTIFIANT est vérifié par la page de paiement au premier paiement.)",
       checkRefused:
@@ -311,6 +333,8 @@
     channels: [],
     channelsError: null,
     activity: [],
+    problems: { items: [], unattachedUnknownIpns: 0 },
+    problemsError: null,
     editing: null, // null: closed; {}: new; config: editing
     checks: {}, // config id -> {pending} | result
     deleteArmed: null,
@@ -549,6 +573,8 @@
     "query Channels { channels { id slug name currencyCode isActive eligible inSaleor configurationId } }";
   const Q_ACTIVITY =
     "query Activity { activity(limit: 50) { time kind channel reference leg amount currency outcome message pspReference } }";
+  const Q_PROBLEMS =
+    "query Problems { problems { items { key message count firstSeen lastSeen critical } unattachedUnknownIpns } }";
   const M_SAVE =
     "mutation Save($input: ConfigurationInput!) { saveConfiguration(input: $input) { configuration { " +
     CONFIG_FIELDS +
@@ -579,6 +605,18 @@
       return;
     }
     await loadChannels();
+    await loadProblems();
+  }
+
+  async function loadProblems() {
+    try {
+      const data = await api(Q_PROBLEMS);
+      state.problems = data.problems;
+      state.problemsError = null;
+    } catch (error) {
+      state.problemsError = apiErrorText(error);
+    }
+    renderProblems();
   }
 
   async function reloadConfigs() {
@@ -684,6 +722,7 @@
     renderEditor();
     renderChannels();
     renderActivity();
+    renderProblems();
   }
 
   function showBanner(text) {
@@ -1325,6 +1364,46 @@
     );
   }
 
+  // --- rendering: problems ----------------------------------------------------------------
+
+  function renderProblems() {
+    const target = $("problem-list");
+    target.textContent = "";
+    if (state.problemsError) {
+      target.append(h("p", { class: "check-result bad" }, state.problemsError));
+      return;
+    }
+    const unattached = state.problems.unattachedUnknownIpns || 0;
+    if (unattached > 0) {
+      target.append(h("p", { class: "check-result bad", id: "unattached-ipns" }, t("unattachedIpns", { count: unattached })));
+    }
+    if (!state.problems.items.length) {
+      target.append(h("p", { class: "empty" }, t("noProblems")));
+      return;
+    }
+    const header = [t("problemKey"), t("message"), t("problemCount"), t("firstSeen"), t("lastSeen")];
+    const rows = state.problems.items.map(function (problem) {
+      return h("tr", { "data-key": problem.key }, [
+        h("td", { class: "mono small" }, [
+          problem.key,
+          problem.critical ? h("span", { class: "sub" }, h("span", { class: "badge bad" }, t("critical"))) : null,
+        ]),
+        h("td", { class: "small" }, problem.message),
+        h("td", { class: "num" }, String(problem.count)),
+        h("td", { class: "small nowrap" }, formatTime(problem.firstSeen)),
+        h("td", { class: "small nowrap" }, formatTime(problem.lastSeen)),
+      ]);
+    });
+    target.append(
+      h("div", { class: "table-wrap" }, [
+        h("table", {}, [
+          h("thead", {}, h("tr", {}, header.map((c) => h("th", {}, c)))),
+          h("tbody", {}, rows),
+        ]),
+      ])
+    );
+  }
+
   // --- boot -------------------------------------------------------------------------------
 
   function showOutside() {
@@ -1343,6 +1422,7 @@
       openEditor(null);
     });
     $("refresh-activity").addEventListener("click", refreshActivity);
+    $("refresh-problems").addEventListener("click", loadProblems);
     const framed = window.parent !== window;
     if (!framed || !saleorApiUrl) {
       showOutside();

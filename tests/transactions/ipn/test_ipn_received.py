@@ -120,7 +120,10 @@ class TestReceiveIpn:
     async def test_pending_then_final_with_same_number_upgrades(
         self, services: Services, installed: SaleorWorld
     ) -> None:
-        """A pending IPN (99999) followed by the paid one with the same S is reported twice."""
+        """A pending IPN (99999) followed by the paid one with the same S is reported twice.
+
+        The pending one also queued its settle-by-inquiry job (a no-op once the leg is final).
+        """
         session = await new_session(services, installed)
         first = await receive_ipn(
             services, ipn(session.reference, amount_cents=2000, error="99999")
@@ -133,7 +136,7 @@ class TestReceiveIpn:
         leg = await LegRepository(services.redis).get_by_numtrans(installed.api_url, "722487980")
         assert leg is not None
         assert leg.status is LegStatus.ACCEPTED
-        assert await services.redis.zcard(DUE_KEY) == 2
+        assert await services.redis.zcard(DUE_KEY) == 3
 
     async def test_authorization_flow_leg_is_not_captured(
         self, services: Services, installed: SaleorWorld

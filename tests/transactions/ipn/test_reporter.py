@@ -224,17 +224,17 @@ class TestAttempts:
         assert item.actions == ["REFUND"]
         assert item.private_metadata["up2pay.numtrans"] == "2"
 
-    async def test_pending_leg_counts_until_settled(
+    async def test_pending_leg_counts_nothing_until_settled(
         self, services: Services, installed: SaleorWorld, worker: Worker
     ) -> None:
-        """A pending IPN is a CHARGE_REQUEST counted as pending; the paid one settles it."""
+        """A pending IPN (99999) is only an INFO event: no amount counts until the paid one."""
         session = await new_session(services, installed, total="20.00")
         await deliver(services, worker, ipn(session.reference, amount_cents=2000, error="99999"))
         item = installed.saleor.item(session.transaction_id)
-        assert (item.amounts["chargePending"], item.amounts["charged"]) == (
-            Decimal("20.00"),
-            Decimal(0),
-        )
+        pending = [e for e in item.events if e.psp_reference == "722487980"]
+        assert [(e.type, e.amount) for e in pending] == [("INFO", Decimal(0))]
+        assert (item.amounts["chargePending"], item.amounts["charged"]) == (Decimal(0), Decimal(0))
+        assert installed.saleor.checkout_status(session.source_id)["authorizeStatus"] == "NONE"
         await deliver(services, worker, ipn(session.reference, amount_cents=2000))
         item = installed.saleor.item(session.transaction_id)
         assert (item.amounts["chargePending"], item.amounts["charged"]) == (
