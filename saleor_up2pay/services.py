@@ -80,9 +80,16 @@ class Services:
         return self.clock()
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The app's :class:`Services` (set on ``app.state`` by the lifespan)."""
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    """FastAPI dependency: :func:`services_of`. ``async`` on purpose: a plain ``def``
+    dependency runs in the thread pool, one hand-off per request."""
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
