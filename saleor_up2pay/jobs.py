@@ -88,6 +88,24 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 """
 
+ENQUEUE_LUA = """
+local function enqueue_job(due_key, job_key, job_id, due, kind, payload, created_at)
+  if redis.call('HEXISTS', job_key, 'payload') == 1 then return 0 end
+  redis.call('DEL', job_key)
+  redis.call('HSET', job_key, 'kind', kind, 'payload', payload, 'attempts', '0',
+    'created_at', created_at, 'last_error', '', 'max_attempts', '')
+  redis.call('ZADD', due_key, due, job_id)
+  return 1
+end
+"""
+"""A Lua function for other scripts that must queue a job atomically with their own writes.
+
+``enqueue_job(due_key, job_key, job_id, due, kind, payload_json, created_at)`` does what
+:meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys and values come from
+:meth:`JobQueue.script_args`. The caller calls :meth:`JobQueue.wake` after the script ran.
+"""
+
+
 # KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token, lease until
 _EXTEND = """
 if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
@@ -231,6 +249,15 @@ class JobQueue:
             return False
         self._wake.set()
         return True
+
+    def script_args(self, *, run_at: datetime | None = None) -> tuple[str, str, str]:
+        """``(due key, job key prefix, due at)`` for :data:`ENQUEUE_LUA` in another script.
+
+        The job key of an id is the prefix followed by the id; ``due at`` (epoch seconds, as
+        text) also serves as ``created_at``.
+        """
+        due = self.clock() if run_at is None else _to_epoch(run_at)
+        return DUE_KEY, JOB_KEY_PREFIX, repr(due)
 
     async def claim(self, limit: int = 10) -> list[Job]:
         """Lease up to ``limit`` due jobs (they become due again after the visibility timeout)."""

@@ -18,7 +18,7 @@ from saleor_up2pay.jobs import (
 )
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.follow_up_events import EVENT_JOB
-from saleor_up2pay.transactions.ipn_received import REPORT_JOB
+from saleor_up2pay.transactions.ipn_received import REPORT_JOB, UNKNOWN_PROBLEM_JOB
 from saleor_up2pay.transactions.transaction_refund_requested import REFUND_JOB
 from saleor_up2pay.wiring import job_handlers
 
@@ -320,5 +320,5 @@ class TestWorker:
     ) -> None:
         """The worker's explicit map names a handler for each kind of job the use cases queue."""
         handlers = job_handlers(services)
-        assert set(handlers) == {REPORT_JOB, EVENT_JOB, REFUND_JOB}
+        assert set(handlers) == {REPORT_JOB, EVENT_JOB, REFUND_JOB, UNKNOWN_PROBLEM_JOB}
         assert all(callable(handler) for handler in handlers.values())

@@ -33,8 +33,13 @@ from typing import Literal
 
 import structlog
 
-from saleor_up2pay.jobs import Job, RetryAt
-from saleor_up2pay.redis_store import instance_id
+from saleor_up2pay.activity import MAX_ENTRIES as ACTIVITY_MAX_ENTRIES
+from saleor_up2pay.activity import activity_key
+from saleor_up2pay.jobs import ENQUEUE_LUA, Job, RetryAt
+from saleor_up2pay.problems import ProblemBoard
+from saleor_up2pay.redis_store import LuaScript, instance_id
+from saleor_up2pay.saleor.client import SaleorClient
+from saleor_up2pay.saleor.problems import MESSAGE_MAX, Problem
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import app_clock
 from saleor_up2pay.transactions.leg_reporter import LegReporter, ReportTargetGone
@@ -42,10 +47,16 @@ from saleor_up2pay.transactions.legs import (
     LegRecord,
     LegRepository,
     LegStatus,
+    ipn_activity_entry,
+    leg_keys,
     record_ipn_activity,
 )
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
-from saleor_up2pay.transactions.unknown_ipns import UnknownIpn, UnknownIpns
+from saleor_up2pay.transactions.unknown_ipns import (
+    UNKNOWN_REFERENCE_PROBLEM,
+    UnknownIpn,
+    UnknownIpns,
+)
 from saleor_up2pay.up2pay.codes import Outcome
 from saleor_up2pay.up2pay.errors import SignatureInvalid
 from saleor_up2pay.up2pay.models import Leg
@@ -131,67 +142,190 @@ async def queue_report(services: Services, record: LegRecord) -> bool:
     )
 
 
+# The IPN intake in one step (see record_leg). ENQUEUE_LUA defines enqueue_job.
+# KEYS = leg record, legs-ref set, legs-tx set ('' when none), jobs due zset, activity list
+# ARGV = record JSON, S, record status, report job id prefix ('ipn:<instance>:<S>:'),
+#        job key prefix, now (epoch s), job kind, activity line JSON, activity cap
+_INTAKE = LuaScript(
+    ENQUEUE_LUA
+    + """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local old = cjson.decode(existing)
+  if old['status'] == 'PENDING' and ARGV[3] ~= 'PENDING' then return 'upgrade' end
+  if not old['reported'] then
+    -- The first delivery may still be waiting for Saleor: make sure its job exists.
+    local id = ARGV[4] .. old['status']
+    enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. existing .. '}', ARGV[6])
+  end
+  return 'duplicate'
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+if KEYS[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
+local id = ARGV[4] .. ARGV[3]
+enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. ARGV[1] .. '}', ARGV[6])
+redis.call('LPUSH', KEYS[5], ARGV[8])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[9]) - 1)
+return 'accepted'
+"""
+)
+
+LegOutcome = Literal["accepted", "duplicate", "upgraded"]
+
+
+async def record_leg(services: Services, record: LegRecord, channel: str | None) -> LegOutcome:
+    """Record one verified leg and queue its Saleor report: **the** way a leg enters the app.
+
+    ``record`` is the leg as Up2pay told it (:func:`leg_record` builds it from an IPN and its
+    session; a reconciliation may build it from a GAE answer); ``channel`` is the session's
+    channel slug, for the activity log. Returns:
+
+    - ``"accepted"``: a new ``S``: the record, its indexes (by reference, by transaction item),
+      its report job (:data:`REPORT_JOB`, id :func:`report_job_id`) and an ``ipn`` activity line
+      were written together, atomically, in one Redis round trip (one Lua script);
+    - ``"duplicate"``: that ``S`` is known and this changes nothing; if the stored leg is not
+      reported yet, its report job is made sure to exist (same script, nothing else written);
+    - ``"upgraded"``: the stored leg was PENDING and this one is final: the record is replaced
+      (keeping the transaction item already attached), reported again and logged (a few round
+      trips; rare).
+
+    Raises ``RedisError`` when Redis is unavailable: then nothing was written (a script runs
+    whole or not at all), and the caller may simply try again.
+    """
+    queue = services.job_queue
+    due_key, job_prefix, now = queue.script_args()
+    leg_key, ref_key, tx_key = leg_keys(record)
+    entry = ipn_activity_entry(
+        record, channel, outcome=record.status.value.lower(), message=record.message
+    )
+    outcome = await _INTAKE(
+        services.redis,
+        [leg_key, ref_key, tx_key or "", due_key, activity_key(record.saleor_api_url)],
+        [
+            record.model_dump_json(),
+            record.numtrans,
+            record.status.value,
+            f"ipn:{instance_id(record.saleor_api_url)}:{record.numtrans}:",
+            job_prefix,
+            now,
+            REPORT_JOB,
+            entry.model_dump_json(),
+            str(ACTIVITY_MAX_ENTRIES),
+        ],
+    )
+    if outcome == "duplicate":
+        queue.wake()
+        return "duplicate"
+    if outcome == "accepted":
+        queue.wake()
+        return "accepted"
+    # A final IPN after a pending one: replace the record, keeping its transaction item.
+    await queue_report(services, record)
+    await LegRepository(services.redis).update(
+        record.saleor_api_url,
+        record.numtrans,
+        lambda old: record.model_copy(update={"transaction_id": old.transaction_id}),
+    )
+    await record_ipn_activity(
+        services.redis, record, channel, outcome=record.status.value.lower(), message=record.message
+    )
+    return "upgraded"
+
+
 async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
-    """Verify, persist and queue one IPN. Raises ``SignatureInvalid`` / ``MalformedMessage``."""
+    """Verify, persist and queue one IPN. Raises ``SignatureInvalid`` / ``MalformedMessage``.
+
+    Two Redis round trips for a new leg (the session lookup, then :func:`record_leg`) and one
+    log line at INFO (``ipn.received``, or ``ipn.duplicate``).
+    """
     notification = verify(services, raw)
-    bound = log.bind(
+    url, session = await SessionRepository(services.redis).lookup_reference(notification.reference)
+    if session is None or not notification.numtrans:
+        await keep_unknown(services, notification, raw, url if session is None else None, session)
+        status: ReceiptStatus = "unknown_reference" if session is None else "kept"
+        return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
+
+    record = leg_record(notification, session)
+    outcome = await record_leg(services, record, session.channel)
+    log.info(
+        "ipn.duplicate" if outcome == "duplicate" else "ipn.received",
+        reference=record.reference,
+        numtrans=record.numtrans,
+        leg=record.leg.value,
+        error_code=record.error_code,
+        status=record.status.value,
+        amount=str(record.amount),
+        receipt=outcome,
+    )
+    return IpnReceipt(outcome, record.reference, record.numtrans, record.leg)
+
+
+async def keep_unknown(
+    services: Services,
+    notification: Notification,
+    raw: bytes,
+    dangling_url: str | None,
+    session: PaymentSession | None,
+) -> None:
+    """Keep a verified IPN no leg can be made of (:mod:`.unknown_ipns`), and show it.
+
+    When its Saleor instance can be told (the reference names a session but the IPN has no
+    ``S``, or the reference index outlived its session), the ``ipn-unknown-reference`` App
+    problem is raised on that instance by a job (Saleor is not called on the IPN's path).
+    """
+    reason = "unknown reference" if session is None else "no transaction number (S)"
+    instance = session.saleor_api_url if session is not None else dangling_url
+    await UnknownIpns(services.redis).keep(
+        UnknownIpn(
+            reason=reason,
+            reference=notification.reference,
+            numtrans=notification.numtrans,
+            numappel=notification.numappel,
+            card_type=notification.card_type,
+            amount_cents=notification.amount,
+            error_code=notification.error_code,
+            saleor_api_url=instance,
+            raw=raw.decode("utf-8", "replace"),
+        )
+    )
+    log.warning(
+        "ipn.kept_for_investigation",
+        reason=reason,
         reference=notification.reference,
         numtrans=notification.numtrans,
         leg=notification.leg.value,
         error_code=notification.error_code,
     )
-    session = await SessionRepository(services.redis).get_by_reference(notification.reference)
-    if session is None or not notification.numtrans:
-        reason = "unknown reference" if session is None else "no transaction number (S)"
-        await UnknownIpns(services.redis).keep(
-            UnknownIpn(
-                reason=reason,
-                reference=notification.reference,
-                numtrans=notification.numtrans,
-                numappel=notification.numappel,
-                card_type=notification.card_type,
-                amount_cents=notification.amount,
-                error_code=notification.error_code,
-                raw=raw.decode("utf-8", "replace"),
-            )
+    if instance is not None:
+        await services.job_queue.enqueue(
+            UNKNOWN_PROBLEM_JOB,
+            {"saleor_api_url": instance, "reference": notification.reference, "reason": reason},
+            job_id=f"ipn-unknown:{instance_id(instance)}:{notification.reference}",
         )
-        bound.warning("ipn.kept_for_investigation", reason=reason)
-        status: ReceiptStatus = "unknown_reference" if session is None else "kept"
-        return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
 
-    record = leg_record(notification, session)
-    legs = LegRepository(services.redis)
-    existing = await legs.get_by_numtrans(record.saleor_api_url, record.numtrans)
-    if existing is not None:
-        upgrade = existing.status is LegStatus.PENDING and record.status is not LegStatus.PENDING
-        if not upgrade:
-            if not existing.reported:
-                # The first delivery may still be waiting for Saleor: make sure a job exists.
-                await queue_report(services, existing)
-            bound.info("ipn.duplicate")
-            return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
-        await queue_report(services, record)
-        await legs.update(
-            record.saleor_api_url,
-            record.numtrans,
-            lambda old: record.model_copy(update={"transaction_id": old.transaction_id}),
-        )
-        receipt_status: ReceiptStatus = "upgraded"
-    else:
-        await queue_report(services, record)
-        if not await legs.create(record):
-            bound.info("ipn.duplicate")
-            return IpnReceipt("duplicate", record.reference, record.numtrans, record.leg)
-        receipt_status = "accepted"
-    await record_ipn_activity(
-        services.redis,
-        record,
-        session.channel,
-        outcome=record.status.value.lower(),
-        message=record.message,
+
+UNKNOWN_PROBLEM_JOB = "ipn.unknown_problem"
+"""Job kind: raise ``ipn-unknown-reference`` on the instance an unattachable IPN belongs to."""
+
+
+async def raise_unknown_problem_job(services: Services, job: Job) -> None:
+    """Job ``ipn.unknown_problem``: show an IPN the app could not attach, as an App problem."""
+    url = str(job.payload["saleor_api_url"])
+    reference = str(job.payload["reference"])
+    reason = str(job.payload.get("reason", "unknown reference"))
+    message = (
+        f"Up2pay sent a verified notification for reference {reference} that no payment of "
+        f"the app matches ({reason}). It is kept for investigation; check the payment in "
+        "the Up2pay back office."
     )
-    bound.info("ipn.received", status=record.status.value, amount=str(record.amount))
-    return IpnReceipt(receipt_status, record.reference, record.numtrans, record.leg)
+
+    async def client_for(saleor_api_url: str) -> SaleorClient | None:
+        auth = await services.auth_store.get(saleor_api_url)
+        return None if auth is None else SaleorClient(services.http, saleor_api_url, auth.token)
+
+    board = ProblemBoard(services.redis, client_for, services.now)
+    await board.raise_(url, Problem(key=UNKNOWN_REFERENCE_PROBLEM, message=message[:MESSAGE_MAX]))
 
 
 RELOCK_DELAY = timedelta(milliseconds=200)

@@ -162,22 +162,29 @@ def available_actions(record: LegRecord) -> list[Action]:
     return actions
 
 
+def ipn_activity_entry(
+    record: LegRecord, channel: str | None, *, outcome: str, message: str
+) -> ActivityEntry:
+    """The ``ipn`` line of the activity log about this leg."""
+    return ActivityEntry(
+        kind="ipn",
+        channel=channel,
+        reference=record.reference,
+        leg=record.leg.value,
+        amount=record.amount,
+        outcome=outcome,
+        message=message,
+        psp_reference=record.numtrans,
+    )
+
+
 async def record_ipn_activity(
     redis: Redis, record: LegRecord, channel: str | None, *, outcome: str, message: str
 ) -> None:
     """One ``ipn`` line in the activity log about this leg (received, reported, abandoned)."""
     await ActivityLog(redis).record(
         record.saleor_api_url,
-        ActivityEntry(
-            kind="ipn",
-            channel=channel,
-            reference=record.reference,
-            leg=record.leg.value,
-            amount=record.amount,
-            outcome=outcome,
-            message=message,
-            psp_reference=record.numtrans,
-        ),
+        ipn_activity_entry(record, channel, outcome=outcome, message=message),
     )
 
 
@@ -191,6 +198,14 @@ return 1
 
 def _leg_key(url: str, numtrans: str) -> str:
     return instance_key(url, "leg", numtrans)
+
+
+def leg_keys(record: LegRecord) -> tuple[str, str, str | None]:
+    """``(record key, reference index, transaction index or None)`` of a leg, for scripts that
+    write a leg with other keys atomically (the IPN intake)."""
+    url = record.saleor_api_url
+    tx = _tx_key(url, record.transaction_id) if record.transaction_id else None
+    return _leg_key(url, record.numtrans), _ref_key(url, record.reference), tx
 
 
 def _ref_key(url: str, reference: str) -> str:

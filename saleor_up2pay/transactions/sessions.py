@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from saleor_up2pay.redis_store import KEY_PREFIX, Redis, instance_key
+from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis, instance_key
 
 SESSION_TTL = timedelta(days=400)
 """How long a session and its indexes are kept: longer than any refund window Up2pay allows."""
@@ -49,6 +49,30 @@ ActionType = Literal["CHARGE", "AUTHORIZATION"]
 def reference_index_key(reference: str) -> str:
     """The global key mapping a reference to its Saleor API URL."""
     return f"{KEY_PREFIX}ref:{reference}"
+
+
+# KEYS[1] = the reference index; ARGV = (API URL, session key) pairs the caller can name.
+# Returns {} (unknown), {url} (no pair for that URL) or {url, session JSON or nil}.
+_LOOKUP = LuaScript("""
+local url = redis.call('GET', KEYS[1])
+if not url then return {} end
+for i = 1, #ARGV, 2 do
+  if ARGV[i] == url then return {url, redis.call('GET', ARGV[i + 1])} end
+end
+return {url}
+""")
+
+_KNOWN_URLS: dict[str, None] = {}
+"""API URLs this process has found behind references, most recent last (bounded): their
+session keys ride along with the reference lookup so that it takes one round trip."""
+_KNOWN_URLS_MAX = 16
+
+
+def _remember_url(url: str) -> None:
+    _KNOWN_URLS.pop(url, None)
+    _KNOWN_URLS[url] = None
+    while len(_KNOWN_URLS) > _KNOWN_URLS_MAX:
+        del _KNOWN_URLS[next(iter(_KNOWN_URLS))]
 
 
 class PaymentSession(BaseModel):
@@ -141,10 +165,29 @@ class SessionRepository:
 
     async def get_by_reference(self, reference: str) -> PaymentSession | None:
         """Find a session from the reference alone (an IPN or a browser return)."""
-        url = await self._redis.get(reference_index_key(reference))
-        if not url:
-            return None
-        return await self.get(str(url), reference)
+        _, session = await self.lookup_reference(reference)
+        return session
+
+    async def lookup_reference(self, reference: str) -> tuple[str | None, PaymentSession | None]:
+        """``(API URL the reference index names, its session)``; either may be None.
+
+        A URL without a session is a dangling index (the session was purged or expired first):
+        the instance is known, the payment is not. One Redis round trip once this process has
+        seen the instance (the lookup script reads the index and the session together).
+        """
+        pairs: list[str] = []
+        for url in _KNOWN_URLS:
+            pairs += [url, self._session_key(url, reference)]
+        found = await _LOOKUP(self._redis, [reference_index_key(reference)], pairs)
+        if not found:
+            return None, None
+        url = str(found[0])
+        if len(found) > 1:
+            raw = found[1]
+        else:
+            _remember_url(url)
+            raw = await self._redis.get(self._session_key(url, reference))
+        return url, PaymentSession.model_validate_json(raw) if raw else None
 
     async def get_by_transaction(
         self, saleor_api_url: str, transaction_id: str
