@@ -156,7 +156,9 @@ if existing then
   if not old['reported'] then
     -- The first delivery may still be waiting for Saleor: make sure its job exists.
     local id = ARGV[4] .. old['status']
-    enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. existing .. '}', ARGV[6])
+    local queued = enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7],
+      '{"leg":' .. existing .. '}', ARGV[6])
+    if queued == 1 then return 'duplicate+job' end
   end
   return 'duplicate'
 end
@@ -214,7 +216,9 @@ async def record_leg(services: Services, record: LegRecord, channel: str | None)
             str(ACTIVITY_MAX_ENTRIES),
         ],
     )
-    if outcome == "duplicate":
+    if outcome == "duplicate":  # nothing queued: the worker has nothing new to look at
+        return "duplicate"
+    if outcome == "duplicate+job":
         queue.wake()
         return "duplicate"
     if outcome == "accepted":

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
-from saleor_up2pay.redis_store import Redis, instance_key
+from saleor_up2pay.redis_store import LuaScript, Redis, instance_key
 from saleor_up2pay.saleor.responses import Action
 from saleor_up2pay.up2pay.models import Leg, Numappel, Numtrans
 
@@ -189,11 +189,11 @@ async def record_ipn_activity(
 
 
 # Writes ARGV[2] only if the key still holds ARGV[1] (optimistic update without WATCH).
-_COMPARE_AND_SET = """
+_COMPARE_AND_SET = LuaScript("""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
-"""
+""")
 
 
 def _leg_key(url: str, numtrans: str) -> str:
@@ -303,9 +303,7 @@ class LegRepository:
             if not raw:
                 raise KeyError(numtrans)
             updated = change(LegRecord.model_validate_json(raw))
-            swapped = await self._redis.eval(
-                _COMPARE_AND_SET, 1, key, raw, updated.model_dump_json()
-            )
+            swapped = await _COMPARE_AND_SET(self._redis, [key], [raw, updated.model_dump_json()])
             if swapped:
                 await self._index(updated)
                 return updated
