@@ -62,6 +62,20 @@ end
 return {url}
 """)
 
+# KEYS = idempotency key, session, session-tx, reference index; ARGV = reference, session JSON,
+# API URL, TTL (s), session key prefix. Returns the existing session's JSON, or nil once written.
+_CREATE = LuaScript("""
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
+  local existing = redis.call('GET', ARGV[5] .. redis.call('GET', KEYS[1]))
+  if existing then return existing end
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+return false
+""")
+
 _KNOWN_URLS: dict[str, None] = {}
 """API URLs this process has found behind references, most recent last (bounded): their
 session keys ride along with the reference lookup so that it takes one round trip."""
@@ -145,17 +159,28 @@ class SessionRepository:
         """Save a new session unless one exists for its idempotency key.
 
         Returns ``(session, created)``: on a race between two identical initialize calls, the
-        loser gets the winner's session (and so the same reference and form).
+        loser gets the winner's session (and so the same reference and form). One Redis round
+        trip (a script claims the idempotency key and writes the session and its indexes).
         """
-        idem_key = instance_key(session.saleor_api_url, "session-idem", session.idempotency_key)
-        claimed = await self._redis.set(idem_key, session.reference, nx=True, ex=self._ttl)
-        if not claimed:
-            existing = await self.get_by_idempotency_key(
-                session.saleor_api_url, session.idempotency_key
-            )
-            if existing is not None:
-                return existing, False
-        await self.save(session)
+        url = session.saleor_api_url
+        found = await _CREATE(
+            self._redis,
+            [
+                instance_key(url, "session-idem", session.idempotency_key),
+                self._session_key(url, session.reference),
+                instance_key(url, "session-tx", session.transaction_id),
+                reference_index_key(session.reference),
+            ],
+            [
+                session.reference,
+                session.model_dump_json(),
+                url,
+                self._ttl,
+                self._session_key(url, ""),
+            ],
+        )
+        if found:
+            return PaymentSession.model_validate_json(found), False
         return session, True
 
     async def get(self, saleor_api_url: str, reference: str) -> PaymentSession | None:
