@@ -52,11 +52,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc/<pid>/stat."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
+def _own_cpu_seconds(pid: int) -> float:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
     fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (``serve`` runs the job worker
+    in a child process), from /proc/<pid>/stat."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _own_cpu_seconds(current)
+        todo += _children(current)
+    return total
 
 
 @dataclass

@@ -7,12 +7,14 @@ This is where the app is assembled: the services (typed collaborators, :mod:`.se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from saleor_up2pay import __version__
+from saleor_up2pay import worker_process as worker_processes
 from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
 from saleor_up2pay.api.limits import install_limits
 from saleor_up2pay.api.saleor_webhooks import WebhookHandler
@@ -47,9 +49,12 @@ def create_app(
     services: Services | None = None,
     *,
     webhook_handlers: Mapping[str, WebhookHandler] = WEBHOOK_HANDLERS,
+    worker_process: bool = False,
 ) -> FastAPI:
     """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing
-    (tests run the job worker themselves)."""
+    (tests run the job worker themselves). With ``worker_process`` (``saleor-up2pay serve``)
+    the job worker runs in a child process (:mod:`saleor_up2pay.worker_process`), else in this
+    one."""
     settings = settings or (services.settings if services else load_settings())
 
     @asynccontextmanager
@@ -62,6 +67,19 @@ def create_app(
         handle = open_redis(settings)
         built = build_services(settings, handle)
         app.state.services = built
+        if worker_process:
+            child = worker_processes.start(
+                settings,
+                redis_url=settings.redis_url,
+                unix_socket_path=handle.embedded.socket_file if handle.embedded else None,
+            )
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(worker_processes.stop, child)
+                await built.http.aclose()
+                await handle.close()
+            return
         worker = Worker(
             built.job_queue,
             job_handlers(built),
