@@ -52,11 +52,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc/<pid>/stat."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
+def _own_cpu_seconds(pid: int) -> float:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
     fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (``serve`` runs the job worker
+    in a child process), from /proc/<pid>/stat."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _own_cpu_seconds(current)
+        todo += _children(current)
+    return total
 
 
 @dataclass
@@ -122,6 +143,63 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.rate / self.bare.rate if self.bare and self.bare.rate else 1.0
+
+
+def check_targets(
+    rows: list[Row], trips: dict[str, tuple[float, float]], e2e: dict[str, float] | None
+) -> list[tuple[str, str, bool | None]]:
+    """Issue 12's targets against one run: ``(target, figure reached, met)``; ``met`` is None
+    when the run did not measure it."""
+
+    def row(name: str, connections: int = 32) -> Row | None:
+        return next((r for r in rows if r.scenario == name and r.connections == connections), None)
+
+    checks: list[tuple[str, str, bool | None]] = []
+
+    def ratio_p99(label: str, name: str, ratio: float, p99: float | None) -> None:
+        found = row(name)
+        if found is None:
+            checks.append((label, "not measured", None))
+            return
+        met = found.ratio >= ratio and (p99 is None or found.p99_ms < p99)
+        checks.append((label, f"{found.ratio:.2f}x, p99 {found.p99_ms:.0f} ms", met))
+
+    ratio_p99("IPN distinct >= 0.5x bare, p99 < 20 ms (32 conn)", "ipn distinct", 0.5, 20)
+    ratio_p99("IPN duplicate >= 0.7x bare (32 conn)", "ipn duplicate", 0.7, None)
+    ratio_p99("initialize >= 0.3x bare, p99 < 25 ms", "initialize session", 0.3, 25)
+    ratio_p99("process >= 0.3x bare, p99 < 25 ms", "process session", 0.3, 25)
+    for name, limit in (("ipn", 2.0), ("initialize", 3.0)):
+        if name in trips:
+            reached = trips[name][0]
+            checks.append(
+                (f"{name}: <= {limit:.0f} Redis round trips", f"{reached:.1f}", reached <= limit)
+            )
+    if e2e:
+        legs = e2e.get("legs_per_s_under_load", 0.0)
+        growth = e2e.get("backlog_at_end_of_load", 0.0)
+        checks.append(
+            (
+                ">= 500 legs/s end to end under intake, no backlog growth",
+                f"{legs:.0f} legs/s, backlog {growth:.0f} at end of load",
+                legs >= 500 and growth <= 0,
+            )
+        )
+    small, large = (
+        row("ipn +10k legs"),
+        next(
+            (r for r in rows if r.scenario.startswith("ipn +") and r.scenario != "ipn +10k legs"),
+            None,
+        ),
+    )
+    if small and large:
+        checks.append(
+            (
+                "no slowdown from data size (CPU per IPN)",
+                f"{small.cpu_ms:.2f} -> {large.cpu_ms:.2f} ms ({large.scenario})",
+                large.cpu_ms <= small.cpu_ms * 1.2,
+            )
+        )
+    return checks
 
 
 def ensure_wrk() -> str:
@@ -696,6 +774,12 @@ async def _run(bench: Bench, folder: Path) -> int:
     hole.close()
     results["rows"] = [_row_json(r) for r in bench.rows]
     results["app_log_lines"] = log_lines
+    checks = check_targets(bench.rows, results.get("round_trips", {}), results.get("e2e"))
+    results["targets"] = [{"target": t, "reached": r, "met": m} for t, r, m in checks]
+    print("issue 12 targets (this run):")
+    for target, reached, met in checks:
+        mark = {True: "MET    ", False: "not met", None: "n/a    "}[met]
+        print(f"  {mark}  {target}: {reached}")
     (HERE / "last-run.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"app log: {log_lines} lines in total; figures saved to benchmarks/last-run.json")
     if any(r.errors for r in bench.rows):

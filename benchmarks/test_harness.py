@@ -101,3 +101,33 @@ def test_wrk_loads_the_lua_script(tmp_path: Path) -> None:
         httpd.server_close()
     assert "BENCH_JSON" in done.stdout, done.stdout + done.stderr
     assert seen[0] == ("b", b"x=1")
+
+
+def test_targets_are_checked_against_the_run() -> None:
+    """The run ends with issue 12's targets, met or not, from its own rows."""
+    from benchmarks.run import Row, check_targets  # noqa: PLC0415
+
+    def row(name: str, rate: float, p99: float, cpu: float = 1.0) -> Row:
+        return Row(name, 32, int(rate * 10), 10.0, 1.0, p99, 0, 0, cpu, 0.0, 0)
+
+    bare = row("bare", 1000, 5)
+    ipn = row("ipn distinct", 600, 15)
+    ipn.bare = bare
+    dup = row("ipn duplicate", 500, 15)
+    dup.bare = bare
+    small, large = row("ipn +10k legs", 600, 15, 1.0), row("ipn +990k legs", 600, 15, 1.1)
+    checks = {
+        target: met
+        for target, _, met in check_targets(
+            [bare, ipn, dup, small, large],
+            {"ipn": (2.0, 14.0), "initialize": (6.0, 12.0)},
+            {"legs_per_s_under_load": 600.0, "backlog_at_end_of_load": 0.0},
+        )
+    }
+    assert checks["IPN distinct >= 0.5x bare, p99 < 20 ms (32 conn)"] is True
+    assert checks["IPN duplicate >= 0.7x bare (32 conn)"] is False
+    assert checks["initialize >= 0.3x bare, p99 < 25 ms"] is None
+    assert checks["ipn: <= 2 Redis round trips"] is True
+    assert checks["initialize: <= 3 Redis round trips"] is False
+    assert checks[">= 500 legs/s end to end under intake, no backlog growth"] is True
+    assert checks["no slowdown from data size (CPU per IPN)"] is True

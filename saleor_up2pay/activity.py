@@ -34,6 +34,11 @@ class ActivityEntry(BaseModel):
     psp_reference: str | None = None
 
 
+def activity_key(saleor_api_url: str) -> str:
+    """The instance's activity list (for scripts that append to it with their own writes)."""
+    return instance_key(saleor_api_url, "activity")
+
+
 class ActivityLog:
     """A capped Redis list per instance, newest first."""
 

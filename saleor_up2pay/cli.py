@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     if overrides:  # options win over HOST/PORT; APP_URL's default follows --port
         settings = Settings(**overrides)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, worker_process=True),  # jobs run in a child process
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

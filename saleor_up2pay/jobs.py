@@ -61,7 +61,7 @@ from typing import Any, cast
 
 import structlog
 
-from saleor_up2pay.redis_store import KEY_PREFIX, Redis
+from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +88,24 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 """
 
+ENQUEUE_LUA = """
+local function enqueue_job(due_key, job_key, job_id, due, kind, payload, created_at)
+  if redis.call('HEXISTS', job_key, 'payload') == 1 then return 0 end
+  redis.call('DEL', job_key)
+  redis.call('HSET', job_key, 'kind', kind, 'payload', payload, 'attempts', '0',
+    'created_at', created_at, 'last_error', '', 'max_attempts', '')
+  redis.call('ZADD', due_key, due, job_id)
+  return 1
+end
+"""
+"""A Lua function for other scripts that must queue a job atomically with their own writes.
+
+``enqueue_job(due_key, job_key, job_id, due, kind, payload_json, created_at)`` does what
+:meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys and values come from
+:meth:`JobQueue.script_args`. The caller calls :meth:`JobQueue.wake` after the script ran.
+"""
+
+
 # KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token, lease until
 _EXTEND = """
 if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
@@ -103,7 +121,8 @@ redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS[1] = due zset; ARGV = now, lease_until, limit, job key prefix, token prefix
+# KEYS[1] = due zset; ARGV = now, lease_until, limit, job key prefix, token prefix.
+# Returns {job id, token, {the job hash's field, value, ...}} per claimed job.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local claimed = {}
@@ -114,8 +133,7 @@ for i, id in ipairs(ids) do
     redis.call('ZADD', KEYS[1], ARGV[2], id)
     redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'lease', token)
-    table.insert(claimed, id)
-    table.insert(claimed, token)
+    table.insert(claimed, {id, token, redis.call('HGETALL', key)})
   else
     redis.call('ZREM', KEYS[1], id)
   end
@@ -187,6 +205,33 @@ def _to_epoch(when: datetime) -> float:
     return when.timestamp()
 
 
+def _job_from_hash(job_id: str, data: Mapping[str, str]) -> Job | None:
+    if not data or "payload" not in data:
+        return None
+    max_attempts = data.get("max_attempts", "")
+    return Job(
+        id=job_id,
+        kind=data["kind"],
+        payload=json.loads(data["payload"]),
+        attempts=int(data.get("attempts", "0")),
+        created_at=float(data.get("created_at", "0")),
+        last_error=data.get("last_error", ""),
+        max_attempts=int(max_attempts) if max_attempts else None,
+        lease=data.get("lease", ""),
+    )
+
+
+_SCRIPTS: dict[str, LuaScript] = {}
+
+
+async def _eval(redis: Redis, source: str, numkeys: int, *args: str) -> Any:
+    """Run one of this module's scripts by SHA1 (its text is sent once per server)."""
+    script = _SCRIPTS.get(source)
+    if script is None:
+        script = _SCRIPTS[source] = LuaScript(source)
+    return await script(redis, list(args[:numkeys]), list(args[numkeys:]))
+
+
 class JobQueue:
     """Durable queue of jobs in Redis (see the module docstring for the layout)."""
 
@@ -224,21 +269,31 @@ class JobQueue:
         }
         pairs = [part for item in fields.items() for part in item]
         # One script: either the whole job (hash + due time) exists afterwards, or nothing new.
-        created = await self.redis.eval(
-            _ENQUEUE, 2, DUE_KEY, _job_key(job_id), job_id, repr(due), *pairs
+        created = await _eval(
+            self.redis, _ENQUEUE, 2, DUE_KEY, _job_key(job_id), job_id, repr(due), *pairs
         )
         if not created:
             return False
         self._wake.set()
         return True
 
+    def script_args(self, *, run_at: datetime | None = None) -> tuple[str, str, str]:
+        """``(due key, job key prefix, due at)`` for :data:`ENQUEUE_LUA` in another script.
+
+        The job key of an id is the prefix followed by the id; ``due at`` (epoch seconds, as
+        text) also serves as ``created_at``.
+        """
+        due = self.clock() if run_at is None else _to_epoch(run_at)
+        return DUE_KEY, JOB_KEY_PREFIX, repr(due)
+
     async def claim(self, limit: int = 10) -> list[Job]:
         """Lease up to ``limit`` due jobs (they become due again after the visibility timeout)."""
         now = self.clock()
         token_prefix = secrets.token_hex(8)
         raw = cast(
-            "list[str]",
-            await self.redis.eval(
+            "list[list[Any]]",
+            await _eval(
+                self.redis,
                 _CLAIM,
                 1,
                 DUE_KEY,
@@ -250,8 +305,8 @@ class JobQueue:
             ),
         )
         jobs: list[Job] = []
-        for job_id, token in zip(raw[0::2], raw[1::2], strict=True):
-            job = await self.get(job_id)
+        for job_id, token, flat in raw:
+            job = _job_from_hash(str(job_id), dict(zip(flat[0::2], flat[1::2], strict=True)))
             if job is not None:
                 jobs.append(
                     Job(
@@ -262,7 +317,7 @@ class JobQueue:
                         created_at=job.created_at,
                         last_error=job.last_error,
                         max_attempts=job.max_attempts,
-                        lease=token,
+                        lease=str(token),
                     )
                 )
         return jobs
@@ -270,19 +325,7 @@ class JobQueue:
     async def get(self, job_id: str) -> Job | None:
         """The stored job (pending, leased or dead), or None once it is done."""
         data = cast("dict[str, str]", await self.redis.hgetall(_job_key(job_id)))
-        if not data or "payload" not in data:
-            return None
-        max_attempts = data.get("max_attempts", "")
-        return Job(
-            id=job_id,
-            kind=data["kind"],
-            payload=json.loads(data["payload"]),
-            attempts=int(data.get("attempts", "0")),
-            created_at=float(data.get("created_at", "0")),
-            last_error=data.get("last_error", ""),
-            max_attempts=int(max_attempts) if max_attempts else None,
-            lease=data.get("lease", ""),
-        )
+        return _job_from_hash(job_id, data)
 
     async def due_at(self, job_id: str) -> datetime | None:
         """When a pending job may run next (None if it is not pending)."""
@@ -304,13 +347,13 @@ class JobQueue:
 
     async def complete(self, job: Job) -> bool:
         """Forget a finished job (only if ``job`` still holds its lease)."""
-        done = await self.redis.eval(_COMPLETE, 2, DUE_KEY, _job_key(job.id), job.id, job.lease)
+        done = await _eval(self.redis, _COMPLETE, 2, DUE_KEY, _job_key(job.id), job.id, job.lease)
         return bool(done)
 
     async def run_now(self, job_id: str) -> bool:
         """Make a waiting job due at once (False if it is unknown, done or running)."""
-        done = await self.redis.eval(
-            _RUN_NOW, 2, DUE_KEY, _job_key(job_id), job_id, repr(self.clock())
+        done = await _eval(
+            self.redis, _RUN_NOW, 2, DUE_KEY, _job_key(job_id), job_id, repr(self.clock())
         )
         if done:
             self._wake.set()
@@ -319,8 +362,8 @@ class JobQueue:
     async def extend(self, job: Job) -> bool:
         """Push the lease of a running job one visibility timeout on (False: lease lost)."""
         until = self.clock() + self.visibility_timeout
-        done = await self.redis.eval(
-            _EXTEND, 2, DUE_KEY, _job_key(job.id), job.id, job.lease, repr(until)
+        done = await _eval(
+            self.redis, _EXTEND, 2, DUE_KEY, _job_key(job.id), job.id, job.lease, repr(until)
         )
         return bool(done)
 
@@ -328,7 +371,8 @@ class JobQueue:
         self, job: Job, when: float, error: str, *, count_attempt: bool = True
     ) -> bool:
         """Release the lease and make the job due at ``when`` (epoch seconds)."""
-        done = await self.redis.eval(
+        done = await _eval(
+            self.redis,
             _RESCHEDULE,
             2,
             DUE_KEY,
@@ -343,8 +387,16 @@ class JobQueue:
 
     async def bury(self, job: Job, error: str) -> bool:
         """Move a job that exhausted its attempts to the dead list."""
-        done = await self.redis.eval(
-            _BURY, 3, DUE_KEY, _job_key(job.id), DEAD_KEY, job.id, job.lease, error[:2000]
+        done = await _eval(
+            self.redis,
+            _BURY,
+            3,
+            DUE_KEY,
+            _job_key(job.id),
+            DEAD_KEY,
+            job.id,
+            job.lease,
+            error[:2000],
         )
         return bool(done)
 

@@ -17,6 +17,8 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -33,21 +35,44 @@ _SECRET_TEXT = re.compile(
 REDACTED = "[redacted]"
 
 
+_SHORTEST_SECRET = 5
+"""No text shorter than this matches :data:`_SECRET_TEXT` (``eyJ..``): it is not scanned."""
+_SAFE_TYPES = frozenset({int, float, bool, type(None), Decimal, datetime, date})
+"""Values that cannot hold a secret's text: passed through without a look."""
+_SECRET_KEY_CACHE: dict[str, bool] = {}
+_SECRET_KEY_CACHE_MAX = 4096
+
+
 def scrub_text(text: str) -> str:
     """``text`` with every secret-looking run replaced by ``[redacted]``."""
+    if len(text) < _SHORTEST_SECRET:
+        return text
     return _SECRET_TEXT.sub(REDACTED, text)
 
 
+def _names_secret(key: str) -> bool:
+    """Whether a field name names a secret (memoised: log lines reuse a few names)."""
+    known = _SECRET_KEY_CACHE.get(key)
+    if known is None:
+        known = _SECRET_KEYS.search(key) is not None
+        if len(_SECRET_KEY_CACHE) < _SECRET_KEY_CACHE_MAX:
+            _SECRET_KEY_CACHE[key] = known
+    return known
+
+
 def _scrub_value(value: Any, depth: int = 0) -> Any:
+    kind = type(value)
+    if kind is str:
+        return scrub_text(value)
+    if kind in _SAFE_TYPES:
+        return value
     if isinstance(value, str):
         return scrub_text(value)
     if depth > 5:
         return value
     if isinstance(value, Mapping):
         return {
-            k: REDACTED
-            if isinstance(k, str) and _SECRET_KEYS.search(k)
-            else _scrub_value(v, depth + 1)
+            k: REDACTED if isinstance(k, str) and _names_secret(k) else _scrub_value(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -58,9 +83,13 @@ def _scrub_value(value: Any, depth: int = 0) -> Any:
 def redact_secrets(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Replace values of keys naming a secret, and secret-looking text in every string."""
+    """Replace values of keys naming a secret, and secret-looking text in every string.
+
+    Cheap on the hot path (one line per IPN): field names are checked once per name, values of
+    types that cannot carry text are skipped, and strings too short to match are not scanned.
+    """
     for key in list(event_dict):
-        if key != "event" and _SECRET_KEYS.search(key):
+        if key != "event" and _names_secret(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _scrub_value(event_dict[key])

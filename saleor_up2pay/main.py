@@ -7,12 +7,14 @@ This is where the app is assembled: the services (typed collaborators, :mod:`.se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from saleor_up2pay import __version__
+from saleor_up2pay import worker_process as worker_processes
 from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
 from saleor_up2pay.api.limits import install_limits
 from saleor_up2pay.api.saleor_webhooks import WebhookHandler
@@ -37,14 +39,23 @@ def build_services(settings: Settings, redis_handle: RedisHandle) -> Services:
     )
 
 
+WORKER_CONCURRENCY = 32
+"""Jobs the worker runs at once. Reports mostly wait on Saleor and Redis: under intake load each
+of their awaits queues behind the requests in flight, so more of them at once keep reporting
+going (8 reported ~23 legs/s under intake load in the first ``make bench``)."""
+
+
 def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
     *,
     webhook_handlers: Mapping[str, WebhookHandler] = WEBHOOK_HANDLERS,
+    worker_process: bool = False,
 ) -> FastAPI:
     """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing
-    (tests run the job worker themselves)."""
+    (tests run the job worker themselves). With ``worker_process`` (``saleor-up2pay serve``)
+    the job worker runs in a child process (:mod:`saleor_up2pay.worker_process`), else in this
+    one."""
     settings = settings or (services.settings if services else load_settings())
 
     @asynccontextmanager
@@ -57,9 +68,23 @@ def create_app(
         handle = open_redis(settings)
         built = build_services(settings, handle)
         app.state.services = built
+        if worker_process:
+            child = worker_processes.start(
+                settings,
+                redis_url=settings.redis_url,
+                unix_socket_path=handle.embedded.socket_file if handle.embedded else None,
+            )
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(worker_processes.stop, child)
+                await built.http.aclose()
+                await handle.close()
+            return
         worker = Worker(
             built.job_queue,
             job_handlers(built),
+            concurrency=WORKER_CONCURRENCY,
             base_backoff=settings.job_retry_base_seconds,
             max_backoff=settings.job_retry_max_seconds,
         )

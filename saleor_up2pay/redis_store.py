@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.settings import Settings
@@ -76,11 +79,31 @@ def client_options() -> dict[str, Any]:
     }
 
 
+MAX_CONNECTIONS = 256
+"""Pooled connections per process; a request needing one more waits for one to be released."""
+POOL_WAIT_SECONDS = 5.0
+"""How long a request waits for a pooled connection before its Redis call fails (503)."""
+
+
 def new_client(url: str | None = None, *, unix_socket_path: str | None = None) -> Redis:
-    """An asyncio client on ``url`` or a unix socket, with :func:`client_options`."""
+    """An asyncio client on ``url`` or a unix socket, with :func:`client_options`.
+
+    The pool *blocks* when all :data:`MAX_CONNECTIONS` are in use (redis-py's default pool
+    raises "Too many connections" at once, past 100: IPNs then got 503 at 128 concurrent
+    requests).
+    """
+    options = {
+        **client_options(),
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": POOL_WAIT_SECONDS,
+    }
     if url:
-        return aioredis.Redis.from_url(url, **client_options())
-    return aioredis.Redis(unix_socket_path=unix_socket_path, **client_options())
+        pool = aioredis.BlockingConnectionPool.from_url(url, **options)
+    else:
+        pool = aioredis.BlockingConnectionPool(
+            connection_class=aioredis.UnixDomainSocketConnection, path=unix_socket_path, **options
+        )
+    return aioredis.Redis.from_pool(pool)
 
 
 def open_redis(settings: Settings) -> RedisHandle:
@@ -92,6 +115,27 @@ def open_redis(settings: Settings) -> RedisHandle:
     return RedisHandle(client=new_client(unix_socket_path=server.socket_file), embedded=server)
 
 
+class LuaScript:
+    """A Lua script sent by its SHA1 (EVALSHA), its text only when the server lacks it.
+
+    The script text crosses the socket once per Redis server (after a restart or a
+    ``SCRIPT FLUSH`` the first call falls back to EVAL, which loads it again).
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(
+        self, redis: Redis, keys: list[str], args: Sequence[str | bytes | int | float]
+    ) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await redis.eval(self.source, len(keys), *keys, *args)
+
+
+@functools.lru_cache(maxsize=256)
 def instance_id(saleor_api_url: str) -> str:
     """A short stable id for one Saleor instance, used inside Redis keys."""
     return hashlib.sha256(saleor_api_url.encode()).hexdigest()[:24]

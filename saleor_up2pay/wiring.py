@@ -51,6 +51,7 @@ def job_handlers(services: Services) -> dict[str, JobHandler]:
         ipn_received.REPORT_JOB: partial(ipn_received.report_ipn_job, services),
         pending_legs.RECONCILE_JOB: partial(reconcile.reconcile_job, services),
         pending_legs.SETTLE_JOB: partial(reconcile.settle_job, services),
+        ipn_received.UNKNOWN_PROBLEM_JOB: partial(ipn_received.raise_unknown_problem_job, services),
         follow_up_events.EVENT_JOB: partial(follow_up_events.run_event_job, services),
         transaction_refund_requested.REFUND_JOB: partial(
             transaction_refund_requested.run_deferred_refund, services

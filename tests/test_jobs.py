@@ -18,7 +18,7 @@ from saleor_up2pay.jobs import (
 )
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.follow_up_events import EVENT_JOB
-from saleor_up2pay.transactions.ipn_received import REPORT_JOB
+from saleor_up2pay.transactions.ipn_received import REPORT_JOB, UNKNOWN_PROBLEM_JOB
 from saleor_up2pay.transactions.operation_settlement import SETTLE_JOB as OPERATION_SETTLE_JOB
 from saleor_up2pay.transactions.pending_legs import RECONCILE_JOB
 from saleor_up2pay.transactions.pending_legs import SETTLE_JOB as LEG_SETTLE_JOB
@@ -330,6 +330,7 @@ class TestWorker:
             RECONCILE_JOB,
             LEG_SETTLE_JOB,
             OPERATION_SETTLE_JOB,
+            UNKNOWN_PROBLEM_JOB,
         }
         assert all(callable(handler) for handler in handlers.values())
 

@@ -23,7 +23,7 @@ from saleor_up2pay.saleor.webhooks import (
     WebhookContext,
     verify_request,
 )
-from saleor_up2pay.services import Services, get_services
+from saleor_up2pay.services import Services, services_of
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +48,7 @@ def _endpoint(
     definition: WebhookDefinition, handlers: Mapping[str, WebhookHandler]
 ) -> Callable[[Request], Awaitable[Response]]:
     async def receive(request: Request) -> Response:
-        services = get_services(request)
+        services = services_of(request)
         raw_body = await request.body()
         ctx = await verify_request(services, definition, request.headers, raw_body)
         handler = handlers.get(definition.event)

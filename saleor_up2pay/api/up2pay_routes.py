@@ -207,5 +207,6 @@ async def ipn(request: Request, services: ServicesDep) -> Response:
         # before the failure is safe to repeat (the job is queued atomically, the leg with NX).
         log.error("ipn.store_unavailable", method=request.method, error=type(exc).__name__)
         return Response(status_code=503)
-    log.info("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
+    # The use case logged the IPN at INFO (one line per IPN); this one is for debugging only.
+    log.debug("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
     return Response(status_code=200)

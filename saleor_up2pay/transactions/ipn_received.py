@@ -33,8 +33,10 @@ from typing import Literal
 
 import structlog
 
-from saleor_up2pay.jobs import Job, RetryAt
-from saleor_up2pay.redis_store import instance_id
+from saleor_up2pay.activity import MAX_ENTRIES as ACTIVITY_MAX_ENTRIES
+from saleor_up2pay.activity import activity_key
+from saleor_up2pay.jobs import ENQUEUE_LUA, Job, RetryAt
+from saleor_up2pay.redis_store import LuaScript, instance_id
 from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import app_clock
@@ -43,16 +45,20 @@ from saleor_up2pay.transactions.legs import (
     LegRecord,
     LegRepository,
     LegStatus,
+    ipn_activity_entry,
+    leg_keys,
     record_ipn_activity,
 )
 from saleor_up2pay.transactions.pending_legs import queue_settle, resolve_reported
-from saleor_up2pay.transactions.sessions import (
-    PaymentSession,
-    SessionRepository,
-    reference_index_key,
+from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.unknown_ipn_problems import (
+    count_unattached_unknown_ipn,
+    raise_unknown_ipn_problem,
 )
-from saleor_up2pay.transactions.unknown_ipn_problems import raise_unknown_ipn_problem
-from saleor_up2pay.transactions.unknown_ipns import UnknownIpn, UnknownIpns
+from saleor_up2pay.transactions.unknown_ipns import (
+    UnknownIpn,
+    UnknownIpns,
+)
 from saleor_up2pay.up2pay.codes import Outcome
 from saleor_up2pay.up2pay.errors import SignatureInvalid
 from saleor_up2pay.up2pay.models import Leg
@@ -138,101 +144,196 @@ async def queue_report(services: Services, record: LegRecord) -> bool:
     )
 
 
+# The IPN intake in one step (see record_leg). ENQUEUE_LUA defines enqueue_job.
+# KEYS = leg record, legs-ref set, legs-tx set ('' when none), jobs due zset, activity list
+# ARGV = record JSON, S, record status, report job id prefix ('ipn:<instance>:<S>:'),
+#        job key prefix, now (epoch s), job kind, activity line JSON, activity cap
+_INTAKE = LuaScript(
+    ENQUEUE_LUA
+    + """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local old = cjson.decode(existing)
+  if old['status'] == 'PENDING' and ARGV[3] ~= 'PENDING' then return 'upgrade' end
+  if not old['reported'] then
+    -- The first delivery may still be waiting for Saleor: make sure its job exists.
+    local id = ARGV[4] .. old['status']
+    local queued = enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7],
+      '{"leg":' .. existing .. '}', ARGV[6])
+    if queued == 1 then return 'duplicate+job' end
+  end
+  return 'duplicate'
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+if KEYS[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
+local id = ARGV[4] .. ARGV[3]
+enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. ARGV[1] .. '}', ARGV[6])
+redis.call('LPUSH', KEYS[5], ARGV[8])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[9]) - 1)
+return 'accepted'
+"""
+)
+
+LegOutcome = Literal["accepted", "duplicate", "upgraded"]
+
+
+async def record_leg(
+    services: Services, record: LegRecord, channel: str | None, *, source: str = "ipn"
+) -> LegOutcome:
+    """Record one verified leg and queue its Saleor report: **the** way a leg enters the app.
+
+    ``record`` is the leg as Up2pay told it (:func:`leg_record` builds it from an IPN and its
+    session; a reconciliation builds it from a GAE answer, ``source="inquiry"``,
+    :mod:`.reconcile`); ``channel`` is the session's channel slug, for the activity log. A new
+    pending leg also gets its settle-by-inquiry job (:mod:`.pending_legs`). Returns:
+
+    - ``"accepted"``: a new ``S``: the record, its indexes (by reference, by transaction item),
+      its report job (:data:`REPORT_JOB`, id :func:`report_job_id`) and an ``ipn`` activity line
+      were written together, atomically, in one Redis round trip (one Lua script);
+    - ``"duplicate"``: that ``S`` is known and this changes nothing; if the stored leg is not
+      reported yet, its report job is made sure to exist (same script, nothing else written);
+    - ``"upgraded"``: the stored leg was PENDING and this one is final: the record is replaced
+      (keeping the transaction item already attached), reported again and logged (a few round
+      trips; rare).
+
+    Raises ``RedisError`` when Redis is unavailable: then nothing was written (a script runs
+    whole or not at all), and the caller may simply try again.
+    """
+    queue = services.job_queue
+    due_key, job_prefix, now = queue.script_args()
+    leg_key, ref_key, tx_key = leg_keys(record)
+    outcome_text = record.status.value.lower()
+    if source != "ipn":
+        outcome_text = f"{source}:{outcome_text}"
+    entry = ipn_activity_entry(record, channel, outcome=outcome_text, message=record.message)
+    outcome = await _INTAKE(
+        services.redis,
+        [leg_key, ref_key, tx_key or "", due_key, activity_key(record.saleor_api_url)],
+        [
+            record.model_dump_json(),
+            record.numtrans,
+            record.status.value,
+            f"ipn:{instance_id(record.saleor_api_url)}:{record.numtrans}:",
+            job_prefix,
+            now,
+            REPORT_JOB,
+            entry.model_dump_json(),
+            str(ACTIVITY_MAX_ENTRIES),
+        ],
+    )
+    if outcome == "duplicate":  # nothing queued: the worker has nothing new to look at
+        return "duplicate"
+    if outcome == "duplicate+job":
+        queue.wake()
+        return "duplicate"
+    if outcome == "accepted":
+        queue.wake()
+        if record.status is LegStatus.PENDING:
+            await queue_settle(services, record)
+        return "accepted"
+    # A final IPN after a pending one: replace the record, keeping its transaction item.
+    await queue_report(services, record)
+    await LegRepository(services.redis).update(
+        record.saleor_api_url,
+        record.numtrans,
+        lambda old: record.model_copy(update={"transaction_id": old.transaction_id}),
+    )
+    await record_ipn_activity(
+        services.redis, record, channel, outcome=outcome_text, message=record.message
+    )
+    return "upgraded"
+
+
 async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
-    """Verify, persist and queue one IPN. Raises ``SignatureInvalid`` / ``MalformedMessage``."""
+    """Verify, persist and queue one IPN. Raises ``SignatureInvalid`` / ``MalformedMessage``.
+
+    Two Redis round trips for a new leg (the session lookup, then :func:`record_leg`) and one
+    log line at INFO (``ipn.received``, or ``ipn.duplicate``).
+    """
     notification = verify(services, raw)
-    bound = log.bind(
+    url, session = await SessionRepository(services.redis).lookup_reference(notification.reference)
+    if session is None or not notification.numtrans:
+        await keep_unknown(services, notification, raw, url if session is None else None, session)
+        status: ReceiptStatus = "unknown_reference" if session is None else "kept"
+        return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
+
+    record = leg_record(notification, session)
+    outcome = await record_leg(services, record, session.channel)
+    log.info(
+        "ipn.duplicate" if outcome == "duplicate" else "ipn.received",
+        reference=record.reference,
+        numtrans=record.numtrans,
+        leg=record.leg.value,
+        error_code=record.error_code,
+        status=record.status.value,
+        amount=str(record.amount),
+        receipt=outcome,
+    )
+    return IpnReceipt(outcome, record.reference, record.numtrans, record.leg)
+
+
+async def keep_unknown(
+    services: Services,
+    notification: Notification,
+    raw: bytes,
+    dangling_url: str | None,
+    session: PaymentSession | None,
+) -> None:
+    """Keep a verified IPN no leg can be made of (:mod:`.unknown_ipns`), and show it.
+
+    When its Saleor instance can be told (the reference names a session but the IPN has no
+    ``S``, or the reference index outlived its session), the ``ipn-unknown-reference`` App
+    problem is raised on that instance by a job (Saleor is not called on the IPN's path).
+    """
+    reason = "unknown reference" if session is None else "no transaction number (S)"
+    instance = session.saleor_api_url if session is not None else dangling_url
+    await UnknownIpns(services.redis).keep(
+        UnknownIpn(
+            reason=reason,
+            reference=notification.reference,
+            numtrans=notification.numtrans,
+            numappel=notification.numappel,
+            card_type=notification.card_type,
+            amount_cents=notification.amount,
+            error_code=notification.error_code,
+            saleor_api_url=instance,
+            raw=raw.decode("utf-8", "replace"),
+        )
+    )
+    log.warning(
+        "ipn.kept_for_investigation",
+        reason=reason,
         reference=notification.reference,
         numtrans=notification.numtrans,
         leg=notification.leg.value,
         error_code=notification.error_code,
     )
-    session = await SessionRepository(services.redis).get_by_reference(notification.reference)
-    if session is None or not notification.numtrans:
-        reason = "unknown reference" if session is None else "no transaction number (S)"
-        await UnknownIpns(services.redis).keep(
-            UnknownIpn(
-                reason=reason,
-                reference=notification.reference,
-                numtrans=notification.numtrans,
-                numappel=notification.numappel,
-                card_type=notification.card_type,
-                amount_cents=notification.amount,
-                error_code=notification.error_code,
-                raw=raw.decode("utf-8", "replace"),
-            )
-        )
-        bound.warning("ipn.kept_for_investigation", reason=reason)
-        url = (
-            session.saleor_api_url
-            if session
-            else await services.redis.get(reference_index_key(notification.reference))
-        )
-        await raise_unknown_ipn_problem(
-            services.problems,
-            str(url) if url else None,
-            redis=services.redis,
-            reference=notification.reference,
-            numtrans=notification.numtrans,
-            reason=reason,
-        )
-        status: ReceiptStatus = "unknown_reference" if session is None else "kept"
-        return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
-
-    record = leg_record(notification, session)
-    status = await record_leg(services, session, record)
-    return IpnReceipt(status, record.reference, record.numtrans, record.leg)
-
-
-async def record_leg(
-    services: Services, session: PaymentSession, record: LegRecord, *, source: str = "ipn"
-) -> ReceiptStatus:
-    """Persist one leg and queue its Saleor report: what a verified IPN does with its leg.
-
-    The one write path for a leg, whoever learnt of it: an IPN, or a GAE inquiry
-    (:mod:`.reconcile`, ``source="inquiry"``). Dedupe is on ``S``: a leg already known is a
-    no-op (``duplicate``) unless it was pending and this one is final (``upgraded``: reported
-    again). A new pending leg also gets its settle-by-inquiry job (:mod:`.pending_legs`).
-    """
-    bound = log.bind(
-        reference=record.reference, numtrans=record.numtrans, leg=record.leg.value, source=source
-    )
-    legs = LegRepository(services.redis)
-    existing = await legs.get_by_numtrans(record.saleor_api_url, record.numtrans)
-    if existing is not None:
-        upgrade = existing.status is LegStatus.PENDING and record.status is not LegStatus.PENDING
-        if not upgrade:
-            if not existing.reported:
-                # The first delivery may still be waiting for Saleor: make sure a job exists.
-                await queue_report(services, existing)
-            bound.info("ipn.duplicate")
-            return "duplicate"
-        await queue_report(services, record)
-        await legs.update(
-            record.saleor_api_url,
-            record.numtrans,
-            lambda old: record.model_copy(update={"transaction_id": old.transaction_id}),
-        )
-        receipt_status: ReceiptStatus = "upgraded"
+    if instance is None:
+        # No Saleor to show it in: the configuration page shows a global count instead.
+        await count_unattached_unknown_ipn(services.redis)
     else:
-        await queue_report(services, record)
-        if not await legs.create(record):
-            bound.info("ipn.duplicate")
-            return "duplicate"
-        receipt_status = "accepted"
-        if record.status is LegStatus.PENDING:
-            await queue_settle(services, record)
-    await record_ipn_activity(
-        services.redis,
-        record,
-        session.channel,
-        outcome=record.status.value.lower()
-        if source == "ipn"
-        else f"{source}:{record.status.value.lower()}",
-        message=record.message,
+        await services.job_queue.enqueue(
+            UNKNOWN_PROBLEM_JOB,
+            {"saleor_api_url": instance, "reference": notification.reference, "reason": reason},
+            job_id=f"ipn-unknown:{instance_id(instance)}:{notification.reference}",
+        )
+
+
+UNKNOWN_PROBLEM_JOB = "ipn.unknown_problem"
+"""Job kind: raise ``ipn-unknown-reference`` on the instance an unattachable IPN belongs to."""
+
+
+async def raise_unknown_problem_job(services: Services, job: Job) -> None:
+    """Job ``ipn.unknown_problem``: show an IPN the app could not attach, as an App problem."""
+    await raise_unknown_ipn_problem(
+        services.problems,
+        str(job.payload["saleor_api_url"]),
+        redis=services.redis,
+        reference=str(job.payload["reference"]),
+        numtrans=None,
+        reason=str(job.payload.get("reason", "unknown reference")),
     )
-    bound.info("ipn.received", status=record.status.value, amount=str(record.amount))
-    return receipt_status
 
 
 LEFT_THE_PAGE = frozenset({"refused", "cancelled", "pending"})

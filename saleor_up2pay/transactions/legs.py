@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
-from saleor_up2pay.redis_store import Redis, instance_key
+from saleor_up2pay.redis_store import LuaScript, Redis, instance_key
 from saleor_up2pay.saleor.responses import Action
 from saleor_up2pay.up2pay.models import Leg, Numappel, Numtrans
 
@@ -173,31 +173,38 @@ def available_actions(record: LegRecord) -> list[Action]:
     return actions
 
 
+def ipn_activity_entry(
+    record: LegRecord, channel: str | None, *, outcome: str, message: str
+) -> ActivityEntry:
+    """The ``ipn`` line of the activity log about this leg."""
+    return ActivityEntry(
+        kind="ipn",
+        channel=channel,
+        reference=record.reference,
+        leg=record.leg.value,
+        amount=record.amount,
+        outcome=outcome,
+        message=message,
+        psp_reference=record.numtrans,
+    )
+
+
 async def record_ipn_activity(
     redis: Redis, record: LegRecord, channel: str | None, *, outcome: str, message: str
 ) -> None:
     """One ``ipn`` line in the activity log about this leg (received, reported, abandoned)."""
     await ActivityLog(redis).record(
         record.saleor_api_url,
-        ActivityEntry(
-            kind="ipn",
-            channel=channel,
-            reference=record.reference,
-            leg=record.leg.value,
-            amount=record.amount,
-            outcome=outcome,
-            message=message,
-            psp_reference=record.numtrans,
-        ),
+        ipn_activity_entry(record, channel, outcome=outcome, message=message),
     )
 
 
 # Writes ARGV[2] only if the key still holds ARGV[1] (optimistic update without WATCH).
-_COMPARE_AND_SET = """
+_COMPARE_AND_SET = LuaScript("""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
-"""
+""")
 
 # Like _COMPARE_AND_SET, and writes KEYS[2] (ARGV[3], TTL ARGV[4] s) in the same step unless it
 # exists already (-1: nothing written).
@@ -212,6 +219,14 @@ return 1
 
 def _leg_key(url: str, numtrans: str) -> str:
     return instance_key(url, "leg", numtrans)
+
+
+def leg_keys(record: LegRecord) -> tuple[str, str, str | None]:
+    """``(record key, reference index, transaction index or None)`` of a leg, for scripts that
+    write a leg with other keys atomically (the IPN intake)."""
+    url = record.saleor_api_url
+    tx = _tx_key(url, record.transaction_id) if record.transaction_id else None
+    return _leg_key(url, record.numtrans), _ref_key(url, record.reference), tx
 
 
 def _ref_key(url: str, reference: str) -> str:
@@ -309,9 +324,7 @@ class LegRepository:
             if not raw:
                 raise KeyError(numtrans)
             updated = change(LegRecord.model_validate_json(raw))
-            swapped = await self._redis.eval(
-                _COMPARE_AND_SET, 1, key, raw, updated.model_dump_json()
-            )
+            swapped = await _COMPARE_AND_SET(self._redis, [key], [raw, updated.model_dump_json()])
             if swapped:
                 await self._index(updated)
                 return updated

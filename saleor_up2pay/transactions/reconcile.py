@@ -220,7 +220,7 @@ async def reconcile_job(services: Services, job: Job) -> None:
             record = inquired_record(
                 session, returned, status, authorization=authorization, now=services.now()
             )
-            outcome = await record_leg(services, session, record, source="inquiry")
+            outcome = await record_leg(services, record, session.channel, source="inquiry")
             bound.warning(
                 "reconcile.leg_found", numtrans=record.numtrans, status=status.value, as_=outcome
             )
@@ -291,7 +291,7 @@ async def settle_job(services: Services, job: Job) -> None:
     final = inquired_record(
         session, returned, status, authorization=authorization, now=record.paid_at
     )
-    await record_leg(services, session, final, source="inquiry")
+    await record_leg(services, final, session.channel, source="inquiry")
     log.info("settle.leg_final", numtrans=numtrans, status=status.value)
 
 

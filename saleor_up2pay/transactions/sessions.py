@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from saleor_up2pay.redis_store import KEY_PREFIX, Redis, instance_key
+from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis, instance_key
 
 SESSION_TTL = timedelta(days=400)
 """How long a session and its indexes are kept: longer than any refund window Up2pay allows."""
@@ -51,6 +51,44 @@ ActionType = Literal["CHARGE", "AUTHORIZATION"]
 def reference_index_key(reference: str) -> str:
     """The global key mapping a reference to its Saleor API URL."""
     return f"{KEY_PREFIX}ref:{reference}"
+
+
+# KEYS[1] = the reference index; ARGV = (API URL, session key) pairs the caller can name.
+# Returns {} (unknown), {url} (no pair for that URL) or {url, session JSON or nil}.
+_LOOKUP = LuaScript("""
+local url = redis.call('GET', KEYS[1])
+if not url then return {} end
+for i = 1, #ARGV, 2 do
+  if ARGV[i] == url then return {url, redis.call('GET', ARGV[i + 1])} end
+end
+return {url}
+""")
+
+# KEYS = idempotency key, session, session-tx, reference index; ARGV = reference, session JSON,
+# API URL, TTL (s), session key prefix. Returns the existing session's JSON, or nil once written.
+_CREATE = LuaScript("""
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
+  local existing = redis.call('GET', ARGV[5] .. redis.call('GET', KEYS[1]))
+  if existing then return existing end
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+return false
+""")
+
+_KNOWN_URLS: dict[str, None] = {}
+"""API URLs this process has found behind references, most recent last (bounded): their
+session keys ride along with the reference lookup so that it takes one round trip."""
+_KNOWN_URLS_MAX = 16
+
+
+def _remember_url(url: str) -> None:
+    _KNOWN_URLS.pop(url, None)
+    _KNOWN_URLS[url] = None
+    while len(_KNOWN_URLS) > _KNOWN_URLS_MAX:
+        del _KNOWN_URLS[next(iter(_KNOWN_URLS))]
 
 
 class PaymentSession(BaseModel):
@@ -139,17 +177,28 @@ class SessionRepository:
         """Save a new session unless one exists for its idempotency key.
 
         Returns ``(session, created)``: on a race between two identical initialize calls, the
-        loser gets the winner's session (and so the same reference and form).
+        loser gets the winner's session (and so the same reference and form). One Redis round
+        trip (a script claims the idempotency key and writes the session and its indexes).
         """
-        idem_key = instance_key(session.saleor_api_url, "session-idem", session.idempotency_key)
-        claimed = await self._redis.set(idem_key, session.reference, nx=True, ex=self._ttl)
-        if not claimed:
-            existing = await self.get_by_idempotency_key(
-                session.saleor_api_url, session.idempotency_key
-            )
-            if existing is not None:
-                return existing, False
-        await self.save(session)
+        url = session.saleor_api_url
+        found = await _CREATE(
+            self._redis,
+            [
+                instance_key(url, "session-idem", session.idempotency_key),
+                self._session_key(url, session.reference),
+                instance_key(url, "session-tx", session.transaction_id),
+                reference_index_key(session.reference),
+            ],
+            [
+                session.reference,
+                session.model_dump_json(),
+                url,
+                self._ttl,
+                self._session_key(url, ""),
+            ],
+        )
+        if found:
+            return PaymentSession.model_validate_json(found), False
         return session, True
 
     async def get(self, saleor_api_url: str, reference: str) -> PaymentSession | None:
@@ -159,10 +208,29 @@ class SessionRepository:
 
     async def get_by_reference(self, reference: str) -> PaymentSession | None:
         """Find a session from the reference alone (an IPN or a browser return)."""
-        url = await self._redis.get(reference_index_key(reference))
-        if not url:
-            return None
-        return await self.get(str(url), reference)
+        _, session = await self.lookup_reference(reference)
+        return session
+
+    async def lookup_reference(self, reference: str) -> tuple[str | None, PaymentSession | None]:
+        """``(API URL the reference index names, its session)``; either may be None.
+
+        A URL without a session is a dangling index (the session was purged or expired first):
+        the instance is known, the payment is not. One Redis round trip once this process has
+        seen the instance (the lookup script reads the index and the session together).
+        """
+        pairs: list[str] = []
+        for url in _KNOWN_URLS:
+            pairs += [url, self._session_key(url, reference)]
+        found = await _LOOKUP(self._redis, [reference_index_key(reference)], pairs)
+        if not found:
+            return None, None
+        url = str(found[0])
+        if len(found) > 1:
+            raw = found[1]
+        else:
+            _remember_url(url)
+            raw = await self._redis.get(self._session_key(url, reference))
+        return url, PaymentSession.model_validate_json(raw) if raw else None
 
     async def get_by_transaction(
         self, saleor_api_url: str, transaction_id: str

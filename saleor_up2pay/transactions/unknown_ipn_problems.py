@@ -1,10 +1,11 @@
 """What the merchant sees of IPNs for unknown references (problem ``ipn-unknown-reference``).
 
-One function, :func:`raise_unknown_ipn_problem`, called wherever an unknown IPN is recorded (the
-IPN intake): when the Saleor instance is known (the global reference index still names one), it
-raises a Saleor App problem on it, aggregated under one key; when no instance is known, there is
-no Saleor to show it in, so a global count is kept instead, which the dashboard page shows
-(:func:`unattached_unknown_ipns`).
+:func:`raise_unknown_ipn_problem` shows an unknown IPN: when the Saleor instance is known (the
+reference's session, or a global reference index that outlived it), the IPN intake queues a job
+that raises a Saleor App problem on it, aggregated under one key (Saleor is never called on the
+IPN's own path); when no instance is known, there is no Saleor to show it in, so a global count
+is kept instead, which the dashboard page shows (:func:`unattached_unknown_ipns`). The IPNs
+themselves are kept by day in :mod:`.unknown_ipns`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import KEY_PREFIX, Redis
 from saleor_up2pay.saleor.problems import Problem
+from saleor_up2pay.transactions.unknown_ipns import UNKNOWN_REFERENCE_PROBLEM as UNKNOWN_IPN_PROBLEM
 
-UNKNOWN_IPN_PROBLEM = "ipn-unknown-reference"
 UNATTACHED_COUNT_KEY = f"{KEY_PREFIX}ipn-unknown-count"
 """Global count of unknown IPNs no Saleor instance could be named for."""
 
@@ -29,7 +30,7 @@ async def raise_unknown_ipn_problem(
 ) -> None:
     """Show one verified IPN the app could not attach to a payment."""
     if saleor_api_url is None:
-        await redis.incr(UNATTACHED_COUNT_KEY)
+        await count_unattached_unknown_ipn(redis)
         return
     await board.raise_(
         saleor_api_url,
@@ -43,6 +44,11 @@ async def raise_unknown_ipn_problem(
             aggregation_minutes=60,
         ),
     )
+
+
+async def count_unattached_unknown_ipn(redis: Redis) -> None:
+    """Count one unknown IPN that no Saleor instance can be named for."""
+    await redis.incr(UNATTACHED_COUNT_KEY)
 
 
 async def unattached_unknown_ipns(redis: Redis) -> int:
