@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from saleor_up2pay.transactions.legs import LegRepository
 from tests.conftest import SCHEMA_PATH, require_shared
 from tests.fakes.fake_saleor_transactions import Item
-from tests.reliability.conftest import FIGURES, Figure
+from tests.reliability.conftest import Figure
 from tests.transactions.payment_world import World, form_of, open_world
 
 OPERATIONS = 6
@@ -122,7 +122,7 @@ async def count(world: World, scenario: str, payments: list[Paid], kind: str) ->
         if amounts["charged"] != captured - refunded or amounts["refunded"] != refunded or pending:
             disagreeing += 1
     figure = Figure(scenario, len(payments), executions, not_once, lost, disagreeing)
-    FIGURES.append(figure)
+    figure.record()
     return figure
 
 

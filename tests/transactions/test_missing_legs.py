@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from saleor_up2pay.transactions.legs import LegRepository, LegStatus
 from tests.conftest import SCHEMA_PATH, require_shared
+from tests.support import figures as run_figures
 from tests.transactions.payment_world import World, form_of, open_world
 
 VOUCHER = {"method": "SODEXO", "returnUrl": "https://shop.example/checkout/payment"}
@@ -47,25 +48,15 @@ class Figures:
     disagreeing: int
 
 
-RESULTS: list[Figures] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Print the figures table once the module's scenarios ran."""
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not RESULTS:
-        return
-    reporter.write_line("")
-    reporter.write_line("Missing and pending legs (fault injection):")
-    header = "| scenario | legs | found by inquiry | problems | lost | duplicates | disagreeing |"
-    reporter.write_line(header)
-    for f in RESULTS:
-        reporter.write_line(
-            f"| {f.scenario} | {f.legs} | {f.found_by_inquiry} | {f.problems} | {f.lost} | "
-            f"{f.duplicates} | {f.disagreeing} |"
-        )
+def record_figures(figure: Figures) -> None:
+    """Add one scenario's line to the run's figures (printed at the end of the run)."""
+    f = figure
+    run_figures.add_row(
+        "Missing and pending legs (fault injection)",
+        "| scenario | legs | found by inquiry | problems | lost | duplicates | disagreeing |",
+        f"| {f.scenario} | {f.legs} | {f.found_by_inquiry} | {f.problems} | {f.lost} | "
+        f"{f.duplicates} | {f.disagreeing} |",
+    )
 
 
 @pytest.fixture
@@ -119,7 +110,7 @@ async def count(world: World, scenario: str, checkout_id: str, reference: str) -
             disagreeing += 1
     duplicates = sum(n - 1 for n in per_psp.values() if n > 1)
     figures = Figures(scenario, len(ledger), found, len(problems), lost, duplicates, disagreeing)
-    RESULTS.append(figures)
+    record_figures(figures)
     return figures
 
 
