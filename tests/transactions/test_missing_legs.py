@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from saleor_up2pay.transactions.legs import LegRepository, LegStatus
-from tests.conftest import SCHEMA_PATH, require_shared
 from tests.support import figures as run_figures
-from tests.transactions.payment_world import World, form_of, open_world
+from tests.transactions.payment_world import World, form_of
 
 VOUCHER = {"method": "SODEXO", "returnUrl": "https://shop.example/checkout/payment"}
 
@@ -57,13 +54,6 @@ def record_figures(figure: Figures) -> None:
         f"| {f.scenario} | {f.legs} | {f.found_by_inquiry} | {f.problems} | {f.lost} | "
         f"{f.duplicates} | {f.disagreeing} |",
     )
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
 
 
 def later(seconds: float) -> Callable[[], float]:
