@@ -51,11 +51,13 @@ def create_app(
     *,
     webhook_handlers: Mapping[str, WebhookHandler] = WEBHOOK_HANDLERS,
     worker_process: bool = False,
+    run_jobs: bool = True,
 ) -> FastAPI:
     """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing
     (tests run the job worker themselves). With ``worker_process`` (``saleor-up2pay serve``)
     the job worker runs in a child process (:mod:`saleor_up2pay.worker_process`), else in this
-    one."""
+    one; with ``run_jobs=False`` (``serve --no-worker``) nowhere: ``saleor-up2pay worker``
+    processes run the jobs this one queues."""
     settings = settings or (services.settings if services else load_settings())
 
     @asynccontextmanager
@@ -68,6 +70,13 @@ def create_app(
         handle = open_redis(settings)
         built = build_services(settings, handle)
         app.state.services = built
+        if not run_jobs:
+            try:
+                yield
+            finally:
+                await built.http.aclose()
+                await handle.close()
+            return
         if worker_process:
             child = worker_processes.start(
                 settings,
@@ -77,7 +86,7 @@ def create_app(
             try:
                 yield
             finally:
-                await asyncio.to_thread(worker_processes.stop, child)
+                await asyncio.to_thread(worker_processes.stop, child, settings.worker_grace_seconds)
                 await built.http.aclose()
                 await handle.close()
             return
@@ -92,7 +101,7 @@ def create_app(
         try:
             yield
         finally:
-            await worker.stop()
+            await worker.stop(grace_seconds=settings.worker_grace_seconds)
             await built.http.aclose()
             await handle.close()
 
