@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ def plain(text: str | None) -> str | None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    from saleor_up2pay import metrics  # noqa: PLC0415
     from saleor_up2pay.main import create_app  # noqa: PLC0415
 
     settings = load_settings()
@@ -37,14 +39,20 @@ def _serve(args: argparse.Namespace) -> int:
         settings = Settings(**overrides)
     if args.no_worker and settings.redis_url is None:
         raise SettingsError(_SHARED_REDIS.format(command="serve --no-worker"))
-    app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
-    uvicorn.run(
-        app,  # jobs run in a child process (or, with --no-worker, in `worker` processes)
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-    )
+    # Before the app exists: the web process and its worker child count into one directory.
+    made = metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
+    try:
+        app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
+        uvicorn.run(
+            app,  # jobs run in a child process (or, with --no-worker, in `worker` processes)
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     return 0
 
 
@@ -60,6 +68,10 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.redis_url is None:
         raise SettingsError(_SHARED_REDIS.format(command="worker"))
+    if settings.prometheus_multiproc_dir is not None:  # counted with a server of this host
+        from saleor_up2pay import metrics  # noqa: PLC0415
+
+        metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
     worker_process.run(settings, redis_url=settings.redis_url)
     return 0
 

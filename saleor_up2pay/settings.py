@@ -224,6 +224,11 @@ class Settings(BaseSettings):
         min_length=16,
         description="Bearer token GET /metrics requires; unset: /metrics answers 404.",
     )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Directory where the processes of one host add up their metrics; unset: "
+        "serve makes a temporary one for itself and its worker child.",
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP endpoint traces are exported to; unset: no traces.",

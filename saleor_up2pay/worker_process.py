@@ -81,6 +81,7 @@ def _main(
 async def _run(
     settings: Settings, redis_url: str | None, unix_socket_path: str | None, *, parent: int | None
 ) -> None:
+    from saleor_up2pay import metrics, tracing  # noqa: PLC0415
     from saleor_up2pay.jobs import Worker  # noqa: PLC0415 - imported in the child only
     from saleor_up2pay.log import configure_logging  # noqa: PLC0415
     from saleor_up2pay.redis_store import new_client  # noqa: PLC0415
@@ -89,6 +90,8 @@ async def _run(
     from saleor_up2pay.wiring import job_handlers  # noqa: PLC0415
 
     configure_logging(settings.log_level, settings.log_format)
+    metrics.install()
+    tracing.configure(settings.otel_exporter_otlp_endpoint, role="worker")
     redis = new_client(redis_url, unix_socket_path=unix_socket_path)
     services = Services(
         settings=settings,
@@ -122,4 +125,5 @@ async def _run(
         await worker.stop(grace_seconds=settings.worker_grace_seconds)
         await services.http.aclose()
         await redis.aclose()
+        await asyncio.to_thread(tracing.shutdown)
         log.info("worker.stopped", pid=os.getpid())
