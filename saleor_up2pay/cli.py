@@ -39,7 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = Settings(**overrides)
     if args.no_worker and settings.redis_url is None:
         raise SettingsError(_SHARED_REDIS.format(command="serve --no-worker"))
-    # Before the app exists: the web process and its worker child count into one directory.
+    # Before the app exists: the web process and its worker child count into one directory
+    # (a temporary one unless PROMETHEUS_MULTIPROC_DIR is set; the app removes it at shutdown).
     made = metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
     try:
         app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
@@ -50,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level.lower(),
             proxy_headers=True,
         )
-    finally:
+    finally:  # reached when uvicorn returns (a failed start); after a signal, see release()
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
     return 0

@@ -19,7 +19,8 @@ Storage (global keys):
 - ``up2pay:jobs:kind:<kind>`` — sorted set per kind, member = job id, score = when it was
   queued: the pending jobs of a kind (waiting or running), so ``/metrics`` reads each kind's
   depth and oldest job in two commands (:func:`saleor_up2pay.metrics.redis_families`). Written
-  with the job, removed when it is done, dead or dropped. (Jobs queued before 0.4 are not in it.)
+  with the job, removed when it is done, dead or dropped (jobs queued by an older version are
+  not in it).
 
 Enqueueing is one atomic Lua script (the hash and its due time are written together, so a Redis
 failure mid-way cannot leave a job that exists but is never due). Claiming is another: it moves

@@ -47,10 +47,12 @@ going (8 reported ~23 legs/s under intake load in the first ``make bench``)."""
 
 @asynccontextmanager
 async def _flushing_traces() -> AsyncIterator[None]:
+    """At shutdown: flush the spans still buffered, drop the metrics directory serve made."""
     try:
         yield
     finally:
         await asyncio.to_thread(tracing.shutdown)
+        metrics.release()  # the counting directory serve made, once its worker child is gone
 
 
 @asynccontextmanager

@@ -26,6 +26,7 @@ metric exists, and :func:`render` then adds up every process's files.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -102,6 +103,8 @@ def install() -> None:
 
 _multiproc_dir: str | None = None
 """The directory :func:`render` adds up (set by :func:`prepare_multiprocess`)."""
+_made_dir: str | None = None
+"""The temporary directory :func:`prepare_multiprocess` made, removed by :func:`release`."""
 
 
 def prepare_multiprocess(configured: Path | None) -> str | None:
@@ -110,12 +113,12 @@ def prepare_multiprocess(configured: Path | None) -> str | None:
     Called by ``saleor-up2pay serve`` and ``worker`` before any metric is written. With the
     setting given (N processes on one host) that directory is used as is: the operator empties
     it before starting the group. Otherwise a fresh temporary directory is made and returned
-    (the caller removes it when it stops). Returns the directory made, if any.
+    (:func:`release` removes it when the app stops). Returns the directory made, if any.
     """
-    global _multiproc_dir  # noqa: PLW0603 - one directory per process
+    global _multiproc_dir, _made_dir  # noqa: PLW0603 - one directory per process
     made = None
     if configured is None:
-        made = tempfile.mkdtemp(prefix="saleor-up2pay-metrics-")
+        made = _made_dir = tempfile.mkdtemp(prefix="saleor-up2pay-metrics-")
         directory = made
     else:
         directory = str(configured)
@@ -129,6 +132,15 @@ def prepare_multiprocess(configured: Path | None) -> str | None:
     if values is not None:
         setattr(values, "ValueClass", values.get_value_class())  # noqa: B010
     return made
+
+
+def release() -> None:
+    """Remove the temporary directory :func:`prepare_multiprocess` made (the app's shutdown:
+    uvicorn ends the process by re-raising SIGTERM, so nothing after ``uvicorn.run`` runs)."""
+    global _made_dir  # noqa: PLW0603
+    if _made_dir is not None:
+        shutil.rmtree(_made_dir, ignore_errors=True)
+        _made_dir = None
 
 
 class _Fixed(Collector):
