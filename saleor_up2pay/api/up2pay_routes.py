@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
+from saleor_up2pay.metrics import IPNS
 from saleor_up2pay.services import ServicesDep
 from saleor_up2pay.transactions.ipn_received import LEFT_THE_PAGE, wake_held_refusals
 from saleor_up2pay.transactions.reconcile import keep_returned_leg
@@ -197,16 +198,20 @@ async def ipn(request: Request, services: ServicesDep) -> Response:
     try:
         receipt = await receive_ipn(services, raw)
     except SignatureInvalid:
+        IPNS.labels("signature_invalid").inc()
         log.warning("ipn.signature_invalid", method=request.method, size=len(raw))
         return Response(status_code=403)
     except MalformedMessage as exc:
+        IPNS.labels("malformed").inc()
         log.warning("ipn.malformed", method=request.method, reason=str(exc))
         return Response(status_code=400)
     except RedisError as exc:
+        IPNS.labels("store_unavailable").inc()
         # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written
         # before the failure is safe to repeat (the job is queued atomically, the leg with NX).
         log.error("ipn.store_unavailable", method=request.method, error=type(exc).__name__)
         return Response(status_code=503)
+    IPNS.labels(receipt.status).inc()
     # The use case logged the IPN at INFO (one line per IPN); this one is for debugging only.
     log.debug("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
     return Response(status_code=200)
