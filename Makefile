@@ -34,7 +34,7 @@ sandbox: $(RUN_STAMP)
 test: $(DEV_STAMP) browser lint typecheck pytest
 
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ def plain(text: str | None) -> str | None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    from saleor_up2pay import metrics  # noqa: PLC0415
     from saleor_up2pay.main import create_app  # noqa: PLC0415
 
     settings = load_settings()
@@ -35,13 +37,43 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if overrides:  # options win over HOST/PORT; APP_URL's default follows --port
         settings = Settings(**overrides)
-    uvicorn.run(
-        create_app(settings, worker_process=True),  # jobs run in a child process
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-    )
+    if args.no_worker and settings.redis_url is None:
+        raise SettingsError(_SHARED_REDIS.format(command="serve --no-worker"))
+    # Before the app exists: the web process and its worker child count into one directory
+    # (a temporary one unless PROMETHEUS_MULTIPROC_DIR is set; the app removes it at shutdown).
+    made = metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
+    try:
+        app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
+        uvicorn.run(
+            app,  # jobs run in a child process (or, with --no-worker, in `worker` processes)
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+        )
+    finally:  # reached when uvicorn returns (a failed start); after a signal, see release()
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+    return 0
+
+
+_SHARED_REDIS = (
+    "REDIS_URL: `saleor-up2pay {command}` needs a Redis shared with the other processes "
+    "(the embedded one lives and dies with `saleor-up2pay serve`)"
+)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from saleor_up2pay import worker_process  # noqa: PLC0415
+
+    settings = load_settings()
+    if settings.redis_url is None:
+        raise SettingsError(_SHARED_REDIS.format(command="worker"))
+    if settings.prometheus_multiproc_dir is not None:  # counted with a server of this host
+        from saleor_up2pay import metrics  # noqa: PLC0415
+
+        metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
+    worker_process.run(settings, redis_url=settings.redis_url)
     return 0
 
 
@@ -73,7 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default=None, help="interface to bind (default: HOST)")
     serve.add_argument("--port", type=_port, default=None, help="port (default: PORT, 8000)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="HTTP only: run the jobs in `saleor-up2pay worker` processes (needs REDIS_URL)",
+    )
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker",
+        help="run the job worker only, no HTTP (needs REDIS_URL)",
+        description=(
+            "Run the durable jobs (IPN reports, deferred refunds, settle and reconcile jobs) "
+            "without serving HTTP, beside any number of `serve --no-worker` processes sharing "
+            "REDIS_URL. SIGTERM or SIGINT stops it; running jobs get WORKER_GRACE_SECONDS."
+        ),
+    )
+    worker.set_defaults(func=_worker)
     # subcommands: each area registers its own below this line
     configuration_cli.register(sub)
     sandbox_cli.register(sub)

@@ -14,7 +14,13 @@ Storage (global keys):
 
 - ``up2pay:jobs:due`` — sorted set, member = job id, score = when it may run next (epoch seconds).
 - ``up2pay:jobs:job:<id>`` — hash: ``kind``, ``payload`` (JSON), ``attempts``, ``created_at``,
-  ``last_error``, ``lease`` (the claim token while a worker holds it).
+  ``last_error``, ``lease`` (the claim token while a worker holds it), ``trace`` (the W3C
+  ``traceparent`` of the request that queued it, when traced: :mod:`saleor_up2pay.tracing`).
+- ``up2pay:jobs:kind:<kind>`` — sorted set per kind, member = job id, score = when it was
+  queued: the pending jobs of a kind (waiting or running), so ``/metrics`` reads each kind's
+  depth and oldest job in two commands (:func:`saleor_up2pay.metrics.redis_families`). Written
+  with the job, removed when it is done, dead or dropped (jobs queued by an older version are
+  not in it).
 
 Enqueueing is one atomic Lua script (the hash and its due time are written together, so a Redis
 failure mid-way cannot leave a job that exists but is never due). Claiming is another: it moves
@@ -61,13 +67,22 @@ from typing import Any, cast
 
 import structlog
 
+from saleor_up2pay.metrics import JOB_SECONDS, JOBS_RUN
 from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis
+from saleor_up2pay.tracing import current_traceparent, job_span
 
 log = structlog.get_logger(__name__)
 
 DUE_KEY = f"{KEY_PREFIX}jobs:due"
 DEAD_KEY = f"{KEY_PREFIX}jobs:dead"
 JOB_KEY_PREFIX = f"{KEY_PREFIX}jobs:job:"
+KIND_KEY_PREFIX = f"{KEY_PREFIX}jobs:kind:"
+
+
+def kind_key(kind: str) -> str:
+    """The index of the pending jobs of one kind (see the module docstring)."""
+    return KIND_KEY_PREFIX + kind
+
 
 DEFAULT_VISIBILITY_TIMEOUT = 60.0
 DEFAULT_BASE_BACKOFF = 1.0
@@ -78,31 +93,36 @@ def _job_key(job_id: str) -> str:
     return JOB_KEY_PREFIX + job_id
 
 
-# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, due at, then field/value pairs.
+# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, due at,
+# created at, then field/value pairs.
 # A hash without a payload (left by an older, non-atomic enqueue) counts as absent.
 _ENQUEUE = """
 if redis.call('HEXISTS', KEYS[2], 'payload') == 1 then return 0 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
 """
 
 ENQUEUE_LUA = """
-local function enqueue_job(due_key, job_key, job_id, due, kind, payload, created_at)
+local function enqueue_job(due_key, job_key, job_id, due, kind, payload, created_at, trace)
   if redis.call('HEXISTS', job_key, 'payload') == 1 then return 0 end
   redis.call('DEL', job_key)
   redis.call('HSET', job_key, 'kind', kind, 'payload', payload, 'attempts', '0',
-    'created_at', created_at, 'last_error', '', 'max_attempts', '')
+    'created_at', created_at, 'last_error', '', 'max_attempts', '', 'trace', trace or '')
   redis.call('ZADD', due_key, due, job_id)
+  redis.call('ZADD', string.sub(due_key, 1, -4) .. 'kind:' .. kind, created_at, job_id)
   return 1
 end
 """
 """A Lua function for other scripts that must queue a job atomically with their own writes.
 
-``enqueue_job(due_key, job_key, job_id, due, kind, payload_json, created_at)`` does what
-:meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys and values come from
-:meth:`JobQueue.script_args`. The caller calls :meth:`JobQueue.wake` after the script ran.
+``enqueue_job(due_key, job_key, job_id, due, kind, payload_json, created_at, trace)`` does
+what :meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys and values come from
+:meth:`JobQueue.script_args` (``trace``: :func:`saleor_up2pay.tracing.current_traceparent`, may
+be nil). The kind index key is derived from ``due_key`` inside the script (not declared in KEYS).
+The caller calls :meth:`JobQueue.wake` after the script ran.
 """
 
 
@@ -141,11 +161,12 @@ end
 return claimed
 """
 
-# KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token
+# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, token
 _COMPLETE = """
 if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
 
@@ -159,12 +180,14 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = dead list; ARGV = job id, token, error
+# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = dead list, KEYS[4] = kind index;
+# ARGV = job id, token, error
 _BURY = """
 if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], 'lease')
 redis.call('HSET', KEYS[2], 'last_error', ARGV[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 """
@@ -183,6 +206,8 @@ class Job:
     last_error: str
     max_attempts: int | None
     lease: str = ""
+    trace: str = ""
+    """The ``traceparent`` of the request that queued the job ('' when it was not traced)."""
 
 
 class RetryAt(Exception):
@@ -218,6 +243,7 @@ def _job_from_hash(job_id: str, data: Mapping[str, str]) -> Job | None:
         last_error=data.get("last_error", ""),
         max_attempts=int(max_attempts) if max_attempts else None,
         lease=data.get("lease", ""),
+        trace=data.get("trace", ""),
     )
 
 
@@ -259,18 +285,29 @@ class JobQueue:
         """Queue a job; with ``job_id`` a second enqueue of a pending job is a no-op (False)."""
         job_id = job_id or secrets.token_hex(12)
         due = self.clock() if run_at is None else _to_epoch(run_at)
+        created_at = repr(self.clock())
         fields = {
             "kind": kind,
             "payload": json.dumps(dict(payload), separators=(",", ":")),
             "attempts": "0",
-            "created_at": repr(self.clock()),
+            "created_at": created_at,
             "last_error": "",
             "max_attempts": "" if max_attempts is None else str(max_attempts),
+            "trace": current_traceparent(),
         }
         pairs = [part for item in fields.items() for part in item]
         # One script: either the whole job (hash + due time) exists afterwards, or nothing new.
         created = await _eval(
-            self.redis, _ENQUEUE, 2, DUE_KEY, _job_key(job_id), job_id, repr(due), *pairs
+            self.redis,
+            _ENQUEUE,
+            3,
+            DUE_KEY,
+            _job_key(job_id),
+            kind_key(kind),
+            job_id,
+            repr(due),
+            created_at,
+            *pairs,
         )
         if not created:
             return False
@@ -318,6 +355,7 @@ class JobQueue:
                         last_error=job.last_error,
                         max_attempts=job.max_attempts,
                         lease=str(token),
+                        trace=job.trace,
                     )
                 )
         return jobs
@@ -347,7 +385,16 @@ class JobQueue:
 
     async def complete(self, job: Job) -> bool:
         """Forget a finished job (only if ``job`` still holds its lease)."""
-        done = await _eval(self.redis, _COMPLETE, 2, DUE_KEY, _job_key(job.id), job.id, job.lease)
+        done = await _eval(
+            self.redis,
+            _COMPLETE,
+            3,
+            DUE_KEY,
+            _job_key(job.id),
+            kind_key(job.kind),
+            job.id,
+            job.lease,
+        )
         return bool(done)
 
     async def run_now(self, job_id: str) -> bool:
@@ -390,10 +437,11 @@ class JobQueue:
         done = await _eval(
             self.redis,
             _BURY,
-            3,
+            4,
             DUE_KEY,
             _job_key(job.id),
             DEAD_KEY,
+            kind_key(job.kind),
             job.id,
             job.lease,
             error[:2000],
@@ -427,9 +475,12 @@ class JobQueue:
         dropped = 0
         async for key in self.redis.scan_iter(match=pattern, count=500):
             job_id = key[len(JOB_KEY_PREFIX) :]
+            kind = await self.redis.hget(key, "kind")
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
                 pipe.zrem(DUE_KEY, job_id)
+                if kind:
+                    pipe.zrem(kind_key(str(kind)), job_id)
                 pipe.lrem(DEAD_KEY, 0, job_id)
                 deleted, *_ = await pipe.execute()
             dropped += int(deleted)
@@ -503,13 +554,24 @@ class Worker:
         return ran
 
     async def _run(self, job: Job) -> None:
+        started = time.perf_counter()
+        result = "failed"
+        try:
+            with job_span(job.kind, job.id, job.trace, job.attempts):
+                result = await self._run_traced(job)
+        finally:
+            JOBS_RUN.labels(job.kind, result).inc()
+            JOB_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
+
+    async def _run_traced(self, job: Job) -> str:
+        """Run ``job``: ``done``, ``failed``, ``rescheduled``, ``dead`` or ``no_handler``."""
         handler = self.handlers.get(job.kind)
         bound = log.bind(job_id=job.id, job_kind=job.kind, attempt=job.attempts)
         if handler is None:
             delay = backoff_seconds(job.attempts, self.base_backoff, self.max_backoff)
             bound.error("jobs.no_handler", retry_in=delay)
             await self.queue.reschedule(job, self.queue.clock() + delay, "no handler")
-            return
+            return "no_handler"
         heartbeat = asyncio.create_task(self._keep_leased(job), name=f"lease:{job.id}")
         try:
             try:
@@ -522,6 +584,7 @@ class Worker:
             await self.queue.reschedule(
                 job, _to_epoch(retry.when), retry.reason, count_attempt=False
             )
+            return "rescheduled"
         except asyncio.CancelledError:
             # Shutting down: the lease runs out and the job is retried by the next process.
             raise
@@ -530,12 +593,13 @@ class Worker:
             if job.max_attempts is not None and job.attempts >= job.max_attempts:
                 bound.error("jobs.dead", error=error)
                 await self.queue.bury(job, error)
-                return
+                return "dead"
             delay = backoff_seconds(job.attempts, self.base_backoff, self.max_backoff)
             bound.warning("jobs.failed", error=error, retry_in=delay)
             await self.queue.reschedule(job, self.queue.clock() + delay, error)
-        else:
-            await self.queue.complete(job)
+            return "failed"
+        await self.queue.complete(job)
+        return "done"
 
     async def _keep_leased(self, job: Job) -> None:
         """Extend ``job``'s lease while its handler runs (a slow call must not free it)."""

@@ -23,6 +23,8 @@ from typing import Any
 
 import structlog
 
+from saleor_up2pay.tracing import add_trace_ids
+
 _SECRET_KEYS = re.compile(
     r"(token|secret|hmac|password|passwd|authorization|bearer|cookie|signature|key)$", re.I
 )
@@ -150,6 +152,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,  # trace_id, span_id of the active span (tracing on)
     ]
     structlog.configure(
         processors=[

@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from saleor_up2pay import __version__
+from saleor_up2pay import __version__, metrics, tracing
 from saleor_up2pay import worker_process as worker_processes
-from saleor_up2pay.api import app_routes, health, saleor_webhooks, up2pay_routes
+from saleor_up2pay.api import app_routes, health, metrics_route, saleor_webhooks, up2pay_routes
 from saleor_up2pay.api.limits import install_limits
 from saleor_up2pay.api.saleor_webhooks import WebhookHandler
 from saleor_up2pay.dashboard import order_widget
@@ -45,18 +45,75 @@ of their awaits queues behind the requests in flight, so more of them at once ke
 going (8 reported ~23 legs/s under intake load in the first ``make bench``)."""
 
 
+@asynccontextmanager
+async def _flushing_traces() -> AsyncIterator[None]:
+    """At shutdown: flush the spans still buffered, drop the metrics directory serve made."""
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
+        metrics.release()  # the counting directory serve made, once its worker child is gone
+
+
+@asynccontextmanager
+async def _run(
+    app: FastAPI, settings: Settings, worker_process: bool, *, run_jobs: bool
+) -> AsyncIterator[None]:
+    """Open Redis and the services; run the job worker where it belongs; close all at the end."""
+    handle = open_redis(settings)
+    built = build_services(settings, handle)
+    app.state.services = built
+    if not run_jobs:
+        try:
+            yield
+        finally:
+            await built.http.aclose()
+            await handle.close()
+        return
+    if worker_process:
+        child = worker_processes.start(
+            settings,
+            redis_url=settings.redis_url,
+            unix_socket_path=handle.embedded.socket_file if handle.embedded else None,
+        )
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(worker_processes.stop, child, settings.worker_grace_seconds)
+            await built.http.aclose()
+            await handle.close()
+        return
+    worker = Worker(
+        built.job_queue,
+        job_handlers(built),
+        concurrency=WORKER_CONCURRENCY,
+        base_backoff=settings.job_retry_base_seconds,
+        max_backoff=settings.job_retry_max_seconds,
+    )
+    worker.start()  # durable jobs (IPN reports, deferred refunds); tests run it explicitly
+    try:
+        yield
+    finally:
+        await worker.stop(grace_seconds=settings.worker_grace_seconds)
+        await built.http.aclose()
+        await handle.close()
+
+
 def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
     *,
     webhook_handlers: Mapping[str, WebhookHandler] = WEBHOOK_HANDLERS,
     worker_process: bool = False,
+    run_jobs: bool = True,
 ) -> FastAPI:
     """Build the app. With ``services`` given (tests), the lifespan opens and closes nothing
     (tests run the job worker themselves). With ``worker_process`` (``saleor-up2pay serve``)
     the job worker runs in a child process (:mod:`saleor_up2pay.worker_process`), else in this
-    one."""
+    one; with ``run_jobs=False`` (``serve --no-worker``) nowhere: ``saleor-up2pay worker``
+    processes run the jobs this one queues."""
     settings = settings or (services.settings if services else load_settings())
+    metrics.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,36 +122,8 @@ def create_app(
             yield
             return
         configure_logging(settings.log_level, settings.log_format)
-        handle = open_redis(settings)
-        built = build_services(settings, handle)
-        app.state.services = built
-        if worker_process:
-            child = worker_processes.start(
-                settings,
-                redis_url=settings.redis_url,
-                unix_socket_path=handle.embedded.socket_file if handle.embedded else None,
-            )
-            try:
-                yield
-            finally:
-                await asyncio.to_thread(worker_processes.stop, child)
-                await built.http.aclose()
-                await handle.close()
-            return
-        worker = Worker(
-            built.job_queue,
-            job_handlers(built),
-            concurrency=WORKER_CONCURRENCY,
-            base_backoff=settings.job_retry_base_seconds,
-            max_backoff=settings.job_retry_max_seconds,
-        )
-        worker.start()  # durable jobs (IPN reports, deferred refunds); tests run it explicitly
-        try:
+        async with _flushing_traces(), _run(app, settings, worker_process, run_jobs=run_jobs):
             yield
-        finally:
-            await worker.stop()
-            await built.http.aclose()
-            await handle.close()
 
     app = FastAPI(
         title="saleor-up2pay",
@@ -109,10 +138,13 @@ def create_app(
     up2pay_routes.install_ipn(app)  # the IPN, ahead of the router (inside the limits)
     install_limits(app)  # body limits per route and nosniff, before any route reads
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     # routers: one include per area, added below this line
     app.include_router(dashboard_routes.router)
     app.include_router(order_widget.router)
     app.include_router(app_routes.router)
     app.include_router(saleor_webhooks.webhook_router(webhook_handlers))
     app.include_router(up2pay_routes.router)
+    if services is None:  # tests with their own services configure tracing themselves
+        tracing.configure(settings.otel_exporter_otlp_endpoint, role="serve", app=app)
     return app

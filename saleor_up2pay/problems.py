@@ -57,7 +57,7 @@ class OpenProblem:
         }
 
 
-def _problems_key(saleor_api_url: str) -> str:
+def problems_key(saleor_api_url: str) -> str:
     return instance_key(saleor_api_url, "problems")
 
 
@@ -74,7 +74,7 @@ class ProblemBoard:
     async def raise_(self, saleor_api_url: str, problem: Problem) -> None:
         """Record ``problem`` (counting repeats of its key) and show it in the Dashboard."""
         now = self._clock()
-        key = _problems_key(saleor_api_url)
+        key = problems_key(saleor_api_url)
         stored = await self._redis.hget(key, problem.key)
         previous = json.loads(stored) if stored else None
         count = (previous["count"] if previous else 0) + 1
@@ -97,7 +97,7 @@ class ProblemBoard:
         """Forget the problems under ``keys`` and dismiss them in the Dashboard."""
         if not keys:
             return
-        removed = await self._redis.hdel(_problems_key(saleor_api_url), *keys)
+        removed = await self._redis.hdel(problems_key(saleor_api_url), *keys)
         if not removed:
             return
         log.info("problem.resolved", keys=list(keys))
@@ -107,7 +107,7 @@ class ProblemBoard:
 
     async def open(self, saleor_api_url: str) -> list[OpenProblem]:
         """The instance's open problems, most recent first."""
-        raw = await self._redis.hgetall(_problems_key(saleor_api_url))
+        raw = await self._redis.hgetall(problems_key(saleor_api_url))
         problems = []
         for value in raw.values():
             data = json.loads(value)

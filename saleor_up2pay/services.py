@@ -89,7 +89,7 @@ class Services:
         self.auth_store = AuthStore(self.redis, self.secretbox)
         self.jwks_verifier = JwksVerifier(self.auth_store, self.http)
         self.configurations = ConfigurationRepository(self.redis, self.secretbox, self.settings)
-        self.job_queue = JobQueue(self.redis)
+        self.job_queue = JobQueue(self.redis, visibility_timeout=self.settings.job_lease_seconds)
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
         self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)

@@ -206,6 +206,33 @@ class Settings(BaseSettings):
         gt=0,
         description="How often a pending leg (E=99999) is inquired until it is final.",
     )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a job it claimed before another worker may take it "
+        "over (the lease is extended while the job runs; a killed worker's jobs wait this long).",
+    )
+    worker_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="On SIGTERM/SIGINT, how long a job worker lets its running jobs finish.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        repr=False,
+        min_length=16,
+        description="Bearer token GET /metrics requires; unset: /metrics answers 404.",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Directory where the processes of one host add up their metrics; unset: "
+        "serve makes a temporary one for itself and its worker child.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP endpoint traces are exported to; unset: no traces.",
+    )
     report_problem_attempts: int = Field(
         default=5,
         ge=1,
@@ -269,12 +296,16 @@ class Settings(BaseSettings):
             data = {**data, "app_url": f"http://localhost:{port}"}
         return data
 
-    @field_validator("homepage_url", "support_url", mode="before")
+    @field_validator(
+        "homepage_url", "support_url", "metrics_token", "otel_exporter_otlp_endpoint", mode="before"
+    )
     @classmethod
     def _optional_url(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("app_url", "sandbox_url", "homepage_url", "support_url")
+    @field_validator(
+        "app_url", "sandbox_url", "homepage_url", "support_url", "otel_exporter_otlp_endpoint"
+    )
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:
         if value is None:

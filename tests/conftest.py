@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from saleor_up2pay.redis_store import start_embedded_server
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings
+from tests.support import figures
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -23,6 +25,30 @@ DATA = Path(__file__).resolve().parent / "data"
 SCHEMA_PATH = DATA / "saleor" / "schema.graphql"
 RECORDED = DATA / "saleor" / "recorded"
 UP2PAY_DATA = DATA / "up2pay"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands the figures it collected to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["figures"] = json.dumps(figures.SECTIONS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller takes a finished worker's figures (xdist only)."""
+    output = getattr(node, "workeroutput", {}).get("figures")
+    if output:
+        figures.merge(json.loads(output))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Every figures table the run collected (:mod:`tests.support.figures`)."""
+    for title, section in figures.SECTIONS.items():
+        terminalreporter.section(title)
+        terminalreporter.write_line(section["header"][0])
+        for row in section["rows"]:
+            terminalreporter.write_line(row)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ The router is built when the app is assembled, from an explicit ``{event: handle
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request, Response
 
+from saleor_up2pay.errors import AppError
+from saleor_up2pay.metrics import WEBHOOK_SECONDS, WEBHOOKS_ANSWERED
 from saleor_up2pay.saleor.definitions import WEBHOOKS, WebhookDefinition
 from saleor_up2pay.saleor.webhooks import (
     HandlerMissing,
@@ -47,20 +50,37 @@ def render(body: dict[str, Any]) -> Response:
 def _endpoint(
     definition: WebhookDefinition, handlers: Mapping[str, WebhookHandler]
 ) -> Callable[[Request], Awaitable[Response]]:
+    event = definition.event
+    seconds = WEBHOOK_SECONDS.labels(event)
+
     async def receive(request: Request) -> Response:
+        started = time.perf_counter()
+        result = "error"
+        try:
+            body = await _answer(request)
+            result = str(body.get("result") or "ok")
+            return render(body)
+        except AppError as exc:
+            result = exc.public_code
+            raise
+        finally:
+            WEBHOOKS_ANSWERED.labels(event, result).inc()
+            seconds.observe(time.perf_counter() - started)
+
+    async def _answer(request: Request) -> dict[str, Any]:
         services = services_of(request)
         raw_body = await request.body()
         ctx = await verify_request(services, definition, request.headers, raw_body)
-        handler = handlers.get(definition.event)
+        handler = handlers.get(event)
         if handler is None:
-            log.error("saleor.webhook_handler_missing", saleor_event=definition.event)
+            log.error("saleor.webhook_handler_missing", saleor_event=event)
             msg = "This event is not handled by the app yet."
             raise HandlerMissing(msg)
         with structlog.contextvars.bound_contextvars(
-            saleor_api_url=ctx.saleor_api_url, event=definition.event
+            saleor_api_url=ctx.saleor_api_url, event=event
         ):
             answer = await handler(services, ctx)
-            return render(answer.dump())
+            return answer.dump()
 
     receive.__name__ = "webhook_" + definition.event.lower()
     return receive

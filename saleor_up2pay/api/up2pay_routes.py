@@ -34,6 +34,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from saleor_up2pay.errors import RETRY_AFTER_SECONDS, AppError, PayloadTooLarge
+from saleor_up2pay.metrics import IPNS
 from saleor_up2pay.services import Services, ServicesDep
 from saleor_up2pay.transactions.ipn_received import LEFT_THE_PAGE, receive_ipn, wake_held_refusals
 from saleor_up2pay.transactions.reconcile import keep_returned_leg
@@ -234,16 +235,20 @@ async def _receive(services: Services, method: str, raw: bytes) -> int:
     try:
         receipt = await receive_ipn(services, raw)
     except SignatureInvalid:
+        IPNS.labels("signature_invalid").inc()
         log.warning("ipn.signature_invalid", method=method, size=len(raw))
         return 403
     except MalformedMessage as exc:
+        IPNS.labels("malformed").inc()
         log.warning("ipn.malformed", method=method, reason=str(exc))
         return 400
     except RedisError as exc:
+        IPNS.labels("store_unavailable").inc()
         # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written
         # before the failure is safe to repeat (the job is queued atomically, the leg with NX).
         log.error("ipn.store_unavailable", method=method, error=type(exc).__name__)
         return 503
+    IPNS.labels(receipt.status).inc()
     log.debug("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
     return 200
 

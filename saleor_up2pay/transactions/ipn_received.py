@@ -39,6 +39,7 @@ from saleor_up2pay.jobs import ENQUEUE_LUA, Job, RetryAt
 from saleor_up2pay.redis_store import LuaScript, instance_id
 from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import Services
+from saleor_up2pay.tracing import current_traceparent
 from saleor_up2pay.transactions.gateway import app_clock
 from saleor_up2pay.transactions.leg_reporter import LegReporter, ReportTargetGone
 from saleor_up2pay.transactions.legs import (
@@ -147,7 +148,7 @@ async def queue_report(services: Services, record: LegRecord) -> bool:
 # The IPN intake in one step (see record_leg). ENQUEUE_LUA defines enqueue_job.
 # KEYS = leg record, legs-ref set, legs-tx set ('' when none), jobs due zset, activity list
 # ARGV = record JSON, S, record status, report job id prefix ('ipn:<instance>:<S>:'),
-#        job key prefix, now (epoch s), job kind, activity line JSON, activity cap
+#        job key prefix, now (epoch s), job kind, activity line JSON, activity cap, traceparent
 _INTAKE = LuaScript(
     ENQUEUE_LUA
     + """
@@ -159,7 +160,7 @@ if existing then
     -- The first delivery may still be waiting for Saleor: make sure its job exists.
     local id = ARGV[4] .. old['status']
     local queued = enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7],
-      '{"leg":' .. existing .. '}', ARGV[6])
+      '{"leg":' .. existing .. '}', ARGV[6], ARGV[10])
     if queued == 1 then return 'duplicate+job' end
   end
   return 'duplicate'
@@ -168,7 +169,8 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 if KEYS[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
 local id = ARGV[4] .. ARGV[3]
-enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. ARGV[1] .. '}', ARGV[6])
+enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. ARGV[1] .. '}', ARGV[6],
+  ARGV[10])
 redis.call('LPUSH', KEYS[5], ARGV[8])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[9]) - 1)
 return 'accepted'
@@ -220,6 +222,7 @@ async def record_leg(
             REPORT_JOB,
             entry.model_dump_json(),
             str(ACTIVITY_MAX_ENTRIES),
+            current_traceparent(),
         ],
     )
     if outcome == "duplicate":  # nothing queued: the worker has nothing new to look at

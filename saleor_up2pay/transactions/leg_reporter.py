@@ -33,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from saleor_up2pay.metrics import LEGS_REPORTED
 from saleor_up2pay.redis_store import instance_key
 from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
 from saleor_up2pay.saleor.event_reporter import (
@@ -241,6 +242,7 @@ class LegReporter:
             message=f"{variables['type']} on {item_name(record.leg)}",
         )
         bound.info("ipn.reported", event_type=variables["type"], outcome=outcome)
+        LEGS_REPORTED.labels(record.leg.value, record.status.value).inc()
 
     def _event_variables(
         self, item_id: str, record: LegRecord, *, earlier_accepted: bool

@@ -51,6 +51,7 @@ from saleor_up2pay.up2pay.models import EUR_NUMERIC, Credentials, Leg, Numappel,
 
 __all__ = [
     "PARIS",
+    "CallObserver",
     "CredentialsCheck",
     "CredentialsVerdict",
     "GaeClient",
@@ -60,6 +61,7 @@ __all__ = [
     "Operation",
     "RedisNumQuestions",
     "build_gae_request",
+    "observe_calls",
     "parse_gae_response",
     "went_through",
 ]
@@ -315,6 +317,23 @@ class CredentialsCheck:
 @dataclass
 class _NoAnswer:
     reason: str
+    kind: str = "no_answer"
+    """What went wrong, for the call observers: ``timeout``, ``network_error``, ``http_<status>``,
+    ``unreadable``, ``wrong_question``."""
+
+
+CallObserver = Callable[[str, str, str, float], None]
+"""Told of every request sent to a GAE host: ``(TYPE, url, code, seconds)``, where ``code`` is the
+``CODEREPONSE`` received or what went wrong instead (:attr:`_NoAnswer.kind`). The app counts
+them (:mod:`saleor_up2pay.metrics`); this package does not import the app."""
+
+_observers: list[CallObserver] = []
+
+
+def observe_calls(observer: CallObserver) -> None:
+    """Tell ``observer`` of every GAE request from now on (once, however often it is given)."""
+    if observer not in _observers:
+        _observers.append(observer)
 
 
 def _normalise(status: str | None) -> str:
@@ -594,6 +613,23 @@ class GaeClient:
         fields = self._fields(request, operation, question_number=question, now=now)
         if operation is request.operation:
             state.sent = True
+        started = time.monotonic()
+        answer = await self._post(url, operation, fields, question, seconds)
+        if _observers:
+            code = (answer.code or "none") if isinstance(answer, GaeResult) else answer.kind
+            elapsed = time.monotonic() - started
+            for observer in _observers:
+                observer(operation.value, url, code, elapsed)
+        return answer
+
+    async def _post(
+        self,
+        url: str,
+        operation: Operation,
+        fields: list[tuple[str, str]],
+        question: int,
+        seconds: float,
+    ) -> GaeResult | _NoAnswer:
         try:
             async with asyncio.timeout(seconds):
                 response = await self._http.post(
@@ -604,20 +640,22 @@ class GaeClient:
                     follow_redirects=False,
                 )
         except TimeoutError:
-            return _NoAnswer(f"{url} timed out")
+            return _NoAnswer(f"{url} timed out", "timeout")
         except httpx.HTTPError as exc:
-            return _NoAnswer(f"{url}: {type(exc).__name__}")
+            return _NoAnswer(f"{url}: {type(exc).__name__}", "network_error")
         if response.status_code != 200:
-            return _NoAnswer(f"{url} answered HTTP {response.status_code}")
+            return _NoAnswer(
+                f"{url} answered HTTP {response.status_code}", f"http_{response.status_code}"
+            )
         try:
             parsed = parse_gae_response(response.content)
         except MalformedMessage:
-            return _NoAnswer(f"{url} answered something that is not a GAE response")
+            return _NoAnswer(f"{url} answered something that is not a GAE response", "unreadable")
         echoed = _field(parsed, "NUMQUESTION")
         if echoed is not None and echoed.isdigit() and int(echoed) != question:
             # The platform echoes SITE, RANG and NUMQUESTION; a mismatch means this answer is not
             # the one to our question (protocol §4.4).
-            return _NoAnswer(f"{url} answered another question ({echoed})")
+            return _NoAnswer(f"{url} answered another question ({echoed})", "wrong_question")
         return _result(operation, parsed, url)
 
 

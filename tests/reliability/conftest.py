@@ -1,11 +1,11 @@
-"""Fault-injection tests: their figures are printed at the end of the run (``-s`` or not)."""
+"""Fault-injection tests: their figures are printed at the end of the run (``-s`` or not, and
+under ``pytest -n``), see :mod:`tests.support.figures`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-FIGURES: list[Figure] = []
+from tests.support import figures
 
 
 @dataclass(frozen=True)
@@ -19,18 +19,12 @@ class Figure:
     legs_lost: int
     saleor_disagreeing: int
 
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section("exactly-once figures (sandbox ledger vs fake Saleor)")
-    write(
-        f"{'scenario':<46} {'ops':>4} {'execs':>6} {'not 1':>6} {'legs lost':>10} "
-        f"{'Saleor ≠ ledger':>16}"
-    )
-    for f in FIGURES:
-        write(
-            f"{f.scenario:<46} {f.operations:>4} {f.executions:>6} {f.not_exactly_once:>6} "
-            f"{f.legs_lost:>10} {f.saleor_disagreeing:>16}"
+    def record(self) -> None:
+        """Add this scenario's line to the run's figures (printed at the end of the run)."""
+        figures.add_row(
+            "exactly-once figures (sandbox ledger vs fake Saleor)",
+            f"{'scenario':<46} {'ops':>4} {'execs':>6} {'not 1':>6} {'legs lost':>10} "
+            f"{'Saleor ≠ ledger':>16}",
+            f"{self.scenario:<46} {self.operations:>4} {self.executions:>6} "
+            f"{self.not_exactly_once:>6} {self.legs_lost:>10} {self.saleor_disagreeing:>16}",
         )

@@ -29,8 +29,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from saleor_up2pay.transactions.legs import LegRepository
 from tests.conftest import SCHEMA_PATH, require_shared
 from tests.fakes.fake_saleor_transactions import Item
-from tests.reliability.conftest import FIGURES, Figure
-from tests.transactions.payment_world import World, form_of, open_world
+from tests.reliability.conftest import Figure
+from tests.transactions.payment_world import World, form_of, leg_item, open_world, paid_checkout
 
 OPERATIONS = 6
 """Operations per scenario (each is a payment on the sandbox, then the faulty action)."""
@@ -122,7 +122,7 @@ async def count(world: World, scenario: str, payments: list[Paid], kind: str) ->
         if amounts["charged"] != captured - refunded or amounts["refunded"] != refunded or pending:
             disagreeing += 1
     figure = Figure(scenario, len(payments), executions, not_once, lost, disagreeing)
-    FIGURES.append(figure)
+    figure.record()
     return figure
 
 
@@ -197,19 +197,30 @@ class TestCaptures:
 
 
 class TestRefunds:
-    async def test_a_crash_after_gae_never_refunds_twice(self, world: World) -> None:
+    @pytest.mark.parametrize(
+        ("point", "scenario"),
+        [
+            ("before_gae", "refund: crash before GAE"),
+            ("after_gae", "refund: crash after GAE, before the journal"),
+            ("after_journal", "refund: crash after the journal, before Saleor"),
+            ("before_outcome", "refund: Redis blip writing the outcome"),
+        ],
+    )
+    async def test_a_crash_point_never_refunds_twice(
+        self, world: World, point: str, scenario: str
+    ) -> None:
         faults = install(world)
         payments = [await pay(world, "channel-eur") for _ in range(OPERATIONS)]
         await world.move_sandbox_clock(1)
         world.move_clock(1)
         for paid in payments:
-            faults.arm("after_gae")
+            faults.arm(point)
             await world.request_action(paid.item.id, "REFUND", "12.00")
         assert faults.fired == OPERATIONS
+        past_the_leases(world, seconds=DAY + 120)
+        await world.run_jobs(clock=lambda: time.time() + DAY + 120)
 
-        assert_exactly_once(
-            await count(world, "refund: crash after GAE, before the journal", payments, "refund")
-        )
+        assert_exactly_once(await count(world, scenario, payments, "refund"))
 
     async def test_lost_gae_answers_are_settled(self, world: World) -> None:
         payments = [await pay(world, "channel-eur") for _ in range(OPERATIONS)]
@@ -233,9 +244,51 @@ class TestRefunds:
         await world.move_sandbox_clock(1)
         world.move_clock(1)
         faults.arm("after_gae", OPERATIONS)
-        await world.run_jobs(clock=lambda: time.time() + DAY)
+        # A deferred refund runs at 00:05 Paris time the day after: a day and ten minutes on
+        # is past it whatever the time of day the test runs at.
+        await world.run_jobs(clock=lambda: time.time() + DAY + 600)
         assert faults.fired == OPERATIONS
 
         assert_exactly_once(
             await count(world, "deferred refund: job crashes after GAE", payments, "refund")
         )
+
+
+async def pay_with_complement(world: World) -> Paid:
+    """An authorization: 20.00 of voucher and a 24.80 card complement; the complement's leg."""
+    _, items, paid = await paid_checkout(
+        world, "44.80", channel="channel-eur-auth", outcome="split", voucher_amount=2000
+    )
+    legs = await world.sandbox_transactions(paid["reference"])
+    complement = next(t for t in legs if t["card_type"] == "LIMOCB")
+    return Paid(
+        leg_item(items, complement=True), int(complement["transaction_number"]), paid["reference"]
+    )
+
+
+class TestCancels:
+    @pytest.mark.parametrize(
+        ("point", "scenario"),
+        [
+            ("before_gae", "cancel: crash before GAE"),
+            ("after_gae", "cancel: crash after GAE, before the journal"),
+            ("after_journal", "cancel: crash after the journal, before Saleor"),
+        ],
+    )
+    async def test_a_crash_point_never_cancels_twice(
+        self, world: World, point: str, scenario: str
+    ) -> None:
+        faults = install(world)
+        payments = []
+        for _ in range(OPERATIONS):
+            paid = await pay_with_complement(world)
+            faults.arm(point)
+            await world.request_action(paid.item.id, "CANCEL")
+            payments.append(paid)
+        assert faults.fired == OPERATIONS
+        past_the_leases(world)
+        await world.run_jobs(clock=lambda: time.time() + 120)
+
+        figure = await count(world, scenario, payments, "cancel")
+        assert_exactly_once(figure)
+        assert all(p.item.amounts["canceled"] == Decimal("24.80") for p in payments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -15,6 +16,20 @@ import uvicorn
 # Below Linux's ephemeral range (32768-60999), which outgoing connections draw from: a port picked
 # here cannot be taken by a client socket between the pick and the server's bind.
 _PORT_RANGE = (20000, 32000)
+
+
+def _port_range() -> tuple[int, int]:
+    """This process's share of :data:`_PORT_RANGE`: under ``pytest -n`` each worker (``gw0``,
+    ``gw1``...) picks in its own slice, so two workers never pick the same port between the pick
+    and the bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return _PORT_RANGE
+    index = int(worker[2:]) % count
+    low, high = _PORT_RANGE
+    size = (high - low) // count
+    return low + index * size, low + (index + 1) * size
 
 
 def _bound_socket(port: int) -> socket.socket:
@@ -31,7 +46,7 @@ def _bound_socket(port: int) -> socket.socket:
 def free_port() -> int:
     """A loopback port that is free now, outside the range client sockets are given."""
     for _ in range(200):
-        port = random.randrange(*_PORT_RANGE)
+        port = random.randrange(*_port_range())
         try:
             _bound_socket(port).close()
         except OSError:

@@ -34,7 +34,7 @@ from saleor_up2pay.settings import Settings
 from saleor_up2pay.transactions.ipn_received import receive_ipn
 from saleor_up2pay.wiring import job_handlers
 from tests.fakes.fake_saleor import FakeSaleor, running
-from tests.fakes.fake_saleor_transactions import SaleorTransactions
+from tests.fakes.fake_saleor_transactions import Item, SaleorTransactions
 from tests.support.servers import free_port, serve
 
 SECRET = "test-secret-key"
@@ -200,3 +200,35 @@ def form_of(answer: dict[str, Any]) -> dict[str, Any]:
 
 def field(form: dict[str, Any], name: str) -> str:
     return next(str(v) for k, v in form["fields"] if k == name)
+
+
+async def paid_checkout(
+    world: World,
+    total: str,
+    method: str = "APETIZ",
+    *,
+    channel: str = "channel-eur",
+    outcome: str = "voucher",
+    **options: Any,
+) -> tuple[str, list[Item], dict[str, Any]]:
+    """A checkout paid on the sandbox, its IPNs reported: (checkout id, items, sandbox result)."""
+    checkout = world.saleor.create_checkout(total, channel=channel)
+    data = {"method": method, "returnUrl": "https://shop.example/checkout"}
+    initialized = await world.initialize(checkout.id, data)
+    paid = await world.pay(form_of(initialized), outcome, **options)
+    return checkout.id, world.saleor.items_of(checkout.id), paid
+
+
+def leg_item(items: list[Item], complement: bool = False) -> Item:
+    """The voucher leg's item, or the card complement's."""
+    return next(i for i in items if (i.name == "Up2pay · card complement") == complement)
+
+
+async def next_day(world: World) -> None:
+    """The day after the payment, for the sandbox and for the app."""
+    await world.move_sandbox_clock(1)
+    world.move_clock(1)
+
+
+def event_types(item: Item) -> list[str]:
+    return [e.type for e in item.events]

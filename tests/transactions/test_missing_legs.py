@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from saleor_up2pay.transactions.legs import LegRepository, LegStatus
-from tests.conftest import SCHEMA_PATH, require_shared
-from tests.transactions.payment_world import World, form_of, open_world
+from tests.support import figures as run_figures
+from tests.transactions.payment_world import World, form_of
 
 VOUCHER = {"method": "SODEXO", "returnUrl": "https://shop.example/checkout/payment"}
 
@@ -47,32 +45,15 @@ class Figures:
     disagreeing: int
 
 
-RESULTS: list[Figures] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Print the figures table once the module's scenarios ran."""
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not RESULTS:
-        return
-    reporter.write_line("")
-    reporter.write_line("Missing and pending legs (fault injection):")
-    header = "| scenario | legs | found by inquiry | problems | lost | duplicates | disagreeing |"
-    reporter.write_line(header)
-    for f in RESULTS:
-        reporter.write_line(
-            f"| {f.scenario} | {f.legs} | {f.found_by_inquiry} | {f.problems} | {f.lost} | "
-            f"{f.duplicates} | {f.disagreeing} |"
-        )
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
+def record_figures(figure: Figures) -> None:
+    """Add one scenario's line to the run's figures (printed at the end of the run)."""
+    f = figure
+    run_figures.add_row(
+        "Missing and pending legs (fault injection)",
+        "| scenario | legs | found by inquiry | problems | lost | duplicates | disagreeing |",
+        f"| {f.scenario} | {f.legs} | {f.found_by_inquiry} | {f.problems} | {f.lost} | "
+        f"{f.duplicates} | {f.disagreeing} |",
+    )
 
 
 def later(seconds: float) -> Callable[[], float]:
@@ -119,7 +100,7 @@ async def count(world: World, scenario: str, checkout_id: str, reference: str) -
             disagreeing += 1
     duplicates = sum(n - 1 for n in per_psp.values() if n > 1)
     figures = Figures(scenario, len(ledger), found, len(problems), lost, duplicates, disagreeing)
-    RESULTS.append(figures)
+    record_figures(figures)
     return figures
 
 

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-import redis.asyncio as aioredis
-
 from saleor_up2pay.configuration import ConfigurationInput, ConfigurationRepository
-from tests.conftest import RECORDED, SCHEMA_PATH, require_shared
-from tests.transactions.payment_world import World, open_world
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
+from tests.conftest import RECORDED, require_shared
+from tests.transactions.payment_world import World
 
 
 def recorded_payload(name: str) -> dict[str, Any]:

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-import redis.asyncio as aioredis
-
-from tests.conftest import SCHEMA_PATH, require_shared
-from tests.transactions.payment_world import World, form_of, open_world
+from tests.transactions.payment_world import World, form_of
 
 VOUCHER = {"method": "SODEXO", "returnUrl": "https://shop.example/checkout/payment?step=3"}
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
 
 
 async def started(world: World, total: str = "20.00") -> tuple[str, dict[str, Any]]:

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from saleor_up2pay.configuration import ConfigurationInput, ConfigurationRepository
 from saleor_up2pay.transactions.sessions import SessionRepository
-from tests.conftest import SCHEMA_PATH, require_shared
-from tests.transactions.payment_world import World, field, form_of, open_world
+from tests.transactions.payment_world import World, field, form_of
 
 VOUCHER = {"method": "APETIZ", "returnUrl": "https://shop.example/checkout/payment"}
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
 
 
 class TestInitialize:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-import redis.asyncio as aioredis
-
 from saleor_up2pay.transactions.ipn_received import REFUSAL_HOLD, receive_ipn
-from tests.conftest import SCHEMA_PATH, require_shared
-from tests.transactions.payment_world import World, form_of, open_world
+from tests.transactions.payment_world import World, form_of
 
 VOUCHER = {"method": "APETIZ", "returnUrl": "https://shop.example/checkout/payment"}
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
 
 
 def numtrans(paid: dict[str, Any], card_type: str) -> str:

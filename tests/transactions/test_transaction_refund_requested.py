@@ -4,58 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
-
-import pytest
-import redis.asyncio as aioredis
 
 from saleor_up2pay.jobs import JobQueue
-from tests.conftest import RECORDED, SCHEMA_PATH, require_shared
-from tests.fakes.fake_saleor_transactions import Item
-from tests.transactions.payment_world import World, form_of, open_world
+from tests.conftest import RECORDED, require_shared
+from tests.transactions.payment_world import (
+    World,
+    event_types,
+    leg_item,
+    next_day,
+    paid_checkout,
+)
 
 DAY = 86_400
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
-        yield opened
-
-
-async def paid_checkout(
-    world: World,
-    total: str,
-    method: str = "APETIZ",
-    *,
-    channel: str = "channel-eur",
-    outcome: str = "voucher",
-    **options: Any,
-) -> tuple[str, list[Item], dict[str, Any]]:
-    """A checkout paid on the sandbox, its IPNs reported: (checkout id, items, sandbox result)."""
-    checkout = world.saleor.create_checkout(total, channel=channel)
-    data = {"method": method, "returnUrl": "https://shop.example/checkout"}
-    initialized = await world.initialize(checkout.id, data)
-    paid = await world.pay(form_of(initialized), outcome, **options)
-    return checkout.id, world.saleor.items_of(checkout.id), paid
-
-
-def leg_item(items: list[Item], complement: bool = False) -> Item:
-    return next(i for i in items if (i.name == "Up2pay · card complement") == complement)
-
-
-async def next_day(world: World) -> None:
-    """The day after the payment, for the sandbox and for the app."""
-    await world.move_sandbox_clock(1)
-    world.move_clock(1)
-
-
-def event_types(item: Item) -> list[str]:
-    return [e.type for e in item.events]
 
 
 class TestRefund:
@@ -140,7 +101,9 @@ class TestRefund:
         assert await world.run_jobs() == 0  # not before tomorrow
 
         await next_day(world)
-        await world.run_jobs(clock=lambda: time.time() + DAY)
+        # A deferred refund runs at 00:05 Paris time the day after: a day and ten minutes on
+        # is past it whatever the time of day the test runs at.
+        await world.run_jobs(clock=lambda: time.time() + DAY + 600)
 
         success = item.events[-1]
         assert success.type == "REFUND_SUCCESS"
