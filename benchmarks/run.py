@@ -385,7 +385,7 @@ async def round_trips(
                         answer = await client.post(
                             request.path, content=request.body, headers=request.headers
                         )
-                        if answer.status_code != 200:
+                        if answer.status_code != 200 or "FAILURE" in answer.text:
                             msg = f"{name}: HTTP {answer.status_code} {answer.text[:200]}"
                             raise RuntimeError(msg)
                 await bench.redis.echo("end")
@@ -627,6 +627,9 @@ async def _run(bench: Bench, folder: Path) -> int:
         "SECRET_KEY": "benchmark-secret-key",
         "REDIS_URL": f"unix://{socket_file}",
         "UP2PAY_PUBLIC_KEYS": str(up2pay.pem_path),
+        # The initialize deliveries' returnUrl; without it every initialize is refused
+        # (RETURN_URL_NOT_ALLOWED, issue 11.5) and the row measures that refusal.
+        "UP2PAY_STOREFRONT_ORIGINS": "https://shop.example",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
         # A report that timed out on the silent Saleor is retried an hour later (not in the run).

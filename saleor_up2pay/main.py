@@ -135,6 +135,7 @@ def create_app(
         openapi_url=None,
     )
     install_error_handlers(app)
+    up2pay_routes.install_ipn(app)  # the IPN, ahead of the router (inside the limits)
     install_limits(app)  # body limits per route and nosniff, before any route reads
     app.include_router(health.router)
     app.include_router(metrics_route.router)

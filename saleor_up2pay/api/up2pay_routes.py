@@ -15,24 +15,28 @@ and answers 303 to the storefront's ``returnUrl`` with
 ever settled from a browser return: the storefront then calls ``transactionProcess``, which
 reports what the IPN said.
 
-The IPN routes are appended to this module (same ``router``).
+``GET|POST /api/up2pay/ipn`` — Up2pay's IPN, a plain ASGI endpoint (:class:`IpnEndpoint`)
+installed ahead of the router by :func:`install_ipn`.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from saleor_up2pay.errors import RETRY_AFTER_SECONDS, AppError, PayloadTooLarge
 from saleor_up2pay.metrics import IPNS
-from saleor_up2pay.services import ServicesDep
-from saleor_up2pay.transactions.ipn_received import LEFT_THE_PAGE, wake_held_refusals
+from saleor_up2pay.services import Services, ServicesDep
+from saleor_up2pay.transactions.ipn_received import LEFT_THE_PAGE, receive_ipn, wake_held_refusals
 from saleor_up2pay.transactions.reconcile import keep_returned_leg
 from saleor_up2pay.transactions.sessions import REFERENCE_PATTERN, SessionRepository
 from saleor_up2pay.transactions.transaction_initialize_session import RETURN_OUTCOMES
@@ -176,42 +180,124 @@ async def browser_return(reference: str, request: Request, services: ServicesDep
 # --- IPN (server to server; see saleor_up2pay.transactions.ipn_received) ----------------------
 
 
-@router.api_route("/api/up2pay/ipn", methods=["GET", "POST"])
-async def ipn(request: Request, services: ServicesDep) -> Response:
-    """Up2pay's IPN: verified on the raw bytes, persisted, answered with an empty 200 at once.
+IPN_PATH = "/api/up2pay/ipn"
+_IPN_METHODS = ("GET", "POST")
 
-    GET carries the variables in the query string; POST (``PBX_RUF1=POST``) in the body. A bad
-    signature is 403 and changes nothing; when the app's Redis is unavailable the IPN is not
-    stored and gets 503, so Up2pay retries it. Saleor is told later by the job queue. A body
-    over the route's limit is 413 (:mod:`saleor_up2pay.api.limits`); a client that hangs up
-    while its body is read sent nothing: logged at INFO, nothing stored.
+
+class IpnEndpoint:
+    """Up2pay's IPN as a plain ASGI endpoint, ahead of FastAPI's router (see :func:`install_ipn`).
+
+    Verified on the raw bytes, persisted, answered with an empty 200 at once. GET carries the
+    variables in the query string; POST (``PBX_RUF1=POST``) in the body. A bad signature is 403
+    and changes nothing; when the app's Redis is unavailable the IPN is not stored and gets 503
+    with ``Retry-After``, so Up2pay retries it. Saleor is told later by the job queue. A body
+    over the route's limit is 413 (:mod:`saleor_up2pay.api.limits`, the middleware around this
+    one); a client that hangs up while its body is read sent nothing: logged at INFO, nothing
+    stored. Any other method is 405.
+
+    No FastAPI routing, dependency solving or pydantic on this path: it is the app's hottest
+    (``make bench``, issue 12), and each of those cost more than the IPN's own work.
     """
-    from saleor_up2pay.transactions.ipn_received import receive_ipn  # noqa: PLC0415
 
-    try:
-        raw = await request.body() if request.method == "POST" else b""
-    except ClientDisconnect:
-        log.info("ipn.client_disconnected", method=request.method)
-        return Response(status_code=400)  # nobody is listening; nothing was received
-    if not raw:
-        raw = request.scope.get("query_string", b"")
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _route_path(scope) != IPN_PATH:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method not in _IPN_METHODS:
+            await _answer(send, 405, [(b"allow", b"GET, POST")])
+            return
+        raw = b""
+        if method == "POST":
+            try:
+                raw = await _read_body(receive)
+            except ClientDisconnect:
+                log.info("ipn.client_disconnected", method=method)
+                await _answer(send, 400)  # nobody is listening; nothing was received
+                return
+            except PayloadTooLarge as exc:
+                log.warning(
+                    "app_error", code=exc.public_code, status=exc.status_code, path=IPN_PATH
+                )
+                await _answer_error(send, exc)
+                return
+        if not raw:
+            raw = scope.get("query_string", b"")
+        services: Services = scope["app"].state.services
+        await _answer(send, await _receive(services, method, raw))
+
+
+async def _receive(services: Services, method: str, raw: bytes) -> int:
+    """The IPN's status code (the use case logs the IPN itself, one line at INFO)."""
     try:
         receipt = await receive_ipn(services, raw)
     except SignatureInvalid:
         IPNS.labels("signature_invalid").inc()
-        log.warning("ipn.signature_invalid", method=request.method, size=len(raw))
-        return Response(status_code=403)
+        log.warning("ipn.signature_invalid", method=method, size=len(raw))
+        return 403
     except MalformedMessage as exc:
         IPNS.labels("malformed").inc()
-        log.warning("ipn.malformed", method=request.method, reason=str(exc))
-        return Response(status_code=400)
+        log.warning("ipn.malformed", method=method, reason=str(exc))
+        return 400
     except RedisError as exc:
         IPNS.labels("store_unavailable").inc()
         # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written
         # before the failure is safe to repeat (the job is queued atomically, the leg with NX).
-        log.error("ipn.store_unavailable", method=request.method, error=type(exc).__name__)
-        return Response(status_code=503)
+        log.error("ipn.store_unavailable", method=method, error=type(exc).__name__)
+        return 503
     IPNS.labels(receipt.status).inc()
-    # The use case logged the IPN at INFO (one line per IPN); this one is for debugging only.
     log.debug("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
-    return Response(status_code=200)
+    return 200
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+_EMPTY = [(b"content-length", b"0")]
+_RETRY_AFTER = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+
+
+async def _answer(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    if status == 503:
+        headers = [*(headers or []), _RETRY_AFTER]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [*_EMPTY, *(headers or [])]}
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _answer_error(send: Send, exc: AppError) -> None:
+    body = json.dumps(exc.to_json()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def install_ipn(app: FastAPI) -> None:
+    """Add :class:`IpnEndpoint` as a middleware; call it before ``install_limits`` so the body
+    limit (and ``nosniff``) wrap it."""
+    app.add_middleware(IpnEndpoint)

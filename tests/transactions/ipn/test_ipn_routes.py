@@ -68,6 +68,12 @@ class TestIpnRoute:
         response = await app_client.get("/api/up2pay/ipn/")
         assert not 300 <= response.status_code < 400
 
+    async def test_other_methods_are_405(self, app_client: httpx.AsyncClient) -> None:
+        """Only GET and POST reach the IPN; anything else is refused and names them."""
+        response = await app_client.put("/api/up2pay/ipn", content=b"M=100")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, POST"
+
     async def test_redis_down_is_not_acknowledged_and_stores_nothing(
         self, services: Services, installed: SaleorWorld, tmp_path: Path
     ) -> None:
@@ -93,6 +99,7 @@ class TestIpnRoute:
             )
         await dead.aclose()
         assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
         assert await services.redis.zcard(DUE_KEY) == 0
         legs = LegRepository(services.redis)
         assert await legs.get_by_numtrans(installed.api_url, "722487980") is None
