@@ -7,6 +7,7 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -43,14 +44,27 @@ def _bound_socket(port: int) -> socket.socket:
     return sock
 
 
+_RECENT: deque[int] = deque(maxlen=2000)
+"""Ports this process handed out lately: a test often picks a port for a server it starts a bit
+later (its URL goes into settings first), so a second pick in between must not return it."""
+_RECENT_SET: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port that is free now, outside the range client sockets are given."""
-    for _ in range(200):
+    """A loopback port that is free now, outside the range client sockets are given, and not
+    handed out lately by this process."""
+    for _ in range(500):
         port = random.randrange(*_port_range())
+        if port in _RECENT_SET:
+            continue
         try:
             _bound_socket(port).close()
         except OSError:
             continue
+        if len(_RECENT) == _RECENT.maxlen:
+            _RECENT_SET.discard(_RECENT[0])
+        _RECENT.append(port)
+        _RECENT_SET.add(port)
         return port
     msg = "no free loopback port found"
     raise RuntimeError(msg)
