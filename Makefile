@@ -33,8 +33,11 @@ sandbox: $(RUN_STAMP)
 ## Install everything, then lint, type-check and run the whole test suite.
 test: $(DEV_STAMP) browser lint typecheck pytest
 
+## The tests wait on sockets and subprocesses as much as on the CPU: two workers per core.
+PYTEST_WORKERS ?= 4
+
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
