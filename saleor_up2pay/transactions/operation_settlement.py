@@ -26,7 +26,7 @@ deferred refund Up2pay refused) and ``gae-credentials:<configuration id>`` (GAE 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,18 +35,24 @@ import structlog
 from saleor_up2pay.jobs import Job, RetryAt
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.saleor.ids import SaleorApiUrl, TransactionItemId
-from saleor_up2pay.saleor.payloads import ActionTransaction, RequestedAction
+from saleor_up2pay.saleor.payloads import (
+    ActionRequest,
+    ActionTransaction,
+    PayloadError,
+    RequestedAction,
+)
 from saleor_up2pay.saleor.payloads import TransactionRefundRequested as _AnyRequest
 from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.follow_up_events import report_event
-from saleor_up2pay.transactions.journal import JournalEntry, JournalState
+from saleor_up2pay.transactions.journal import JournalEntry, JournalState, operation_id
 from saleor_up2pay.transactions.legs import LegRecord, available_actions
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
     gae_failure_message,
+    incomplete_request,
     money,
 )
 from saleor_up2pay.transactions.results import (
@@ -380,6 +386,41 @@ async def _after_gae_fallback(
         except Exception:
             log.exception("operation.settle_not_queued", psp_reference=entry.psp_reference)
     return fallback
+
+
+@dataclass(frozen=True)
+class Started:
+    """An order-action request resolved and looked up in the journal (:func:`start`)."""
+
+    op_id: str
+    target: ActionTarget
+    replay: ActionOutcome | None
+    """The answer of an earlier delivery of this very request (re-entered, never re-sent
+    blindly); None when the request is new, or an earlier try moved nothing."""
+
+
+async def start(
+    deps: ActionServices,
+    saleor_api_url: SaleorApiUrl,
+    event: str,
+    model: type[ActionRequest],
+    payload: dict[str, Any],
+) -> Started:
+    """What every order action does first: parse the payload, find the leg, and look the
+    request up in the journal. Raises :class:`ActionRefused` (incomplete request, unknown leg...).
+    """
+    op_id = operation_id(event, payload)
+    try:
+        request = model.parse(payload)
+    except PayloadError as exc:
+        raise incomplete_request(exc) from exc
+    target = await deps.target(saleor_api_url, request)
+    existing = await deps.journal.get(saleor_api_url, op_id)
+    if existing is not None and existing.state is not JournalState.FAILURE:
+        return Started(op_id, target, await reenter(deps, target, existing))
+    if existing is not None:
+        await deps.journal.forget(existing)  # it moved nothing: this is a new try
+    return Started(op_id, target, None)
 
 
 async def reenter(deps: ActionServices, target: ActionTarget, entry: JournalEntry) -> ActionOutcome:

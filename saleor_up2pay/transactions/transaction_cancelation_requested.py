@@ -13,17 +13,16 @@ from typing import Any
 import structlog
 
 from saleor_up2pay.saleor.ids import SaleorApiUrl
-from saleor_up2pay.saleor.payloads import PayloadError, TransactionCancelationRequested
+from saleor_up2pay.saleor.payloads import TransactionCancelationRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.journal import JournalEntry, JournalState, operation_id
+from saleor_up2pay.transactions.journal import JournalEntry, JournalState
 from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
-from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter
+from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter, start
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    incomplete_request,
     money,
     refused_outcome,
     require_accepted,
@@ -63,18 +62,17 @@ class CancelRequested:
 
     async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
-        op_id = operation_id("TRANSACTION_CANCELATION_REQUESTED", payload)
         try:
-            try:
-                request = TransactionCancelationRequested.parse(payload)
-            except PayloadError as exc:
-                raise incomplete_request(exc) from exc
-            target = await deps.target(saleor_api_url, request)
-            existing = await deps.journal.get(saleor_api_url, op_id)
-            if existing is not None and existing.state is not JournalState.FAILURE:
-                return await reenter(deps, target, existing)
-            if existing is not None:
-                await deps.journal.forget(existing)  # it moved nothing: this is a new try
+            started = await start(
+                deps,
+                saleor_api_url,
+                "TRANSACTION_CANCELATION_REQUESTED",
+                TransactionCancelationRequested,
+                payload,
+            )
+            if started.replay is not None:
+                return started.replay
+            op_id, target = started.op_id, started.target
             remaining = self._check(target)
         except ActionRefused as exc:
             log.info("cancel.refused", reason=exc.message)

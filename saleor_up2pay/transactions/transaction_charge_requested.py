@@ -25,23 +25,20 @@ from typing import Any
 import structlog
 
 from saleor_up2pay.saleor.ids import SaleorApiUrl
-from saleor_up2pay.saleor.payloads import PayloadError, TransactionChargeRequested
+from saleor_up2pay.saleor.payloads import TransactionChargeRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.journal import (
     ENTRY_TTL,
     JournalEntry,
-    JournalState,
     journal_key,
-    operation_id,
 )
 from saleor_up2pay.transactions.legs import LegRecord, authorized_left
-from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter
+from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter, start
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    incomplete_request,
     money,
     refused_outcome,
     require_accepted,
@@ -111,18 +108,17 @@ class ChargeRequested:
 
     async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
-        op_id = operation_id("TRANSACTION_CHARGE_REQUESTED", payload)
         try:
-            try:
-                request = TransactionChargeRequested.parse(payload)
-            except PayloadError as exc:
-                raise incomplete_request(exc) from exc
-            target = await deps.target(saleor_api_url, request)
-            existing = await deps.journal.get(saleor_api_url, op_id)
-            if existing is not None and existing.state is not JournalState.FAILURE:
-                return await reenter(deps, target, existing)
-            if existing is not None:
-                await deps.journal.forget(existing)  # it moved nothing: this is a new try
+            started = await start(
+                deps,
+                saleor_api_url,
+                "TRANSACTION_CHARGE_REQUESTED",
+                TransactionChargeRequested,
+                payload,
+            )
+            if started.replay is not None:
+                return started.replay
+            op_id, target = started.op_id, started.target
             self._check(target)
             record = target.record
             voids_rest = record.leg.capabilities.partial_capture_voids_rest

@@ -42,7 +42,7 @@ import structlog
 from saleor_up2pay.jobs import Job, RetryAt
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.saleor.ids import SaleorApiUrl
-from saleor_up2pay.saleor.payloads import PayloadError, TransactionRefundRequested
+from saleor_up2pay.saleor.payloads import TransactionRefundRequested
 from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
@@ -52,7 +52,6 @@ from saleor_up2pay.transactions.journal import (
     JournalEntry,
     JournalState,
     journal_key,
-    operation_id,
 )
 from saleor_up2pay.transactions.legs import PARIS, LegRecord, available_actions
 from saleor_up2pay.transactions.operation_settlement import (
@@ -62,12 +61,12 @@ from saleor_up2pay.transactions.operation_settlement import (
     reenter,
     refund_failed_key,
     settle,
+    start,
 )
 from saleor_up2pay.transactions.order_actions import (
     ActionRefused,
     ActionServices,
     ActionTarget,
-    incomplete_request,
     money,
     refused_outcome,
     require_accepted,
@@ -144,18 +143,17 @@ class RefundRequested:
 
     async def execute(self, saleor_api_url: SaleorApiUrl, payload: dict[str, Any]) -> ActionOutcome:
         deps = self._deps
-        op_id = operation_id("TRANSACTION_REFUND_REQUESTED", payload)
         try:
-            try:
-                request = TransactionRefundRequested.parse(payload)
-            except PayloadError as exc:
-                raise incomplete_request(exc) from exc
-            target = await deps.target(saleor_api_url, request)
-            existing = await deps.journal.get(saleor_api_url, op_id)
-            if existing is not None and existing.state is not JournalState.FAILURE:
-                return await reenter(deps, target, existing)
-            if existing is not None:
-                await deps.journal.forget(existing)  # it moved nothing: this is a new try
+            started = await start(
+                deps,
+                saleor_api_url,
+                "TRANSACTION_REFUND_REQUESTED",
+                TransactionRefundRequested,
+                payload,
+            )
+            if started.replay is not None:
+                return started.replay
+            op_id, target = started.op_id, started.target
             self._check(target)
             record, now = target.record, deps.clock()
             if refund_allowed_now(record, now):
