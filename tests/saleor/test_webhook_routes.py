@@ -22,13 +22,13 @@ from saleor_up2pay.saleor.definitions import WEBHOOKS, definition_for_event
 from saleor_up2pay.saleor.webhooks import WebhookContext, verify_request
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.sessions import (
-    PaymentSession,
     SessionRepository,
     reference_index_key,
 )
 from saleor_up2pay.wiring import WEBHOOK_HANDLERS
 from tests.conftest import RECORDED, require_shared
 from tests.fakes.fake_saleor import FakeSaleor, Installation, running
+from tests.support.sessions import session_of
 
 RECORDED_API_URL = "http://localhost:58001/graphql/"
 APP_DELETED = definition_for_event("APP_DELETED")
@@ -54,25 +54,6 @@ def app_deleted_payload(app_id: str) -> dict[str, Any]:
         "issuingPrincipal": {"__typename": "User", "id": "VXNlcjoyMQ==", "email": "a@b.c"},
         "app": {"id": app_id, "identifier": "saleor.app.up2pay", "isActive": False},
     }
-
-
-def session_of(saleor_api_url: str, reference: str) -> PaymentSession:
-    return PaymentSession(
-        reference=reference,
-        saleor_api_url=saleor_api_url,
-        transaction_id="VHJhbnNhY3Rpb25JdGVtOjE=",
-        source_type="Checkout",
-        source_id="Q2hlY2tvdXQ6MQ==",
-        channel="channel-eur",
-        method="APETIZ",
-        amount=Decimal("20.00"),
-        currency="EUR",
-        action_type="CHARGE",
-        return_url="https://shop.example/checkout",
-        config_id="default",
-        environment="sandbox",
-        idempotency_key="2de1b1d8-2a90-41f0-b38a-533bf96730a2",
-    )
 
 
 async def job_ids(services: Services) -> AsyncIterator[str]:

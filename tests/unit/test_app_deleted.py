@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.saleor.apl import AuthData
 from saleor_up2pay.saleor.ids import SaleorApiUrl
@@ -11,31 +9,13 @@ from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions import app_deleted
 from saleor_up2pay.transactions.legs import LegRepository
-from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.up2pay.models import Leg
+from tests.support.sessions import session_of
 from tests.unit.order_action_fakes import stored_leg
 
 GONE = SaleorApiUrl("https://shop.example/graphql/")
 KEPT = SaleorApiUrl("https://other.example/graphql/")
-
-
-def session(url: str, reference: str) -> PaymentSession:
-    return PaymentSession(
-        reference=reference,
-        saleor_api_url=url,
-        transaction_id="VHJhbnNhY3Rpb25JdGVtOjE=",
-        source_type="Checkout",
-        source_id="Q2hlY2tvdXQ6MQ==",
-        channel="channel-eur",
-        method="APETIZ",
-        amount=Decimal("20.00"),
-        currency="EUR",
-        action_type="CHARGE",
-        return_url="https://shop.example/return",
-        config_id="default",
-        environment="sandbox",
-        idempotency_key="key-" + reference,
-    )
 
 
 def delivery(url: str) -> WebhookContext:
@@ -56,7 +36,7 @@ class TestAppDeleted:
         sessions = SessionRepository(services.redis)
         for url, reference in ((GONE, "R" + "1" * 19), (KEPT, "R" + "2" * 19)):
             await services.auth_store.set(AuthData(url, token="t", app_id="a", jwks="{}"))
-            await sessions.create(session(url, reference))
+            await sessions.create(session_of(url, reference))
             await services.job_queue.enqueue("ipn.report", {}, job_id=f"ipn:{instance_id(url)}:1")
         await stored_leg(services, Leg.APETIZ, "20.00")  # on GONE
 
