@@ -22,6 +22,7 @@ from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import Redis
 from saleor_up2pay.saleor.apl import AuthStore
+from saleor_up2pay.saleor.batching import MutationBatcher
 from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.signature import JwksVerifier
 from saleor_up2pay.secretbox import SecretBox
@@ -84,6 +85,8 @@ class Services:
     """Public keys IPN and browser-return signatures are checked with."""
     problems: ProblemBoard = field(init=False)
     """What the merchant must look at: kept per instance and raised as Saleor App problems."""
+    saleor_batcher: MutationBatcher = field(init=False)
+    """Concurrent leg reports to one Saleor instance share requests (aliased mutations)."""
 
     def __post_init__(self) -> None:
         self.auth_store = AuthStore(self.redis, self.secretbox)
@@ -93,6 +96,9 @@ class Services:
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
         self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)
+        self.saleor_batcher = MutationBatcher(
+            max_mutations=self.settings.saleor_mutations_per_request
+        )
 
     async def saleor_client(self, saleor_api_url: str) -> SaleorClient | None:
         """The GraphQL client of an installed Saleor instance (None: not installed)."""

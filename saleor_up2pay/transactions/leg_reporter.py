@@ -177,7 +177,10 @@ class LegReporter:
         """The instance's :class:`TransactionEventReporter` (not installed: retried later)."""
         try:
             return await TransactionEventReporter.for_instance(
-                self.services.auth_store, self.services.http, SaleorApiUrl(saleor_api_url)
+                self.services.auth_store,
+                self.services.http,
+                SaleorApiUrl(saleor_api_url),
+                self.services.saleor_batcher,
             )
         except AppNotInstalled as exc:
             raise ReportNotPossible(str(exc)) from exc
