@@ -19,8 +19,8 @@ the outcome of a deferred refund. It owns how Saleor's answers are read, and kee
   (the name and metadata are still written, each with its own mutation);
 - ``NOT_FOUND``: Saleor no longer has the item; raised as :class:`TransactionItemNotFound` so the
   caller decides (retry a few times, give up, drop);
-- HTTP 401 (the token was revoked or replaced): the process's cached token of the instance is
-  dropped (:meth:`~.apl.AuthStore.forget_token`) and the error raised;
+- HTTP 401 or ``PermissionDenied`` (the token was revoked or replaced): the process's cached
+  token of the instance is dropped (:meth:`~.apl.AuthStore.forget_token`) and the error raised;
 - transport failures and anything else raise (the job queue retries).
 
 With a :class:`~.batching.MutationBatcher`, concurrent reports to one instance share requests
@@ -97,7 +97,8 @@ class TransactionEventReporter:
                 return await self.batcher.mutate(self.client, document, variables, result_field)
             return await self.client.mutate(document, variables, result_field)
         except SaleorGraphQLError as exc:
-            if exc.status == 401 and self.auth_store is not None:
+            refused = exc.status == 401 or "PermissionDenied" in exc.codes
+            if refused and self.auth_store is not None:
                 self.auth_store.forget_token(self.client.saleor_api_url)
             raise
 

@@ -1,4 +1,5 @@
-"""Concurrent leg reports to one Saleor share requests (aliased mutations), each with its own fate.
+"""Concurrent leg reports to one Saleor share requests (aliased mutations), each with its own fate;
+the report job's closing step when the leg changed meanwhile.
 
 Against the schema-validating fake Saleor, which runs aliased mutations the way Saleor 3.23 does
 (each field on its own, at most 4 mutations a request).
@@ -7,11 +8,14 @@ Against the schema-validating fake Saleor, which runs aliased mutations the way 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from saleor_up2pay.activity import ActivityLog
 from saleor_up2pay.jobs import DUE_KEY, Worker
 from saleor_up2pay.saleor.batching import MutationBatcher
+from saleor_up2pay.saleor.event_reporter import TransactionEventReporter
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import receive_ipn
 from saleor_up2pay.transactions.legs import LegRepository
@@ -136,3 +140,33 @@ async def test_saleor_down_fails_every_report_of_the_request(
         leg = await legs.get_by_numtrans(installed.api_url, f"72251{number:04d}")
         assert leg is not None
         assert leg.reported
+
+
+async def test_a_leg_changed_during_its_report_keeps_both_changes(
+    services: Services,
+    installed: SaleorWorld,
+    worker: Worker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order action writes the leg while Saleor takes its report: the leg ends reported and
+    keeps what the action wrote (the closing script sees the change and falls back)."""
+    session = await new_session(services, installed, total="10.00")
+    legs = LegRepository(services.redis)
+    real_report = TransactionEventReporter.report
+
+    async def report_meanwhile(self: TransactionEventReporter, *args: Any, **kwargs: Any) -> Any:
+        await legs.update(installed.api_url, "722520000", lambda r: r.with_refund(Decimal("1")))
+        return await real_report(self, *args, **kwargs)
+
+    monkeypatch.setattr(TransactionEventReporter, "report", report_meanwhile)
+    await receive_ipn(services, ipn(session.reference, amount_cents=1000, numtrans="722520000"))
+    await worker.run_once()
+    leg = await legs.get_by_numtrans(installed.api_url, "722520000")
+    assert leg is not None
+    assert leg.reported
+    assert leg.refunded_amount == Decimal("1")
+    latest = await ActivityLog(services.redis).latest(installed.api_url)
+    assert latest[0].outcome == "reported:created"
+    # The reference lock is released: a sibling leg may be reported.
+    locked = [k for k in await services.redis.keys("*lock*") if session.reference in str(k)]
+    assert locked == []
