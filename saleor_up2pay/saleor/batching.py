@@ -155,7 +155,8 @@ def batch_document(documents: tuple[str, ...]) -> BatchDocument:
             *fragments.values(),
         )
     )
-    return BatchDocument(print_ast(document), tuple(aliases), tuple(renamed))
+    # One line: the documents hold no string literals, so whitespace can be squeezed.
+    return BatchDocument(" ".join(print_ast(document).split()), tuple(aliases), tuple(renamed))
 
 
 @dataclass
