@@ -100,7 +100,12 @@ class TestTokenCache:
         await store.set(auth(URL_A, token="tok-1"))
         decrypted: list[str] = []
         real = box.decrypt
-        monkeypatch.setattr(box, "decrypt", lambda text: decrypted.append(text) or real(text))
+
+        def counting(text: str) -> str:
+            decrypted.append(text)
+            return real(text)
+
+        monkeypatch.setattr(box, "decrypt", counting)
         for _ in range(3):
             found = await store.get(URL_A)
             assert found is not None
@@ -127,7 +132,12 @@ class TestTokenCache:
         await store.get(URL_B)
         decrypted: list[str] = []
         real = box.decrypt
-        monkeypatch.setattr(box, "decrypt", lambda text: decrypted.append(text) or real(text))
+
+        def counting(text: str) -> str:
+            decrypted.append(text)
+            return real(text)
+
+        monkeypatch.setattr(box, "decrypt", counting)
         store.forget_token(URL_A)
         await store.get(URL_A)
         await store.get(URL_B)
