@@ -251,7 +251,7 @@ class MutationBatcher:
             self.requests_sent += 1
             try:
                 result = await client.mutate(call.document, call.variables, call.result_field)
-            except SaleorError as exc:
+            except Exception as exc:  # this call's own failure, whatever it is
                 _fail(call, exc)
             else:
                 _succeed(call, result)
@@ -263,18 +263,25 @@ class MutationBatcher:
                 if own in call.variables:
                     variables[renamed] = call.variables[own]
         label = f"{len(calls)} aliased mutations ({', '.join(sorted({c.document for c in calls}))})"
+        try:
+            encoded = client.encode(batch.query, variables)
+        except (TypeError, ValueError):  # one call's variables cannot be sent: only it fails
+            for call in calls:
+                await self._send_checked(client, [call])
+            return
         self.requests_sent += 1
-        status, answer = await client.post(batch.query, variables, label=label)
+        status, answer = await client.post_encoded(encoded, label=label)
         data = answer.get("data")
         errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
-        if not isinstance(data, dict):
+        unplaced = [e for e in errors if not e.get("path")]
+        if not isinstance(data, dict) or unplaced:
             limit = _limit_in(errors)
             if limit is not None and limit < len(calls):
                 self._limits[client.saleor_api_url] = limit
                 for start in range(0, len(calls), limit):
                     await self._send_checked(client, calls[start : start + limit])
                 return
-            first = errors[0].get("message") if errors else None
+            first = (unplaced or errors)[0].get("message") if errors else None
             error = SaleorGraphQLError(
                 f"{label}: {first or f'Saleor answered HTTP {status} without data'}",
                 errors,

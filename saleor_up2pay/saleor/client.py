@@ -111,9 +111,18 @@ class SaleorClient:
         (a batch of aliased mutations reads them per alias). ``label`` names the request in
         error messages (never the token).
         """
-        body = json.dumps(
+        return await self.post_encoded(self.encode(query, variables), label=label)
+
+    @staticmethod
+    def encode(query: str, variables: dict[str, Any] | None) -> bytes:
+        """The request body; raises ``ValueError``/``TypeError`` for a value JSON cannot carry
+        exactly (a ``Decimal`` with more digits than a float keeps...)."""
+        return json.dumps(
             {"query": query, "variables": variables or {}}, default=_encode_decimal
         ).encode()
+
+    async def post_encoded(self, body: bytes, *, label: str) -> tuple[int, dict[str, Any]]:
+        """:meth:`post` with the body already encoded (:meth:`encode`)."""
         try:
             response = await self._http.post(
                 self.saleor_api_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -142,3 +143,46 @@ async def test_transport_failure_fails_every_call(http: list[httpx.AsyncClient])
         return_exceptions=True,
     )
     assert all(type(r).__name__ == "SaleorTransportError" for r in results)
+
+
+async def test_a_report_that_cannot_be_encoded_fails_alone(http: list[httpx.AsyncClient]) -> None:
+    """An amount JSON cannot carry exactly fails its own call; the others are sent."""
+    saleor = Saleor({})
+    client = client_for(http, saleor)
+    batcher = MutationBatcher(max_mutations=4, window=5.0)
+    bad = {**report("2"), "amount": Decimal("0.1000000000000000000001")}
+    results = await asyncio.gather(
+        *(
+            batcher.mutate(client, "transaction_event_report", variables, "transactionEventReport")
+            for variables in (report("1"), bad, report("3"), report("4"))
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], ValueError)
+    assert [isinstance(r, dict) for r in results] == [True, False, True, True]
+
+
+async def test_an_error_about_the_whole_request_fails_every_call(
+    http: list[httpx.AsyncClient],
+) -> None:
+    """A top-level error with no path (not about one alias) is every call's error, as it would
+    have been for each alone."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"data": {"m0": None, "m1": None}, "errors": [{"message": "Invalid token."}]}
+        return httpx.Response(200, content=json.dumps(body).encode())
+
+    transport = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    http.append(transport)
+    client = SaleorClient(transport, API_URL, "app-token-123")
+    batcher = MutationBatcher(max_mutations=2, window=5.0)
+    results = await asyncio.gather(
+        *(
+            batcher.mutate(client, "transaction_event_report", report(p), "transactionEventReport")
+            for p in "12"
+        ),
+        return_exceptions=True,
+    )
+    assert [str(r) for r in results] == [
+        "2 aliased mutations (transaction_event_report): Invalid token."
+    ] * 2
