@@ -27,12 +27,13 @@ round trips in the common case (an accepted voucher leg), every key of the leg's
 
 1. :meth:`LegReporter.begin` — one script: the session, the leg (stored from the job's copy if a
    crash lost it), whether it is reported already, the reference lock (``SET NX PX``), the
-   installation (its token is decrypted at most every 30 s per process), whether a problem about
-   the leg is open and how many legs the reference has;
+   installation (its token is decrypted at most every 30 s per process) and how many legs the
+   reference has;
 2. the GraphQL report (:class:`~saleor_up2pay.saleor.event_reporter.TransactionEventReporter`,
    shared with concurrent reports of the instance);
 3. :meth:`LegReporter.report_leg`'s closing script — the leg marked reported (compare-and-set
-   against what step 1 read), its ``ipn`` activity line, and the lock released.
+   against what step 1 read), its ``ipn`` activity line, the lock released, and whether a
+   problem the report resolves is open (only then is the problem board called).
 
 The legs of the item are read only for a leg that is not accepted (whether it follows a success),
 held refusals are woken only when the reference has other legs, and the problem board is touched
@@ -108,12 +109,11 @@ return 0
 
 
 # Starts a report. KEYS: session, leg, legs of the reference, legs of the item (or the leg key
-# again when ARGV[6] ~= '1'), reference lock, installation, problems. ARGV: the job's leg JSON,
-# S, the job's leg status, lock token, lock TTL (ms), '1' when KEYS[4] is an item index, then the
-# problem fields the report resolves. Returns {state, leg, session, problems open (0/1), legs of
-# the reference, installation hash as a flat list...}; state is 'no_session', 'done' (reported
-# with that status already: nothing to do), 'locked' (another leg of the reference is being
-# reported) or 'ok' (the lock is ours).
+# again when ARGV[6] ~= '1'), reference lock, installation. ARGV: the job's leg JSON, S, the
+# job's leg status, lock token, lock TTL (ms), '1' when KEYS[4] is an item index. Returns
+# {state, leg, session, legs of the reference, installation hash as a flat list...}; state is
+# 'no_session', 'done' (reported with that status already: nothing to do), 'locked' (another leg
+# of the reference is being reported) or 'ok' (the lock is ours).
 _BEGIN = LuaScript("""
 local session = redis.call('GET', KEYS[1])
 if not session then return {'no_session'} end
@@ -127,25 +127,26 @@ if stored['reported'] == true and stored['status'] == ARGV[3] then return {'done
 if not redis.call('SET', KEYS[5], ARGV[4], 'NX', 'PX', ARGV[5]) then
   return {'locked', leg, session}
 end
-local open = 0
-for _, value in ipairs(redis.call('HMGET', KEYS[7], unpack(ARGV, 7))) do
-  if value then open = 1 end
-end
-local result = {'ok', leg, session, open, redis.call('SCARD', KEYS[3])}
+local result = {'ok', leg, session, redis.call('SCARD', KEYS[3])}
 for _, value in ipairs(redis.call('HGETALL', KEYS[6])) do table.insert(result, value) end
 return result
 """)
 
-# Ends a report. KEYS: leg, reference lock, activity list. ARGV: the leg as read at the start,
-# the leg marked reported, lock token, activity line, activity length. Nothing is written (and the
-# lock stays) unless the leg is still what was read: returns 1 when written.
+# Ends a report. KEYS: leg, reference lock, activity list, problems. ARGV: the leg as read at the
+# start, the leg marked reported, lock token, activity line, activity length, then the problem
+# fields the report resolves. Nothing is written (and the lock stays) unless the leg is still
+# what was read. Returns {1 when written, 1 when one of those problems is open}.
 _FINISH = LuaScript("""
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('LPUSH', KEYS[3], ARGV[4])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1
+local open = 0
+for _, value in ipairs(redis.call('HMGET', KEYS[4], unpack(ARGV, 6))) do
+  if value then open = 1 end
+end
+return {1, open}
 """)
 
 
@@ -162,6 +163,7 @@ class ReportStart:
     lock_key: str = ""
     token: str = field(default="", repr=False)
     problems_open: bool = False
+    """A problem the report resolves is open (read again by the closing script)."""
     reference_legs: int = 0
     released: bool = False
     """The lock was released by the closing script."""
@@ -271,7 +273,6 @@ class LegReporter:
             tx_key or leg_key,
             lock_key,
             auth_key(url),
-            problems_key(url),
         ]
         args = [
             queued.model_dump_json(),
@@ -280,7 +281,6 @@ class LegReporter:
             token,
             max(1, int(seconds * 1000)),
             "1" if tx_key else "0",
-            *reported_problem_keys(queued),
         ]
         answer = cast("list[Any]", await _BEGIN(self.services.redis, keys, args))
         state = cast("Literal['ok', 'locked', 'no_session', 'done']", str(answer[0]))
@@ -296,9 +296,8 @@ class LegReporter:
             token=token,
         )
         if state == "ok":
-            start.problems_open = bool(int(answer[3]))
-            start.reference_legs = int(answer[4])
-            flat = [str(value) for value in answer[5:]]
+            start.reference_legs = int(answer[3])
+            flat = [str(value) for value in answer[4:]]
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
             start.auth = self.services.auth_store.from_fields(fields) if fields else None
         return start
@@ -399,24 +398,32 @@ class LegReporter:
             "outcome": f"reported:{outcome}",
             "message": f"{variables['type']} on {item_name(record.leg)}",
         }
-        written = raw is not None and await _FINISH(
-            self.services.redis,
-            [
-                leg_keys(record)[0],
-                start.lock_key,
-                activity_key(record.saleor_api_url),
-            ],
-            [
-                raw,
-                record.model_copy(update={"reported": True}).model_dump_json(),
-                start.token,
-                ipn_activity_entry(record, session.channel, **activity).model_dump_json(),
-                ACTIVITY_MAX_ENTRIES,
-            ],
-        )
+        written = False
+        if raw is not None:
+            written, open_problems = await _FINISH(
+                self.services.redis,
+                [
+                    leg_keys(record)[0],
+                    start.lock_key,
+                    activity_key(record.saleor_api_url),
+                    problems_key(record.saleor_api_url),
+                ],
+                [
+                    raw,
+                    record.model_copy(update={"reported": True}).model_dump_json(),
+                    start.token,
+                    ipn_activity_entry(record, session.channel, **activity).model_dump_json(),
+                    ACTIVITY_MAX_ENTRIES,
+                    *reported_problem_keys(record),
+                ],
+            )
+            start.problems_open = bool(open_problems)
         if written:
             start.released = True
-        else:  # the leg changed meanwhile (an order action): read, change, compare-and-set
+        else:
+            # The leg changed meanwhile (an order action): read, change, compare-and-set; the
+            # open problems were not read, so the board looks.
+            start.problems_open = True
             await self.legs.update(
                 record.saleor_api_url,
                 record.numtrans,
