@@ -1,4 +1,5 @@
-"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``).
+"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``; each web
+worker of ``saleor-up2pay serve --workers N`` uses :func:`serve_app`).
 
 This is where the app is assembled: the services (typed collaborators, :mod:`.services`), the
 ``{event: handler}`` map of the webhook routes and the ``{job kind: handler}`` map of the worker
@@ -97,6 +98,19 @@ async def _run(
         await worker.stop(grace_seconds=settings.worker_grace_seconds)
         await built.http.aclose()
         await handle.close()
+
+
+def serve_app() -> FastAPI:
+    """A web worker's app under ``saleor-up2pay serve --workers N`` (uvicorn imports it by name
+    and calls it once per worker process).
+
+    The settings are read again from the environment the ``serve`` process prepared; the job
+    worker is not started here (``serve`` runs exactly one beside the web workers, or none with
+    ``--no-worker``), and ``/metrics`` adds up the counts of every process of the group.
+    """
+    settings = load_settings()
+    metrics.join_multiprocess()
+    return create_app(settings, worker_process=True, run_jobs=False)
 
 
 def create_app(
