@@ -150,6 +150,7 @@ def create_app(
     )
     install_error_handlers(app)
     up2pay_routes.install_ipn(app)  # the IPN, ahead of the router (inside the limits)
+    saleor_webhooks.install_webhooks(app, webhook_handlers)  # Saleor's deliveries, likewise
     install_limits(app)  # body limits per route and nosniff, before any route reads
     app.include_router(health.router)
     app.include_router(metrics_route.router)
