@@ -686,9 +686,10 @@ async def _run(bench: Bench, folder: Path) -> int:
         # A report that timed out on the silent Saleor is retried an hour later (not in the run).
         "JOB_RETRY_BASE_SECONDS": "3600",
         "JOB_RETRY_MAX_SECONDS": "3600",
-        # --workers: the app and the bare endpoint get the same number of web workers.
-        "WEB_CONCURRENCY": str(args.workers),
     }
+    # --workers: the app and the bare endpoint get the same number of web workers (not the fake
+    # Saleor: uvicorn.run reads WEB_CONCURRENCY itself).
+    served_env = {**env, "WEB_CONCURRENCY": str(args.workers)}
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=folder / "var",
@@ -729,7 +730,7 @@ async def _run(bench: Bench, folder: Path) -> int:
         server(
             "bare",
             bare_cmd,
-            {**env, "PORT": str(bare_port), "APP_URL": f"http://127.0.0.1:{bare_port}"},
+            {**served_env, "PORT": str(bare_port), "APP_URL": f"http://127.0.0.1:{bare_port}"},
             f"http://127.0.0.1:{bare_port}",
             folder / "bare.log",
             folder,
@@ -737,7 +738,7 @@ async def _run(bench: Bench, folder: Path) -> int:
         server(
             "app",
             app_cmd,
-            {**env, "PORT": str(app_port), "APP_URL": f"http://127.0.0.1:{app_port}"},
+            {**served_env, "PORT": str(app_port), "APP_URL": f"http://127.0.0.1:{app_port}"},
             f"http://127.0.0.1:{app_port}",
             folder / "app.log",
             folder,

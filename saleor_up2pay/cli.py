@@ -56,8 +56,9 @@ def _serve(args: argparse.Namespace) -> int:
             _serve_workers(settings, overrides, workers, run_jobs=not args.no_worker, **options)
         else:
             app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
-            # jobs run in a child process (or, with --no-worker, in `worker` processes)
-            uvicorn.run(app, **options)
+            # jobs run in a child process (or, with --no-worker, in `worker` processes);
+            # workers=1 said explicitly: uvicorn would read WEB_CONCURRENCY itself.
+            uvicorn.run(app, workers=1, **options)
     finally:  # reached when uvicorn returns (a failed start, or --workers); see release()
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
