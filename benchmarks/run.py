@@ -668,7 +668,9 @@ async def _run(bench: Bench, folder: Path) -> int:
     base_env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("UP2PAY_", "SALEOR_", "REDIS_", "LOG_", "JOB_", "APP_"))
+        if not key.startswith(
+            ("UP2PAY_", "SALEOR_", "REDIS_", "LOG_", "JOB_", "APP_", "WEB_CONCURRENCY")
+        )
     }
     env = {
         **base_env,
