@@ -34,8 +34,8 @@ item would stay pending forever or count twice. A ``*_REQUEST`` is also final fo
 when the legs Up2pay confirmed cover the total.
 
 Redis: one script reads the session and its browser-return hint, then the legs of its reference
-are read (two round trips, one when there is no leg yet); the installation comes from the
-webhook layer's short cache.
+are read (the set, then the records: three round trips in all, two when there is no leg yet);
+the installation comes from the webhook layer's short cache.
 """
 
 from __future__ import annotations
