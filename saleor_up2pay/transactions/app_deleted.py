@@ -68,7 +68,8 @@ async def handle(services: Services, ctx: WebhookContext) -> InstanceForgotten:
     redis, url = services.redis, ctx.saleor_api_url
     references = await _session_references(redis, url)
     deleted = await purge_instance(redis, url)
-    await services.auth_store.delete(url)
+    await services.auth_store.delete(url)  # also drops this process's cached installation
+    services.configurations.forget(url)
     references_deleted = await forget_references(redis, url, references)
     jobs_dropped = await services.job_queue.drop_scope(instance_id(url))
     log.info(

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from saleor_up2pay.activity import MAX_ENTRIES, ActivityEntry, activity_key
 from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis, instance_key
 
 SESSION_TTL = timedelta(days=400)
@@ -64,8 +65,9 @@ end
 return {url}
 """)
 
-# KEYS = idempotency key, session, session-tx, reference index; ARGV = reference, session JSON,
-# API URL, TTL (s), session key prefix. Returns the existing session's JSON, or nil once written.
+# KEYS = idempotency key, session, session-tx, reference index, activity list; ARGV = reference,
+# session JSON, API URL, TTL (s), session key prefix, activity entry JSON ('' for none), activity
+# length cap. Returns the existing session's JSON, or nil once written (with its activity line).
 _CREATE = LuaScript("""
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
   local existing = redis.call('GET', ARGV[5] .. redis.call('GET', KEYS[1]))
@@ -75,7 +77,19 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
 redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[5], ARGV[6])
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
+end
 return false
+""")
+
+# KEYS[1] = a session index (session-tx); ARGV = session key prefix, browser-return key prefix
+# (both of the same instance). Returns {} (no session) or {session JSON or nil, outcome or nil}.
+_BY_INDEX = LuaScript("""
+local reference = redis.call('GET', KEYS[1])
+if not reference then return {} end
+return {redis.call('GET', ARGV[1] .. reference), redis.call('GET', ARGV[2] .. reference)}
 """)
 
 _KNOWN_URLS: dict[str, None] = {}
@@ -173,12 +187,15 @@ class SessionRepository:
             pipe.set(reference_index_key(session.reference), url, ex=self._ttl)
             await pipe.execute()
 
-    async def create(self, session: PaymentSession) -> tuple[PaymentSession, bool]:
+    async def create(
+        self, session: PaymentSession, *, activity: ActivityEntry | None = None
+    ) -> tuple[PaymentSession, bool]:
         """Save a new session unless one exists for its idempotency key.
 
-        Returns ``(session, created)``: on a race between two identical initialize calls, the
-        loser gets the winner's session (and so the same reference and form). One Redis round
-        trip (a script claims the idempotency key and writes the session and its indexes).
+        Returns ``(session, created)``: on a repeated initialize call (or a race between two
+        identical ones), the session stored first (and so the same reference and form). One
+        Redis round trip: a script claims the idempotency key, writes the session and its
+        indexes and, when created, the ``activity`` line on the instance's activity log.
         """
         url = session.saleor_api_url
         found = await _CREATE(
@@ -188,6 +205,7 @@ class SessionRepository:
                 self._session_key(url, session.reference),
                 instance_key(url, "session-tx", session.transaction_id),
                 reference_index_key(session.reference),
+                activity_key(url),
             ],
             [
                 session.reference,
@@ -195,6 +213,8 @@ class SessionRepository:
                 url,
                 self._ttl,
                 self._session_key(url, ""),
+                activity.model_dump_json() if activity is not None else "",
+                MAX_ENTRIES,
             ],
         )
         if found:
@@ -240,6 +260,25 @@ class SessionRepository:
             instance_key(saleor_api_url, "session-tx", transaction_id)
         )
         return await self.get(saleor_api_url, str(reference)) if reference else None
+
+    async def by_transaction_with_return(
+        self, saleor_api_url: str, transaction_id: str
+    ) -> tuple[PaymentSession | None, str | None]:
+        """``(session of a Saleor transaction item, its last verified browser return)``, in one
+        Redis round trip (a script follows the index); ``(None, None)`` when there is none."""
+        found = await _BY_INDEX(
+            self._redis,
+            [instance_key(saleor_api_url, "session-tx", transaction_id)],
+            [
+                self._session_key(saleor_api_url, ""),
+                instance_key(saleor_api_url, "session-return", ""),
+            ],
+        )
+        raw = found[0] if found else None
+        if not raw:
+            return None, None
+        outcome = found[1] if len(found) > 1 else None
+        return PaymentSession.model_validate_json(raw), str(outcome) if outcome else None
 
     async def get_by_idempotency_key(
         self, saleor_api_url: str, idempotency_key: str
