@@ -582,7 +582,12 @@ async def end_to_end(
         return int((await stats(client)).get("transactionEventReport", 0))
 
     def worker_cpu() -> float:
+        """CPU of serve's children: the job worker (and the idle resource tracker); with
+        ``--workers`` above 1 the web workers are children too, and this is no longer it."""
         return sum(cpu_seconds(child) for child in _children(app.pid))
+
+    if getattr(bench.args, "workers", 1) != 1:
+        print("  (worker CPU per report includes the web workers: measure it with --workers 1)")
 
     samples: list[tuple[float, int, int]] = []
     async with httpx.AsyncClient(timeout=10) as client:
