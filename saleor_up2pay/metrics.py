@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from prometheus_client import (
@@ -46,6 +47,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from saleor_up2pay.redis_store import Redis
+
+if TYPE_CHECKING:
+    from saleor_up2pay.jobs import JobQueue
 
 __all__ = ["CONTENT_TYPE_LATEST", "install", "prepare_multiprocess", "redis_families", "render"]
 
@@ -151,22 +155,16 @@ class _Fixed(Collector):
         return self._families
 
 
-async def redis_families(redis: Redis, kinds: Iterable[str]) -> list[Metric]:
-    """The gauges read from Redis now: two round trips whatever the queue's size."""
-    from saleor_up2pay.jobs import DEAD_KEY, DUE_KEY, kind_key  # noqa: PLC0415
+async def redis_families(redis: Redis, kinds: Iterable[str], queue: JobQueue) -> list[Metric]:
+    """The gauges read from Redis now: two pipelined batches whatever the queue's size (the
+    queue's figures are summed over its shards, :meth:`~saleor_up2pay.jobs.JobQueue.stats`)."""
     from saleor_up2pay.problems import problems_key  # noqa: PLC0415
     from saleor_up2pay.saleor.apl import INSTANCES_KEY  # noqa: PLC0415
 
     kinds = sorted(kinds)
     now = time.time()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zcount(DUE_KEY, "-inf", repr(now))
-        pipe.llen(DEAD_KEY)
-        pipe.smembers(INSTANCES_KEY)
-        for kind in kinds:
-            pipe.zcard(kind_key(kind))
-            pipe.zrange(kind_key(kind), 0, 0, withscores=True)
-        due, dead, instances, *per_kind = await pipe.execute()
+    due, dead, per_kind = await queue.stats(kinds)
+    instances = await redis.smembers(INSTANCES_KEY)
     urls = sorted(str(url) for url in instances)
     counts: list[int] = []
     if urls:
@@ -184,9 +182,9 @@ async def redis_families(redis: Redis, kinds: Iterable[str]) -> list[Metric]:
         labels=["kind"],
     )
     for index, kind in enumerate(kinds):
-        size, first = per_kind[2 * index], per_kind[2 * index + 1]
+        size, first = per_kind[index]
         queued.add_metric([kind], float(size))
-        oldest.add_metric([kind], max(0.0, now - float(first[0][1])) if first else 0.0)
+        oldest.add_metric([kind], max(0.0, now - first) if first is not None else 0.0)
     problems = GaugeMetricFamily(
         "up2pay_open_problems",
         "Problems open on the merchant's board, by Saleor instance.",

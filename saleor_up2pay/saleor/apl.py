@@ -3,7 +3,9 @@
 One hash per instance under ``instance_key(saleor_api_url, "auth")``, so uninstalling
 (``purge_instance``) removes it with the rest of the instance's data. The app token is encrypted
 with the SecretBox; the API URL, app id and JWKS are not secret. The set ``up2pay:instances``
-lists the installed API URLs (for :meth:`AuthStore.all`).
+lists the installed API URLs (for :meth:`AuthStore.all`); it is global (another hash slot than
+the instance's keys on a Redis Cluster), so it is written after the hash and cleaned before it:
+an URL listed without a hash is skipped by :meth:`AuthStore.all`.
 """
 
 from __future__ import annotations
@@ -77,18 +79,16 @@ class AuthStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping=mapping)
-            pipe.sadd(INSTANCES_KEY, auth.saleor_api_url)
             await pipe.execute()
+        await self._redis.sadd(INSTANCES_KEY, auth.saleor_api_url)
 
     async def set_jwks(self, saleor_api_url: str, jwks: str) -> None:
         """Replace only the JWKS of an installed instance (no-op when it is not installed)."""
         await self._redis.eval(_SET_IF_EXISTS, 1, auth_key(saleor_api_url), "jwks", jwks)
 
     async def delete(self, saleor_api_url: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(auth_key(saleor_api_url))
-            pipe.srem(INSTANCES_KEY, saleor_api_url)
-            await pipe.execute()
+        await self._redis.srem(INSTANCES_KEY, saleor_api_url)
+        await self._redis.delete(auth_key(saleor_api_url))
 
     async def all(self) -> list[AuthData]:
         urls = cast("set[str]", await self._redis.smembers(INSTANCES_KEY))

@@ -375,3 +375,9 @@ class LegRepository:
     ) -> None:
         """Remember the card-complement item of ``reference``."""
         await self._redis.set(_complement_key(saleor_api_url, reference), transaction_id)
+
+
+def legs_tx_prefix(saleor_api_url: str) -> str:
+    """The transaction-index key of an item is this prefix and its id (for the IPN intake, which
+    learns the item from the session inside its script)."""
+    return _tx_key(saleor_api_url, "")

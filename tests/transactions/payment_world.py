@@ -136,7 +136,7 @@ class World:
         return items
 
 
-async def open_world(tmp_path: Path, redis_server: Any, redis: Any) -> AsyncIterator[World]:
+async def open_world(tmp_path: Path, redis_url: str, redis: Any) -> AsyncIterator[World]:
     """Start sandbox, app and fake Saleor; install the app; yield the world."""
     data_dir = tmp_path / "var"
     sandbox_app = create_sandbox_app(SandboxConfig(data_dir=data_dir, ipn_timeout_seconds=5))
@@ -147,7 +147,7 @@ async def open_world(tmp_path: Path, redis_server: Any, redis: Any) -> AsyncIter
             app_url=f"http://127.0.0.1:{app_port}",
             data_dir=data_dir,
             secret_key=SECRET,
-            redis_url=f"unix://{redis_server.socket_file}",
+            redis_url=redis_url,
             sandbox_url=sandbox_url,
             # The storefront the tests return to (returnUrl is checked against it).
             up2pay_storefront_origins=["https://shop.example"],
