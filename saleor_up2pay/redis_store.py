@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.settings import RedisTarget, Settings, parse_redis_url
@@ -296,3 +297,94 @@ async def purge_scope(redis: Redis, scope: str) -> int:
 async def purge_instance(redis: Redis, saleor_api_url: str) -> int:
     """Delete every key stored for one Saleor instance; returns how many were deleted."""
     return await purge_scope(redis, instance_id(saleor_api_url))
+
+
+class ReplicaAckMissing(RedisError):
+    """No replica acknowledged a write within the bounded wait (``WAIT`` answered 0).
+
+    The write is on the primary only: if the primary died now, it would be lost. The IPN route
+    answers 503 (Up2pay sends the IPN again; the intake is idempotent).
+    """
+
+
+REPLICA_CHECK_SECONDS = 5.0
+"""How long ``auto`` trusts what a primary said about its replicas (``INFO replication``)."""
+
+
+class ReplicaAcks:
+    """Makes a script's writes wait for one replica's acknowledgement (``WAIT 1 <ms>``).
+
+    The ``WAIT`` follows the script on the **same connection** (one pipeline: one round trip),
+    as ``WAIT`` counts the replicas that have every write that connection made. On a Redis
+    Cluster the pipeline sends both to the primary owning the script's first key. Modes
+    (REDIS_REPLICA_ACK): ``off``; ``auto`` waits when that primary has a replica connected
+    (asked every :data:`REPLICA_CHECK_SECONDS`); ``required`` always waits. Waiting and getting
+    no acknowledgement raises :class:`ReplicaAckMissing`.
+    """
+
+    def __init__(self, mode: str = "auto", timeout_ms: int = 200) -> None:
+        self.mode = mode
+        self.timeout_ms = timeout_ms
+        self._replicas: dict[str, tuple[float, int]] = {}
+
+    async def run(
+        self,
+        redis: Redis,
+        script: LuaScript,
+        keys: list[str],
+        args: Sequence[str | bytes | int | float],
+    ) -> Any:
+        """Run ``script``; then, when the mode says so, wait for a replica's acknowledgement."""
+        if self.mode == "off" or (
+            self.mode == "auto" and await self.replicas_of(redis, keys[0]) == 0
+        ):
+            return await script(redis, keys, args)
+        for attempt in range(2):
+            node = None
+            async with redis.pipeline(transaction=False) as pipe:
+                script.queue(pipe, keys, args)
+                if isinstance(redis, RedisCluster):
+                    node = redis.get_node_from_key(keys[0])
+                    pipe.execute_command("WAIT", 1, self.timeout_ms, target_nodes=node)
+                else:
+                    pipe.execute_command("WAIT", 1, self.timeout_ms)
+                answer, acked = await pipe.execute(raise_on_error=False)
+            if isinstance(redis, RedisCluster) and node is not None:
+                owner = redis.get_node_from_key(keys[0])
+                if owner is None or owner.name != node.name:
+                    # The slot moved (a failover) while the pipeline ran: the script was sent
+                    # again to the new owner, the WAIT was not; its answer says nothing.
+                    msg = "the slot moved during the write; its acknowledgement is unknown"
+                    raise ReplicaAckMissing(msg)
+            if isinstance(answer, NoScriptError) and attempt == 0:
+                await redis.script_load(script.source)  # then once more, on one connection
+                continue
+            for result in (answer, acked):
+                if isinstance(result, Exception):
+                    raise result
+            if int(acked) < 1:
+                msg = f"no replica acknowledged the write within {self.timeout_ms} ms"
+                raise ReplicaAckMissing(msg)
+            return answer
+        raise AssertionError  # unreachable: the second attempt returns or raises
+
+    async def replicas_of(self, redis: Redis, key: str) -> int:
+        """How many replicas the primary holding ``key`` has connected (cached a few seconds)."""
+        if isinstance(redis, RedisCluster):
+            node = redis.get_node_from_key(key)
+            name = node.name if node is not None else ""
+        else:
+            node, name = None, ""
+        now = time.monotonic()
+        known = self._replicas.get(name)
+        if known is not None and now - known[0] < REPLICA_CHECK_SECONDS:
+            return known[1]
+        if node is not None:
+            info = await redis.info("replication", target_nodes=node)
+        else:
+            info = await redis.info("replication")
+        if node is not None and name in info and isinstance(info[name], dict):
+            info = info[name]
+        count = int(info.get("connected_slaves", 0))
+        self._replicas[name] = (now, count)
+        return count

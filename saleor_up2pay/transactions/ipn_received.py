@@ -315,7 +315,8 @@ async def _intake(
         ",".join(_STATUSES),
         legs_tx_prefix(record.saleor_api_url),
     ]
-    found = await _INTAKE(services.redis, keys, args)
+    # Acknowledged by a replica before the IPN's 200 (REDIS_REPLICA_ACK): ReplicaAckMissing else.
+    found = await services.replica_acks.run(services.redis, _INTAKE, keys, args)
     outcome, session = str(found[0]), str(found[1] or "")
     return outcome, session
 
