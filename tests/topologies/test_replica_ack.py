@@ -41,7 +41,7 @@ def _settings(tmp_path: Path, url: str, ack: str = "auto") -> Settings:
         data_dir=tmp_path / "var",
         secret_key="test-secret-key",
         redis_url=url,
-        redis_replica_ack=ack,  # type: ignore[arg-type]
+        redis_replica_ack=ack,
         redis_replica_ack_ms=300,
         up2pay_public_keys=[str(write_public_key(tmp_path / "keys"))],
     )
