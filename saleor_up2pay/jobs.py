@@ -27,7 +27,7 @@ script (ADR 0005). Per shard:
 
 ``up2pay:{global}:jobs:shards`` lists the scopes that have a shard: a process adds a scope
 before it first writes a job there (then once a minute), and workers re-read the list every
-few seconds, so a worker claims from every shard whichever process queued the job.
+second, so a worker claims from every shard whichever process queued the job.
 :meth:`JobQueue.drop_scope` (APP_DELETED) deletes a scope's shard and takes it off the list.
 
 Enqueueing is one atomic Lua script (the hash and its due time are written together, so a Redis
@@ -92,7 +92,7 @@ log = structlog.get_logger(__name__)
 
 SHARDS_KEY = global_key("jobs", "shards")
 """Set of the scopes that have a queue shard (the global shard is always there)."""
-SHARD_REFRESH_SECONDS = 5.0
+SHARD_REFRESH_SECONDS = 1.0
 """How often a worker re-reads :data:`SHARDS_KEY` (its own process's shards it knows at once)."""
 SHARD_MEMO_SECONDS = 60.0
 """How long a process trusts that a scope it registered is still in :data:`SHARDS_KEY`."""

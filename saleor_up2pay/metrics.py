@@ -13,10 +13,10 @@ Counted in-process (no Redis round trip on the hot paths; ``prometheus-client``)
 - ``up2pay_jobs_run_total{kind,result}`` and ``up2pay_job_duration_seconds{kind}``: job runs
   (``done``, ``failed``, ``rescheduled``, ``dead``, ``no_handler``).
 
-Read from Redis when ``/metrics`` is scraped (:func:`redis_families`, two round trips, no SCAN):
-``up2pay_jobs_queued{kind}``, ``up2pay_jobs_oldest_age_seconds{kind}`` (from the per-kind index of
-:mod:`saleor_up2pay.jobs`), ``up2pay_jobs_due`` (due now, not yet started), ``up2pay_jobs_dead``
-and ``up2pay_open_problems{saleor_api_url}``.
+Read from Redis when ``/metrics`` is scraped (:func:`redis_families`, a few pipelined batches,
+no SCAN): ``up2pay_jobs_queued{kind}``, ``up2pay_jobs_oldest_age_seconds{kind}`` (from the
+per-kind index of :mod:`saleor_up2pay.jobs`, summed over its shards), ``up2pay_jobs_due`` (due
+now, not yet started), ``up2pay_jobs_dead`` and ``up2pay_open_problems{saleor_api_url}``.
 
 Several processes (``serve`` and its worker child, or N servers and M workers on one host) share
 counters through ``PROMETHEUS_MULTIPROC_DIR``: :func:`prepare_multiprocess` sets it up before any
@@ -156,8 +156,9 @@ class _Fixed(Collector):
 
 
 async def redis_families(redis: Redis, kinds: Iterable[str], queue: JobQueue) -> list[Metric]:
-    """The gauges read from Redis now: two pipelined batches whatever the queue's size (the
-    queue's figures are summed over its shards, :meth:`~saleor_up2pay.jobs.JobQueue.stats`)."""
+    """The gauges read from Redis now, whatever the queue's size: the list of queue shards, one
+    pipelined batch over them (:meth:`~saleor_up2pay.jobs.JobQueue.stats`, summed), the
+    installed instances and their problem counts."""
     from saleor_up2pay.problems import problems_key  # noqa: PLC0415
     from saleor_up2pay.saleor.apl import INSTANCES_KEY  # noqa: PLC0415
 

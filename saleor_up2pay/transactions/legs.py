@@ -13,10 +13,10 @@ app creates with ``transactionCreate`` (``transaction_id`` is ``None`` until the
 
 Redis layout (per instance, so APP_DELETED purges it):
 
-- ``up2pay:i:<id>:leg:<numtrans>`` → the record as JSON (created with SET NX: the IPN dedupe);
-- ``up2pay:i:<id>:legs-ref:<reference>`` → set of numtrans;
-- ``up2pay:i:<id>:legs-tx:<transaction id>`` → set of numtrans;
-- ``up2pay:i:<id>:complement-tx:<reference>`` → the complement item's id (one per reference).
+- ``up2pay:i:{<id>}:leg:<numtrans>`` → the record as JSON (created with SET NX: the IPN dedupe);
+- ``up2pay:i:{<id>}:legs-ref:<reference>`` → set of numtrans;
+- ``up2pay:i:{<id>}:legs-tx:<transaction id>`` → set of numtrans;
+- ``up2pay:i:{<id>}:complement-tx:<reference>`` → the complement item's id (one per reference).
 
 API::
 
