@@ -18,9 +18,11 @@ no SCAN): ``up2pay_jobs_queued{kind}``, ``up2pay_jobs_oldest_age_seconds{kind}``
 per-kind index of :mod:`saleor_up2pay.jobs`, summed over its shards), ``up2pay_jobs_due`` (due
 now, not yet started), ``up2pay_jobs_dead`` and ``up2pay_open_problems{saleor_api_url}``.
 
-Several processes (``serve`` and its worker child, or N servers and M workers on one host) share
-counters through ``PROMETHEUS_MULTIPROC_DIR``: :func:`prepare_multiprocess` sets it up before any
-metric exists, and :func:`render` then adds up every process's files.
+Several processes (``serve`` and its worker child, the web workers of ``serve --workers N``, or
+N servers and M workers on one host) share counters through ``PROMETHEUS_MULTIPROC_DIR``:
+:func:`prepare_multiprocess` sets it up before any metric exists (a web worker joins its
+parent's directory with :func:`join_multiprocess`), and :func:`render` then adds up every
+process's files, so ``/metrics`` answered by any web worker counts them all.
 """
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ from saleor_up2pay.redis_store import Redis
 if TYPE_CHECKING:
     from saleor_up2pay.jobs import JobQueue
 
-__all__ = ["CONTENT_TYPE_LATEST", "install", "prepare_multiprocess", "redis_families", "render"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "install",
+    "join_multiprocess",
+    "prepare_multiprocess",
+    "redis_families",
+    "render",
+]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -136,6 +145,14 @@ def prepare_multiprocess(configured: Path | None) -> str | None:
     if values is not None:
         setattr(values, "ValueClass", values.get_value_class())  # noqa: B010
     return made
+
+
+def join_multiprocess() -> None:
+    """A process started by another that prepared the directory (a web worker of ``serve
+    --workers N``): render what every process of the group counted, not only this one."""
+    directory = os.environ.get(MULTIPROC_ENV)  # noqa: TID251 - set by prepare_multiprocess
+    if directory:
+        prepare_multiprocess(Path(directory))
 
 
 def release() -> None:

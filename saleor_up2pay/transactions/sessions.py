@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from saleor_up2pay.activity import MAX_ENTRIES, ActivityEntry, activity_key
 from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis, instance_key
 
 SESSION_TTL = timedelta(days=400)
@@ -57,10 +58,12 @@ def reference_index_key(reference: str) -> str:
     return f"{KEY_PREFIX}ref:{reference}"
 
 
-# KEYS = idempotency key, session, session-tx (one instance's hash tag); ARGV = reference,
-# session JSON, TTL (s), session key prefix. Returns the existing session's JSON, or nil once
-# written. The existing session's key is built from the reference the idempotency key holds: it
-# cannot be declared, and shares the instance's hash tag.
+# KEYS = idempotency key, session, session-tx, activity list (one instance's hash tag); ARGV =
+# reference, session JSON, TTL (s), session key prefix, activity entry JSON ('' for none),
+# activity length cap. Returns the existing session's JSON, or nil once written (with its activity
+# line). The existing session's key is built from the reference the idempotency key holds: it
+# cannot be declared, and shares the instance's hash tag. The global reference index is written
+# beside the script, in the same pipeline (SessionRepository.create).
 _CREATE = LuaScript("""
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   local existing = redis.call('GET', ARGV[4] .. redis.call('GET', KEYS[1]))
@@ -69,7 +72,20 @@ end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[5])
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[6]) - 1)
+end
 return false
+""")
+
+# KEYS[1] = a session index (session-tx); ARGV = session key prefix, browser-return key prefix
+# (both of the same instance: the keys built from them share KEYS[1]'s hash tag). Returns {} (no
+# session) or {session JSON or nil, outcome or nil}.
+_BY_INDEX = LuaScript("""
+local reference = redis.call('GET', KEYS[1])
+if not reference then return {} end
+return {redis.call('GET', ARGV[1] .. reference), redis.call('GET', ARGV[2] .. reference)}
 """)
 
 
@@ -156,27 +172,33 @@ class SessionRepository:
             )
             await pipe.execute()
 
-    async def create(self, session: PaymentSession) -> tuple[PaymentSession, bool]:
+    async def create(
+        self, session: PaymentSession, *, activity: ActivityEntry | None = None
+    ) -> tuple[PaymentSession, bool]:
         """Save a new session unless one exists for its idempotency key.
 
-        Returns ``(session, created)``: on a race between two identical initialize calls, the
-        loser gets the winner's session (and so the same reference and form). One Redis round
-        trip: the global reference index is written (first), pipelined with a script that claims
-        the idempotency key and writes the session and its instance indexes. The loser's index
-        entry names a reference no session has (harmless, it expires); the winner's entry is
-        written again then, in case the winner's own write of it failed.
+        Returns ``(session, created)``: on a repeated initialize call (or a race between two
+        identical ones), the session stored first (and so the same reference and form). One
+        Redis round trip: the global reference index is written (first), pipelined with a script
+        that claims the idempotency key, writes the session and its instance indexes and, when
+        created, the ``activity`` line on the instance's activity log. The loser of a race leaves
+        an index entry naming a reference no session has (harmless, it expires); the stored
+        session's entry is written again then, in case its own write failed.
         """
         url = session.saleor_api_url
         keys = [
             instance_key(url, "session-idem", session.idempotency_key),
             self._session_key(url, session.reference),
             instance_key(url, "session-tx", session.transaction_id),
+            activity_key(url),
         ]
         args: list[str | int] = [
             session.reference,
             session.model_dump_json(),
             self._ttl,
             self._session_key(url, ""),
+            activity.model_dump_json() if activity is not None else "",
+            MAX_ENTRIES,
         ]
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(reference_index_key(session.reference), url, ex=self._ttl)
@@ -229,6 +251,25 @@ class SessionRepository:
             instance_key(saleor_api_url, "session-tx", transaction_id)
         )
         return await self.get(saleor_api_url, str(reference)) if reference else None
+
+    async def by_transaction_with_return(
+        self, saleor_api_url: str, transaction_id: str
+    ) -> tuple[PaymentSession | None, str | None]:
+        """``(session of a Saleor transaction item, its last verified browser return)``, in one
+        Redis round trip (a script follows the index); ``(None, None)`` when there is none."""
+        found = await _BY_INDEX(
+            self._redis,
+            [instance_key(saleor_api_url, "session-tx", transaction_id)],
+            [
+                self._session_key(saleor_api_url, ""),
+                instance_key(saleor_api_url, "session-return", ""),
+            ],
+        )
+        raw = found[0] if found else None
+        if not raw:
+            return None, None
+        outcome = found[1] if len(found) > 1 else None
+        return PaymentSession.model_validate_json(raw), str(outcome) if outcome else None
 
     async def get_by_idempotency_key(
         self, saleor_api_url: str, idempotency_key: str
