@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from saleor_up2pay.configuration.repository import ConfigurationRepository
 from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.problems import ProblemBoard
-from saleor_up2pay.redis_store import Redis
+from saleor_up2pay.redis_store import Redis, ReplicaAcks
 from saleor_up2pay.saleor.apl import AuthStore
 from saleor_up2pay.saleor.batching import MutationBatcher
 from saleor_up2pay.saleor.client import SaleorClient
@@ -87,6 +87,8 @@ class Services:
     """What the merchant must look at: kept per instance and raised as Saleor App problems."""
     saleor_batcher: MutationBatcher = field(init=False)
     """Concurrent leg reports to one Saleor instance share requests (aliased mutations)."""
+    replica_acks: ReplicaAcks = field(init=False)
+    """Makes the IPN intake wait for a replica's acknowledgement (REDIS_REPLICA_ACK)."""
 
     def __post_init__(self) -> None:
         self.auth_store = AuthStore(self.redis, self.secretbox)
@@ -98,6 +100,9 @@ class Services:
         self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)
         self.saleor_batcher = MutationBatcher(
             max_mutations=self.settings.saleor_mutations_per_request
+        )
+        self.replica_acks = ReplicaAcks(
+            self.settings.redis_replica_ack, self.settings.redis_replica_ack_ms
         )
 
     async def saleor_client(self, saleor_api_url: str) -> SaleorClient | None:

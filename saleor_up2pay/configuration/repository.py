@@ -31,7 +31,6 @@ from typing import Any, TypeVar, cast
 
 import structlog
 from pydantic import SecretStr, ValidationError
-from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from saleor_up2pay.configuration.models import (
@@ -43,7 +42,7 @@ from saleor_up2pay.configuration.models import (
     field_errors,
 )
 from saleor_up2pay.errors import AppNotConfigured, BadRequest, NotFound
-from saleor_up2pay.redis_store import KEY_PREFIX, Redis, instance_key
+from saleor_up2pay.redis_store import KEY_PREFIX, Pipeline, Redis, instance_key
 from saleor_up2pay.secretbox import SecretBox, SecretDecryptionError
 from saleor_up2pay.settings import Settings
 

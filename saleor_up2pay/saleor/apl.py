@@ -3,7 +3,9 @@
 One hash per instance under ``instance_key(saleor_api_url, "auth")``, so uninstalling
 (``purge_instance``) removes it with the rest of the instance's data. The app token is encrypted
 with the SecretBox; the API URL, app id and JWKS are not secret. The set ``up2pay:instances``
-lists the installed API URLs (for :meth:`AuthStore.all`).
+lists the installed API URLs (for :meth:`AuthStore.all`); it is global (another hash slot than
+the instance's keys on a Redis Cluster), so it is written after the hash and cleaned before it:
+an URL listed without a hash is skipped by :meth:`AuthStore.all`.
 
 Webhook deliveries read it through a short in-process cache (:meth:`AuthStore.get_cached`,
 :data:`AUTH_CACHE_SECONDS`): every session webhook used to cost one round trip and one token
@@ -164,8 +166,8 @@ class AuthStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping=mapping)
-            pipe.sadd(INSTANCES_KEY, auth.saleor_api_url)
             await pipe.execute()
+        await self._redis.sadd(INSTANCES_KEY, auth.saleor_api_url)
         self.forget_token(auth.saleor_api_url)
 
     async def set_jwks(self, saleor_api_url: str, jwks: str) -> None:
@@ -174,10 +176,8 @@ class AuthStore:
         self.forget(saleor_api_url)
 
     async def delete(self, saleor_api_url: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(auth_key(saleor_api_url))
-            pipe.srem(INSTANCES_KEY, saleor_api_url)
-            await pipe.execute()
+        await self._redis.srem(INSTANCES_KEY, saleor_api_url)
+        await self._redis.delete(auth_key(saleor_api_url))
         self.forget_token(saleor_api_url)
 
     async def all(self) -> list[AuthData]:

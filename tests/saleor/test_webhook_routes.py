@@ -15,7 +15,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from saleor_up2pay.api.saleor_webhooks import webhook_router
-from saleor_up2pay.jobs import JOB_KEY_PREFIX
 from saleor_up2pay.redis_store import instance_id, instance_key
 from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData, AuthStore
 from saleor_up2pay.saleor.definitions import WEBHOOKS, definition_for_event
@@ -57,8 +56,9 @@ def app_deleted_payload(app_id: str) -> dict[str, Any]:
 
 
 async def job_ids(services: Services) -> AsyncIterator[str]:
-    async for key in services.redis.scan_iter(match=JOB_KEY_PREFIX + "*"):
-        yield key[len(JOB_KEY_PREFIX) :]
+    """Every stored job (pending or dead), whatever its queue shard."""
+    async for key in services.redis.scan_iter(match="up2pay:*:jobs:job:*"):
+        yield key.split(":jobs:job:", 1)[1]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from saleor_up2pay.activity import ActivityLog
-from saleor_up2pay.jobs import DUE_KEY, Worker
+from saleor_up2pay.jobs import Worker
 from saleor_up2pay.saleor.batching import MutationBatcher
 from saleor_up2pay.saleor.event_reporter import TransactionEventReporter
 from saleor_up2pay.services import Services
@@ -70,7 +70,7 @@ async def test_five_concurrent_reports_take_two_requests(
         )
         assert leg is not None
         assert leg.reported
-    assert await services.redis.zcard(DUE_KEY) == 0
+    assert await services.job_queue.pending_count() == 0
 
 
 async def test_one_report_saleor_refuses_does_not_fail_the_others(
@@ -93,7 +93,7 @@ async def test_one_report_saleor_refuses_does_not_fail_the_others(
         leg = await legs.get_by_numtrans(installed.api_url, f"72249{number:04d}")
         assert leg is not None
         assert leg.reported is (session is not gone)
-    assert await services.redis.zcard(DUE_KEY) == 1  # the gone item's report, retried later
+    assert await services.job_queue.pending_count() == 1  # the gone item's report, retried later
 
 
 async def test_saleor_with_a_lower_mutation_limit_gets_smaller_requests(
@@ -128,13 +128,12 @@ async def test_saleor_down_fails_every_report_of_the_request(
             services, ipn(session.reference, amount_cents=700, numtrans=f"72251{number:04d}")
         )
     await worker.run_once()
-    assert await services.redis.zcard(DUE_KEY) == 3
+    assert await services.job_queue.pending_count() == 3
     installed.saleor.down = False
-    await services.redis.zadd(
-        DUE_KEY, dict.fromkeys([str(j) for j in await services.redis.zrange(DUE_KEY, 0, -1)], 0)
-    )
+    for job_id in await services.job_queue.pending_ids():
+        await services.job_queue.set_due(job_id, 0)
     await worker.run_once()
-    assert await services.redis.zcard(DUE_KEY) == 0
+    assert await services.job_queue.pending_count() == 0
     legs = LegRepository(services.redis)
     for number in range(3):
         leg = await legs.get_by_numtrans(installed.api_url, f"72251{number:04d}")
