@@ -23,6 +23,7 @@ from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import instance_id
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.legs import LegRecord
+from saleor_up2pay.transactions.sessions import ScriptJob
 
 SETTLE_JOB = "leg.settle"
 """Job kind: inquire a pending leg until final (payload ``{"saleor_api_url", "numtrans"}``)."""
@@ -68,15 +69,18 @@ async def queue_reconcile(
     )
 
 
-async def queue_expiry_reconcile(services: Services, saleor_api_url: str, reference: str) -> bool:
-    """At initialize time: reconcile this payment once its page's time is up."""
+async def expiry_reconcile_job(
+    services: Services, saleor_api_url: str, reference: str
+) -> ScriptJob:
+    """At initialize time: reconcile this payment once its page's time is up (queued by the
+    session's creation script, :meth:`~.sessions.SessionRepository.create`)."""
     timeout = timedelta(seconds=services.settings.hosted_page_timeout_seconds)
-    return await queue_reconcile(
-        services,
-        saleor_api_url,
-        reference,
-        "expiry",
-        at=datetime.now(UTC) + timeout + EXPIRY_MARGIN,
+    return await ScriptJob.prepare(
+        services.job_queue,
+        RECONCILE_JOB,
+        {"saleor_api_url": saleor_api_url, "reference": reference, "reason": "expiry"},
+        job_id=reconcile_job_id(saleor_api_url, reference, "expiry"),
+        run_at=datetime.now(UTC) + timeout + EXPIRY_MARGIN,
     )
 
 

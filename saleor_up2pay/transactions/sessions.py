@@ -32,7 +32,10 @@ records, not through sessions).
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -40,7 +43,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from saleor_up2pay.activity import MAX_ENTRIES, ActivityEntry, activity_key
+from saleor_up2pay.jobs import ENQUEUE_LUA, JobQueue
 from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis, instance_key
+from saleor_up2pay.tracing import current_traceparent
 
 SESSION_TTL = timedelta(days=400)
 """How long a session and its indexes are kept: longer than any refund window Up2pay allows."""
@@ -58,13 +63,18 @@ def reference_index_key(reference: str) -> str:
     return f"{KEY_PREFIX}ref:{reference}"
 
 
-# KEYS = idempotency key, session, session-tx, activity list (one instance's hash tag); ARGV =
-# reference, session JSON, TTL (s), session key prefix, activity entry JSON ('' for none),
-# activity length cap. Returns the existing session's JSON, or nil once written (with its activity
-# line). The existing session's key is built from the reference the idempotency key holds: it
-# cannot be declared, and shares the instance's hash tag. The global reference index is written
-# beside the script, in the same pipeline (SessionRepository.create).
-_CREATE = LuaScript("""
+# KEYS = 1 idempotency key, 2 session, 3 session-tx, 4 activity list, 5-7 the job's due zset,
+# job hash and kind index (ENQUEUE_LUA; the session key again when there is no job), all in one
+# instance's hash tag; ARGV = 1 reference, 2 session JSON, 3 TTL (s), 4 session key prefix,
+# 5 activity entry JSON ('' for none), 6 activity length cap, 7 job id ('' for none), 8 its due
+# time, 9 kind, 10 payload JSON, 11 created at, 12 traceparent. Returns the existing session's
+# JSON, or nil once written (with its activity line and job). The existing session's key is
+# built from the reference the idempotency key holds: it cannot be declared, and shares the
+# instance's hash tag. The global reference index is written beside the script, in the same
+# pipeline (SessionRepository.create).
+_CREATE = LuaScript(
+    ENQUEUE_LUA
+    + """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   local existing = redis.call('GET', ARGV[4] .. redis.call('GET', KEYS[1]))
   if existing then return existing end
@@ -76,8 +86,53 @@ if ARGV[5] ~= '' then
   redis.call('LPUSH', KEYS[4], ARGV[5])
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[6]) - 1)
 end
+if ARGV[7] ~= '' then
+  enqueue_job(KEYS[5], KEYS[6], KEYS[7], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+end
 return false
-""")
+"""
+)
+
+
+@dataclass(frozen=True)
+class ScriptJob:
+    """A job the session's creation script queues with the session (:data:`ENQUEUE_LUA`).
+
+    Built by :meth:`prepare`, which lists the job's queue shard first (memoised per process: no
+    Redis command in steady state). The job must be in the session's instance scope (its id
+    ``<kind>:<instance id>:...``), so that its keys share the session's hash slot.
+    """
+
+    queue: JobQueue
+    keys: tuple[str, str, str]
+    """Due zset, job hash, kind index (:meth:`JobQueue.script_keys`)."""
+    args: tuple[str, str, str, str, str, str]
+    """Job id, due at, kind, payload JSON, created at, traceparent."""
+
+    @classmethod
+    async def prepare(
+        cls,
+        queue: JobQueue,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        job_id: str,
+        run_at: datetime,
+    ) -> ScriptJob:
+        await queue.register_shard(job_id)
+        return cls(
+            queue,
+            queue.script_keys(job_id, kind),
+            (
+                job_id,
+                queue.due_text(run_at),
+                kind,
+                json.dumps(dict(payload), separators=(",", ":")),
+                queue.due_text(),
+                current_traceparent(),
+            ),
+        )
+
 
 # KEYS[1] = a session index (session-tx); ARGV = session key prefix, browser-return key prefix
 # (both of the same instance: the keys built from them share KEYS[1]'s hash tag). Returns {} (no
@@ -173,7 +228,11 @@ class SessionRepository:
             await pipe.execute()
 
     async def create(
-        self, session: PaymentSession, *, activity: ActivityEntry | None = None
+        self,
+        session: PaymentSession,
+        *,
+        activity: ActivityEntry | None = None,
+        job: ScriptJob | None = None,
     ) -> tuple[PaymentSession, bool]:
         """Save a new session unless one exists for its idempotency key.
 
@@ -181,16 +240,19 @@ class SessionRepository:
         identical ones), the session stored first (and so the same reference and form). One
         Redis round trip: the global reference index is written (first), pipelined with a script
         that claims the idempotency key, writes the session and its instance indexes and, when
-        created, the ``activity`` line on the instance's activity log. The loser of a race leaves
+        created, the ``activity`` line on the instance's activity log and queues ``job`` (the
+        expiry reconcile; a repeat queues nothing). The loser of a race leaves
         an index entry naming a reference no session has (harmless, it expires); the stored
         session's entry is written again then, in case its own write failed.
         """
         url = session.saleor_api_url
+        session_key = self._session_key(url, session.reference)
         keys = [
             instance_key(url, "session-idem", session.idempotency_key),
-            self._session_key(url, session.reference),
+            session_key,
             instance_key(url, "session-tx", session.transaction_id),
             activity_key(url),
+            *(job.keys if job is not None else (session_key,) * 3),
         ]
         args: list[str | int] = [
             session.reference,
@@ -199,6 +261,7 @@ class SessionRepository:
             self._session_key(url, ""),
             activity.model_dump_json() if activity is not None else "",
             MAX_ENTRIES,
+            *(job.args if job is not None else ("",) * 6),
         ]
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(reference_index_key(session.reference), url, ex=self._ttl)
@@ -209,6 +272,8 @@ class SessionRepository:
             existing = PaymentSession.model_validate_json(found)
             await self._redis.set(reference_index_key(existing.reference), url, ex=self._ttl)
             return existing, False
+        if job is not None:
+            job.queue.wake()
         return session, True
 
     async def get(self, saleor_api_url: str, reference: str) -> PaymentSession | None:

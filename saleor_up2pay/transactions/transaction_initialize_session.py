@@ -35,11 +35,12 @@ Two rules protect the merchant and the shopper:
   ``APP_URL`` and ``localhost``/``127.0.0.1`` are allowed, and only in the sandbox environment;
   a test or live configuration without origins refuses every session until they are set.
 
-A created session costs three Redis round trips: the ``PBX_CMD`` reservation, one script for
-the idempotency claim, the session, its indexes and the activity line
-(:meth:`~saleor_up2pay.transactions.sessions.SessionRepository.create`), and the expiry
-reconcile job. The installation and the channel's configuration come from short in-process
-caches (a configuration saved elsewhere applies to new sessions within
+A created session costs two Redis round trips: the ``PBX_CMD`` reservation, then one script
+for the idempotency claim, the session, its indexes, the activity line and the expiry reconcile
+job, pipelined with the global reference index
+(:meth:`~saleor_up2pay.transactions.sessions.SessionRepository.create`). The installation and
+the channel's configuration come from short in-process caches (a configuration saved
+elsewhere applies to new sessions within
 :data:`~saleor_up2pay.configuration.repository.CONFIG_CACHE_SECONDS`). A repeated request is
 recognised by that script (or, when the request would now be refused, by a lookup of its
 idempotency key), so a repeat always gets the first answer.
@@ -63,7 +64,7 @@ from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.eligibility import Eligibility, eligibility, money
 from saleor_up2pay.transactions.gateway import Clock, GatewayFactory, app_clock, gateway_factory
-from saleor_up2pay.transactions.pending_legs import queue_expiry_reconcile
+from saleor_up2pay.transactions.pending_legs import expiry_reconcile_job
 from saleor_up2pay.transactions.results import (
     ErrorEntry,
     Flow,
@@ -71,7 +72,7 @@ from saleor_up2pay.transactions.results import (
     SessionActionRequired,
     SessionFailure,
 )
-from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.sessions import PaymentSession, ScriptJob, SessionRepository
 from saleor_up2pay.up2pay import (
     InvalidAmount,
     PlatformUnavailable,
@@ -201,10 +202,11 @@ class InitializeSession:
         references: OrderReferences,
         app_url: str,
         clock: Clock,
-        on_created: Callable[[PaymentSession], Awaitable[object]] | None = None,
+        expiry_job: Callable[[PaymentSession], Awaitable[ScriptJob]] | None = None,
     ) -> None:
-        """``on_created`` runs once per new session (the app queues its expiry reconcile)."""
-        self._on_created = on_created
+        """``expiry_job`` gives the job the session's creation script queues with a new session
+        (the app's expiry reconcile); a repeated request queues nothing."""
+        self._expiry_job = expiry_job
         self._sessions = sessions
         self._configs = configs
         self._gateways = gateways
@@ -343,7 +345,10 @@ class InitializeSession:
             email=source.email,
             initialize_response=answer,
         )
-        stored, created = await self._sessions.create(session, activity=_activity(session, offer))
+        job = await self._expiry_job(session) if self._expiry_job is not None else None
+        stored, created = await self._sessions.create(
+            session, activity=_activity(session, offer), job=job
+        )
         if not created:
             # A repeat (or another delivery of the same request won the race): answer what the
             # first one answered. The reference reserved for this one stays unused.
@@ -351,8 +356,6 @@ class InitializeSession:
                 log.info("session.replayed", reference=stored.reference)
                 return RecordedAnswer(stored.initialize_response)
             return outcome
-        if self._on_created is not None:
-            await self._on_created(session)
         log.info(
             "session.created",
             reference=reference,
@@ -423,7 +426,7 @@ def build(services: Services) -> InitializeSession:
         references=OrderReferences(services.redis),
         app_url=services.settings.app_url,
         clock=app_clock(services),
-        on_created=lambda session: queue_expiry_reconcile(
+        expiry_job=lambda session: expiry_reconcile_job(
             services, session.saleor_api_url, session.reference
         ),
     )

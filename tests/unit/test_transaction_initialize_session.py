@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from saleor_up2pay.activity import ActivityLog
 from saleor_up2pay.configuration import ConfigurationInput
 from saleor_up2pay.services import Services
+from saleor_up2pay.transactions.pending_legs import reconcile_job_id
 from saleor_up2pay.transactions.results import (
     RecordedAnswer,
     SessionActionRequired,
     SessionFailure,
 )
+from saleor_up2pay.transactions.transaction_initialize_session import build
+from tests.support.redis_traffic import watch
 from tests.unit.session_fakes import (
     RETURN_URL,
     URL,
@@ -158,3 +163,37 @@ class TestRepeatsAndCaches:
         await meal_configuration(services, storefront_origins=["https://other.example"])
         refused = await use_case.execute(URL, tis_payload("20.00", APETIZ, key="b"))
         assert isinstance(refused, SessionFailure)
+
+
+class TestRedisRoundTrips:
+    async def test_a_created_session_is_two_round_trips_with_its_expiry_job(
+        self, services: Services, redis_server: Any
+    ) -> None:
+        """Steady state (scripts loaded, caches warm): the ``PBX_CMD`` reservation, then the
+        creation script (session, indexes, activity line, expiry job) pipelined with the
+        reference index."""
+        await meal_configuration(services)
+        use_case = build(services)  # wired as the app wires it: with the expiry reconcile job
+        await use_case.execute(URL, tis_payload("10.00", APETIZ, key="warm-up"))
+
+        async with watch(redis_server) as traffic:
+            outcome = await use_case.execute(URL, tis_payload("10.00", APETIZ, key="idem-2"))
+
+        assert isinstance(outcome, SessionActionRequired)
+        assert traffic.round_trips == 2, str(traffic)
+        reference = outcome.data["up2pay"]["reference"]
+        job_id = reconcile_job_id(URL, reference, "expiry")
+        due = await services.job_queue.due_at(job_id)
+        page_time = timedelta(seconds=services.settings.hosted_page_timeout_seconds)
+        assert due is not None
+        assert due > datetime.now(UTC) + page_time
+
+    async def test_a_repeat_queues_no_second_expiry_job(self, services: Services) -> None:
+        await meal_configuration(services)
+        use_case = build(services)
+        first = await use_case.execute(URL, tis_payload("10.00", APETIZ))
+        again = await use_case.execute(URL, tis_payload("10.00", APETIZ))
+
+        assert isinstance(first, SessionActionRequired)
+        assert isinstance(again, RecordedAnswer)
+        assert len(await services.job_queue.pending_ids()) == 1
