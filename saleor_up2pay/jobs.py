@@ -50,6 +50,8 @@ API::
     async def run_refund(job: Job) -> None:
         ...                                # return = done; raise = retried with backoff
         raise RetryAt(when, "not allowed yet")   # reschedule without counting a failure
+        return COMPLETED                   # done, completed by the handler's own script
+                                           # (COMPLETE_LUA, lease checked there)
 
     worker = Worker(queue, {"refund.deferred": run_refund})
     await worker.run_once()                # run every due job once; returns how many ran
@@ -72,7 +74,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import structlog
 
@@ -225,14 +227,26 @@ end
 return claimed
 """
 
-# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, token
-_COMPLETE = """
-if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
+COMPLETE_LUA = """
+local function complete_job(due_key, job_key, kind_key, job_id, lease)
+  if redis.call('HGET', job_key, 'lease') ~= lease then return 0 end
+  redis.call('DEL', job_key)
+  redis.call('ZREM', due_key, job_id)
+  redis.call('ZREM', kind_key, job_id)
+  return 1
+end
 """
+"""A Lua function for a handler's own script that finishes the job with its last writes.
+
+``complete_job(due_key, job_key, kind_key, job_id, lease)`` does what :meth:`JobQueue.complete`
+does: only while ``lease`` (:attr:`Job.lease`) still holds the job, else nothing (0). The keys
+come from :meth:`JobQueue.script_keys` (``job.id``, ``job.kind``) and must be declared in the
+calling script's KEYS (they share the job's scope hash tag). The handler then returns
+:data:`COMPLETED` so that the worker does not complete the job a second time.
+"""
+
+# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, token
+_COMPLETE = COMPLETE_LUA + "return complete_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])\n"
 
 # KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token, due at, error, count attempt (0/1)
 _RESCHEDULE = """
@@ -283,8 +297,18 @@ class RetryAt(Exception):
         self.reason = reason
 
 
-JobHandler = Callable[[Job], Awaitable[None]]
-"""Runs one job: return = done; raise = retried with backoff; :class:`RetryAt` = reschedule."""
+class _Completed:
+    def __repr__(self) -> str:
+        return "COMPLETED"
+
+
+COMPLETED: Final = _Completed()
+"""Returned by a handler that completed its job itself, in its own script (:data:`COMPLETE_LUA`):
+the worker does not complete it again (any other return value: the worker completes it)."""
+
+JobHandler = Callable[[Job], Awaitable[object]]
+"""Runs one job: return = done (:data:`COMPLETED`: done, and completed by the handler); raise =
+retried with backoff; :class:`RetryAt` = reschedule."""
 
 
 def _to_epoch(when: datetime) -> float:
@@ -757,7 +781,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._keep_leased(job), name=f"lease:{job.id}")
         try:
             try:
-                await handler(job)
+                returned = await handler(job)
             finally:
                 heartbeat.cancel()
                 await asyncio.wait({heartbeat})
@@ -780,7 +804,8 @@ class Worker:
             bound.warning("jobs.failed", error=error, retry_in=delay)
             await self.queue.reschedule(job, self.queue.clock() + delay, error)
             return "failed"
-        await self.queue.complete(job)
+        if returned is not COMPLETED:
+            await self.queue.complete(job)
         return "done"
 
     async def _keep_leased(self, job: Job) -> None:

@@ -9,6 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from saleor_up2pay.jobs import (
+    COMPLETE_LUA,
+    COMPLETED,
     GLOBAL_SHARD,
     Job,
     JobQueue,
@@ -154,6 +156,38 @@ class TestWorker:
         assert [job.payload for job in handler.runs] == [{"ref": "R1"}]
         assert await queue.pending_count() == 0
         assert await worker.run_once() == 0
+
+    async def test_a_handler_may_complete_its_job_in_its_own_script(
+        self, redis: aioredis.Redis
+    ) -> None:
+        """COMPLETE_LUA finishes the job with the handler's writes (lease checked there); the
+        handler returns COMPLETED and the worker leaves the job alone."""
+        queue = JobQueue(redis)
+        await queue.enqueue("k", {}, job_id="k:scope1:j1")
+        script = COMPLETE_LUA + (
+            "redis.call('SET', KEYS[4], 'written')\n"
+            "return complete_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])"
+        )
+        done: list[int] = []
+
+        async def handler(job: Job) -> object:
+            due, key, kind = queue.script_keys(job.id, job.kind)
+            own = key + ":result"  # same hash tag as the job
+            done.append(await redis.eval(script, 4, due, key, kind, own, job.id, job.lease))
+            return COMPLETED
+
+        assert await Worker(queue, {"k": handler}).run_once() == 1
+        assert done == [1]
+        assert await queue.pending_count() == 0
+
+    async def test_complete_lua_needs_the_lease(self, redis: aioredis.Redis) -> None:
+        queue = JobQueue(redis)
+        await queue.enqueue("k", {}, job_id="k:scope1:j2")
+        (job,) = await queue.claim(1)
+        due, key, kind = queue.script_keys(job.id, job.kind)
+        script = COMPLETE_LUA + "return complete_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])"
+        assert await redis.eval(script, 3, due, key, kind, job.id, "not-the-lease") == 0
+        assert await queue.pending_ids() == [job.id]
 
     async def test_failed_job_is_retried_with_backoff_until_it_succeeds(
         self, redis: aioredis.Redis

@@ -35,7 +35,7 @@ import structlog
 
 from saleor_up2pay.activity import MAX_ENTRIES as ACTIVITY_MAX_ENTRIES
 from saleor_up2pay.activity import activity_key
-from saleor_up2pay.jobs import ENQUEUE_LUA, Job, RetryAt
+from saleor_up2pay.jobs import COMPLETED, ENQUEUE_LUA, Job, RetryAt
 from saleor_up2pay.redis_store import LuaScript, instance_id
 from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import Services
@@ -587,12 +587,15 @@ async def refusal_hold(
     return min(session.created_at + REFUSAL_HOLD, now + REFUSAL_POLL)
 
 
-async def report_ipn_job(services: Services, job: Job) -> None:
+async def report_ipn_job(services: Services, job: Job) -> object:
     """Job ``ipn.report``: make sure the leg record exists, then report it to Saleor.
 
     Legs of one reference are reported one at a time (the reference lock
     :meth:`LegReporter.begin` takes). The Redis side is two scripts in the common case (see
-    :mod:`.leg_reporter`).
+    :mod:`.leg_reporter`), the second of which also completes this job (while the worker's
+    lease holds): :data:`~saleor_up2pay.jobs.COMPLETED` is returned then, and the worker does
+    not complete it again. What follows it (resolving problems, waking held refusals) is best
+    effort, as before: a failure there is not retried (a re-run finds the leg reported).
     """
     queued = LegRecord.model_validate(job.payload["leg"])
     reporter = LegReporter(services)
@@ -600,9 +603,9 @@ async def report_ipn_job(services: Services, job: Job) -> None:
     if start.state == "no_session":
         # The instance's data is gone (APP_DELETED purged it): nothing to report to any more.
         log.warning("ipn.report_dropped", reason="no session", numtrans=queued.numtrans)
-        return
+        return None
     if start.state == "done" or start.record is None or start.session is None:
-        return
+        return None
     record, session = start.record, start.session
     if start.state == "locked":
         hold = await refusal_hold(services, session, record, app_clock(services)())
@@ -614,13 +617,13 @@ async def report_ipn_job(services: Services, job: Job) -> None:
         if hold is not None:
             raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
         try:
-            await reporter.report_leg(start)
+            completed = await reporter.report_leg(start, job)
         except ReportTargetGone as exc:
             if job.attempts < GONE_ATTEMPTS:
                 await raise_unreported_problem(services, job, record, str(exc))
                 raise
             await keep_unreportable(services, session, record, str(exc))
-            return
+            return None
         except Exception as exc:
             await raise_unreported_problem(services, job, record, f"{type(exc).__name__}: {exc}")
             raise
@@ -628,6 +631,7 @@ async def report_ipn_job(services: Services, job: Job) -> None:
         await resolve_reported(services.problems, record)
     if record.accepted and record.leg is not Leg.LIMOCB and start.reference_legs > 1:
         await wake_held_refusals(services, record.saleor_api_url, record.reference)
+    return COMPLETED if completed else None
 
 
 async def wake_held_refusals(services: Services, saleor_api_url: str, reference: str) -> int:

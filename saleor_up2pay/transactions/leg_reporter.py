@@ -32,8 +32,11 @@ round trips in the common case (an accepted voucher leg), every key of the leg's
 2. the GraphQL report (:class:`~saleor_up2pay.saleor.event_reporter.TransactionEventReporter`,
    shared with concurrent reports of the instance);
 3. :meth:`LegReporter.report_leg`'s closing script — the leg marked reported (compare-and-set
-   against what step 1 read), its ``ipn`` activity line, the lock released, and whether a
-   problem the report resolves is open (only then is the problem board called).
+   against what step 1 read), its ``ipn`` activity line, the lock released, the report job
+   completed (:data:`~saleor_up2pay.jobs.COMPLETE_LUA`: only while the worker's lease still
+   holds it; the job's keys share the instance's hash tag), and whether a problem the report
+   resolves is open (only then is the problem board called). The job queue's claim is the only
+   other round trip, shared by the jobs of one claim.
 
 The legs of the item are read only for a leg that is not accepted (whether it follows a success),
 held refusals are woken only when the reference has other legs, and the problem board is touched
@@ -54,9 +57,10 @@ import structlog
 
 from saleor_up2pay.activity import MAX_ENTRIES as ACTIVITY_MAX_ENTRIES
 from saleor_up2pay.activity import activity_key
+from saleor_up2pay.jobs import COMPLETE_LUA, Job, job_scope
 from saleor_up2pay.metrics import LEGS_REPORTED
 from saleor_up2pay.problems import problems_key
-from saleor_up2pay.redis_store import LuaScript, instance_key
+from saleor_up2pay.redis_store import LuaScript, instance_id, instance_key
 from saleor_up2pay.saleor.apl import AuthData, auth_key
 from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
 from saleor_up2pay.saleor.event_reporter import (
@@ -132,22 +136,29 @@ for _, value in ipairs(redis.call('HGETALL', KEYS[6])) do table.insert(result, v
 return result
 """)
 
-# Ends a report. KEYS: leg, reference lock, activity list, problems. ARGV: the leg as read at the
-# start, the leg marked reported, lock token, activity line, activity length, then the problem
-# fields the report resolves. Nothing is written (and the lock stays) unless the leg is still
-# what was read. Returns {1 when written, 1 when one of those problems is open}.
-_FINISH = LuaScript("""
+# Ends a report. KEYS: 1 leg, 2 reference lock, 3 activity list, 4 problems, 5-7 the report
+# job's due zset, job hash and kind index (COMPLETE_LUA; the leg key again when there is no
+# job). ARGV: 1 the leg as read at the start, 2 the leg marked reported, 3 lock token, 4 activity
+# line, 5 activity length, 6 job id ('' for none), 7 its lease, then the problem fields the
+# report resolves. Nothing is written (and the lock stays, the job too) unless the leg is still
+# what was read; the job is completed only while the lease is still ours. Returns {1 when
+# written, 1 when one of those problems is open}.
+_FINISH = LuaScript(
+    COMPLETE_LUA
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('LPUSH', KEYS[3], ARGV[4])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+if ARGV[6] ~= '' then complete_job(KEYS[5], KEYS[6], KEYS[7], ARGV[6], ARGV[7]) end
 local open = 0
-for _, value in ipairs(redis.call('HMGET', KEYS[4], unpack(ARGV, 6))) do
+for _, value in ipairs(redis.call('HMGET', KEYS[4], unpack(ARGV, 8))) do
   if value then open = 1 end
 end
 return {1, open}
-""")
+"""
+)
 
 
 @dataclass
@@ -336,8 +347,14 @@ class LegReporter:
         except AppNotInstalled as exc:
             raise ReportNotPossible(str(exc)) from exc
 
-    async def report_leg(self, start: ReportStart) -> None:
-        """Report the leg :meth:`begin` read (its lock held); returns once Saleor has it."""
+    async def report_leg(self, start: ReportStart, job: Job | None = None) -> bool:
+        """Report the leg :meth:`begin` read (its lock held); returns once Saleor has it.
+
+        With ``job`` (the report job running this, in the leg's instance scope), the closing
+        script also completes it (while its lease holds): returns True then, and the job's
+        handler tells the worker (:data:`~saleor_up2pay.jobs.COMPLETED`). False: the worker
+        completes it.
+        """
         record, session = start.record, start.session
         if record is None or session is None:  # pragma: no cover - begin's 'ok' carries both
             msg = "report_leg needs a started report"
@@ -399,14 +416,23 @@ class LegReporter:
             "message": f"{variables['type']} on {item_name(record.leg)}",
         }
         written = False
+        if job is not None and job_scope(job.id) != instance_id(record.saleor_api_url):
+            job = None  # another hash slot: the worker completes it
         if raw is not None:
+            leg_key = leg_keys(record)[0]
+            job_keys = (
+                self.services.job_queue.script_keys(job.id, job.kind)
+                if job is not None
+                else (leg_key,) * 3
+            )
             written, open_problems = await _FINISH(
                 self.services.redis,
                 [
-                    leg_keys(record)[0],
+                    leg_key,
                     start.lock_key,
                     activity_key(record.saleor_api_url),
                     problems_key(record.saleor_api_url),
+                    *job_keys,
                 ],
                 [
                     raw,
@@ -414,6 +440,8 @@ class LegReporter:
                     start.token,
                     ipn_activity_entry(record, session.channel, **activity).model_dump_json(),
                     ACTIVITY_MAX_ENTRIES,
+                    job.id if job is not None else "",
+                    job.lease if job is not None else "",
                     *reported_problem_keys(record),
                 ],
             )
@@ -432,6 +460,7 @@ class LegReporter:
             await record_ipn_activity(self.services.redis, record, session.channel, **activity)
         bound.info("ipn.reported", event_type=variables["type"], outcome=outcome)
         LEGS_REPORTED.labels(record.leg.value, record.status.value).inc()
+        return bool(written) and job is not None
 
     def _event_variables(
         self, item_id: str, record: LegRecord, *, earlier_accepted: bool
