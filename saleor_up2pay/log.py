@@ -131,6 +131,33 @@ def _uvicorn_access_fields(
     return event_dict
 
 
+class QuietAccessPaths(logging.Filter):
+    """Drops uvicorn's access lines for paths whose endpoint writes its own line per request
+    (the IPN: :class:`saleor_up2pay.api.up2pay_routes.IpnEndpoint`)."""
+
+    def __init__(self, paths: frozenset[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:  # client, method, path, version, status
+            path = str(args[2]).split("?", 1)[0]
+            return not any(path.endswith(quiet) for quiet in self.paths)  # under a root path too
+        return True
+
+
+def quiet_access_log(*paths: str) -> None:
+    """Turn uvicorn's access line off for ``paths`` (added to those already quiet), in this
+    process; every other path keeps its access line."""
+    access = logging.getLogger("uvicorn.access")
+    quiet = set(paths)
+    for old in [f for f in access.filters if isinstance(f, QuietAccessPaths)]:
+        quiet |= old.paths
+        access.removeFilter(old)
+    access.addFilter(QuietAccessPaths(frozenset(quiet)))
+
+
 def _adopt_uvicorn_loggers() -> None:
     """Send uvicorn's own lines (startup, access, tracebacks) to the root handler below.
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import html
 import json
 import secrets
+import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import structlog
@@ -34,6 +36,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from saleor_up2pay.errors import RETRY_AFTER_SECONDS, AppError, PayloadTooLarge
+from saleor_up2pay.log import quiet_access_log
 from saleor_up2pay.metrics import IPNS
 from saleor_up2pay.redis_store import ReplicaAckMissing
 from saleor_up2pay.services import Services, ServicesDep
@@ -196,6 +199,14 @@ class IpnEndpoint:
     one); a client that hangs up while its body is read sent nothing: logged at INFO, nothing
     stored. Any other method is 405.
 
+    **One log line per request**, written once the answer is sent: ``method``, ``path`` (never
+    the query string, which holds the IPN), ``status`` (HTTP), ``duration_ms``, ``outcome``
+    (the receipt: ``accepted``, ``duplicate``, ``upgraded``, ``unknown_reference``, ``kept``; or
+    why it was refused) and, for a verified IPN, ``reference``, ``numtrans``, ``leg``,
+    ``error_code``, ``leg_status`` and ``amount``. Its event is ``ipn.received`` (or
+    ``ipn.duplicate``) at INFO, or the refusal's (``ipn.signature_invalid``...) at its level;
+    uvicorn's access line is off for this path (:func:`install_ipn`).
+
     No FastAPI routing, dependency solving or pydantic on this path: it is the app's hottest
     (``make bench``, issue 12), and each of those cost more than the IPN's own work.
     """
@@ -207,57 +218,81 @@ class IpnEndpoint:
         if scope["type"] != "http" or _route_path(scope) != IPN_PATH:
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         method = scope["method"]
-        if method not in _IPN_METHODS:
-            await _answer(send, 405, [(b"allow", b"GET, POST")])
-            return
-        raw = b""
-        if method == "POST":
-            try:
-                raw = await _read_body(receive)
-            except ClientDisconnect:
-                log.info("ipn.client_disconnected", method=method)
-                await _answer(send, 400)  # nobody is listening; nothing was received
-                return
-            except PayloadTooLarge as exc:
-                log.warning(
-                    "app_error", code=exc.public_code, status=exc.status_code, path=IPN_PATH
-                )
-                await _answer_error(send, exc)
-                return
-        if not raw:
-            raw = scope.get("query_string", b"")
-        services: Services = scope["app"].state.services
-        await _answer(send, await _receive(services, method, raw))
+        status, level, event, fields = await _handle(scope, receive, send, method)
+        level(
+            event,
+            method=method,
+            path=scope["path"],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            **fields,
+        )
 
 
-async def _receive(services: Services, method: str, raw: bytes) -> int:
-    """The IPN's status code (the use case logs the IPN itself, one line at INFO)."""
+_Logged = tuple[int, Any, str, dict[str, Any]]
+"""What one IPN request was: HTTP status, log method, event, fields (the answer is sent)."""
+
+
+async def _handle(scope: Scope, receive: Receive, send: Send, method: str) -> _Logged:
+    if method not in _IPN_METHODS:
+        await _answer(send, 405, [(b"allow", b"GET, POST")])
+        return 405, log.info, "ipn.method_not_allowed", {"outcome": "method_not_allowed"}
+    raw = b""
+    if method == "POST":
+        try:
+            raw = await _read_body(receive)
+        except ClientDisconnect:
+            await _answer(send, 400)  # nobody is listening; nothing was received
+            return 400, log.info, "ipn.client_disconnected", {"outcome": "client_disconnected"}
+        except PayloadTooLarge as exc:
+            await _answer_error(send, exc)
+            fields = {"outcome": "too_large", "code": exc.public_code}
+            return exc.status_code, log.warning, "app_error", fields
+    if not raw:
+        raw = scope.get("query_string", b"")
+    services: Services = scope["app"].state.services
+    status, level, event, fields = await _receive(services, raw)
+    await _answer(send, status)
+    return status, level, event, fields
+
+
+async def _receive(services: Services, raw: bytes) -> _Logged:
+    """The IPN's status code and log line (sent by the caller)."""
     try:
         receipt = await receive_ipn(services, raw)
     except SignatureInvalid:
         IPNS.labels("signature_invalid").inc()
-        log.warning("ipn.signature_invalid", method=method, size=len(raw))
-        return 403
+        fields: dict[str, Any] = {"outcome": "signature_invalid", "size": len(raw)}
+        return 403, log.warning, "ipn.signature_invalid", fields
     except MalformedMessage as exc:
         IPNS.labels("malformed").inc()
-        log.warning("ipn.malformed", method=method, reason=str(exc))
-        return 400
+        return 400, log.warning, "ipn.malformed", {"outcome": "malformed", "reason": str(exc)}
     except ReplicaAckMissing as exc:
         IPNS.labels("replica_unacknowledged").inc()
         # Stored on the primary only: not acknowledged, so that a failover cannot lose an IPN
         # Up2pay was told it delivered. Sent again, it is a duplicate the intake recognises.
-        log.error("ipn.replica_unacknowledged", method=method, error=str(exc))
-        return 503
+        fields = {"outcome": "replica_unacknowledged", "error": str(exc)}
+        return 503, log.error, "ipn.replica_unacknowledged", fields
     except RedisError as exc:
         IPNS.labels("store_unavailable").inc()
         # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written
         # before the failure is safe to repeat (the job is queued atomically, the leg with NX).
-        log.error("ipn.store_unavailable", method=method, error=type(exc).__name__)
-        return 503
+        fields = {"outcome": "store_unavailable", "error": type(exc).__name__}
+        return 503, log.error, "ipn.store_unavailable", fields
     IPNS.labels(receipt.status).inc()
-    log.debug("ipn.answered", status=receipt.status, numtrans=receipt.numtrans)
-    return 200
+    event = "ipn.duplicate" if receipt.status == "duplicate" else "ipn.received"
+    fields = {
+        "outcome": receipt.status,
+        "reference": receipt.reference,
+        "numtrans": receipt.numtrans,
+        "leg": receipt.leg.value,
+        "error_code": receipt.error_code,
+        "leg_status": receipt.leg_status,
+        "amount": receipt.amount,
+    }
+    return 200, log.info, event, fields
 
 
 def _route_path(scope: Scope) -> str:
@@ -306,5 +341,7 @@ async def _answer_error(send: Send, exc: AppError) -> None:
 
 def install_ipn(app: FastAPI) -> None:
     """Add :class:`IpnEndpoint` as a middleware; call it before ``install_limits`` so the body
-    limit (and ``nosniff``) wrap it."""
+    limit (and ``nosniff``) wrap it. Uvicorn's access line is turned off for the IPN path in
+    this process (the endpoint writes its own line; every other path keeps its access line)."""
     app.add_middleware(IpnEndpoint)
+    quiet_access_log(IPN_PATH)

@@ -93,6 +93,12 @@ class IpnReceipt:
     reference: str
     numtrans: str | None
     leg: Leg
+    error_code: str = ""
+    """Up2pay's ``E``."""
+    leg_status: str = ""
+    """``ACCEPTED``, ``PENDING`` or ``REFUSED`` (:class:`~.legs.LegStatus`)."""
+    amount: str = ""
+    """The leg's amount in euros (``M``), as text."""
 
 
 def status_of(notification: Notification) -> LegStatus:
@@ -358,9 +364,9 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
 
     Two Redis round trips for a new leg or a duplicate: the global reference index (which Saleor
     instance), then the intake script, which reads the session in the instance's hash slot and
-    writes the leg with everything that goes with it; one log line at INFO (``ipn.received``,
-    or ``ipn.duplicate``). An unknown reference, a missing ``S`` or a pending leg take a few
-    more.
+    writes the leg with everything that goes with it. An unknown reference, a missing ``S`` or
+    a pending leg take a few more. Nothing is logged for a received IPN: the caller logs the
+    receipt (the IPN endpoint's one line per request, ``ipn.received`` or ``ipn.duplicate``).
     """
     notification = verify(services, raw)
     sessions = SessionRepository(services.redis)
@@ -392,17 +398,15 @@ async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
         )
     else:
         result = await _after_intake(services, template, None, outcome, source="ipn")
-    log.info(
-        "ipn.duplicate" if result == "duplicate" else "ipn.received",
-        reference=template.reference,
-        numtrans=template.numtrans,
-        leg=template.leg.value,
+    return IpnReceipt(
+        result,
+        template.reference,
+        template.numtrans,
+        template.leg,
         error_code=template.error_code,
-        status=template.status.value,
+        leg_status=template.status.value,
         amount=str(template.amount),
-        receipt=result,
     )
-    return IpnReceipt(result, template.reference, template.numtrans, template.leg)
 
 
 async def _keep(

