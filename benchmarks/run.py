@@ -747,7 +747,7 @@ async def _run(bench: Bench, folder: Path) -> int:
     # Saleor: uvicorn.run reads WEB_CONCURRENCY itself).
     served_env = {**env, "WEB_CONCURRENCY": str(args.workers)}
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=folder / "var",
         secret_key=env["SECRET_KEY"],
         redis_url=env["REDIS_URL"],

@@ -118,7 +118,7 @@ async def _dump(client: aioredis.Redis, key: str) -> dict[str, Any]:
     elif kind == "hash":
         value = [part for pair in (await client.hgetall(key)).items() for part in pair]
     else:
-        msg = f"the template leg wrote a {kind} ({key}); the preload cannot copy it"
+        msg = f"the template leg wrote a {kind!r} ({key}); the preload cannot copy it"
         raise RuntimeError(msg)
     return {"key": key, "type": kind, "value": value, "ttl": max(0, await client.pttl(key))}
 
