@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     GraphQLError,
     GraphQLSchema,
@@ -93,6 +94,20 @@ def validate_document(query: str, schema: GraphQLSchema | None = None) -> list[G
     except GraphQLError as exc:
         return [exc]
     return list(validate(schema or saleor_schema(), document))
+
+
+@lru_cache(maxsize=512)
+def _checked(query: str, schema_path: Path) -> tuple[GraphQLError, ...]:
+    """:func:`validate_document` once per distinct document: the app sends the same few
+    documents over and over (thousands of reports in ``tests/scale``), and validating one costs
+    milliseconds."""
+    return tuple(validate_document(query, saleor_schema(schema_path)))
+
+
+@lru_cache(maxsize=512)
+def _parsed(query: str) -> DocumentNode:
+    """A valid document, parsed once (graphql-core's nodes are not changed by reading them)."""
+    return parse(query)
 
 
 def b64url(data: bytes) -> str:
@@ -360,7 +375,7 @@ class FakeSaleor:
             return JSONResponse({"errors": [{"message": "Must provide a query string."}]}, 400)
         query: str = body["query"]
         variables = body.get("variables") or {}
-        errors = validate_document(query, saleor_schema(self.schema_path))
+        errors = _checked(query, self.schema_path)
         if errors:
             return JSONResponse({"errors": [e.formatted for e in errors]}, 400)
         operation = _pick_operation(query, body.get("operationName"))
@@ -632,7 +647,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def _pick_operation(query: str, name: object) -> OperationDefinitionNode | None:
-    operations = [d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode)]
+    operations = [d for d in _parsed(query).definitions if isinstance(d, OperationDefinitionNode)]
     if isinstance(name, str) and name:
         return next((o for o in operations if o.name and o.name.value == name), None)
     return operations[0] if len(operations) == 1 else None
