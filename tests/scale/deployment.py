@@ -1,0 +1,171 @@
+"""A whole deployment of the app on loopback, as separate processes, for the scale tests.
+
+- ``servers`` × ``saleor-up2pay serve --no-worker`` and ``workers`` × ``saleor-up2pay worker``
+  (or one plain ``saleor-up2pay serve``, HTTP plus its worker child), real subprocesses of the
+  CLI, all on one ``REDIS_URL``; workers run through :mod:`tests.scale.short_lock_cli`;
+- a round-robin :class:`~tests.support.balancer.Balancer` in front of the servers: it is the
+  ``APP_URL`` (manifest, installation, the sandbox's IPNs) and where Saleor sends its webhooks;
+- ``saleor-up2pay sandbox`` sharing the servers' ``DATA_DIR`` (the app trusts its IPN key), also
+  the GAE every order action reaches; a second IPN key (:class:`benchmarks.messages.Up2paySigner`,
+  listed in ``UP2PAY_PUBLIC_KEYS``) signs the burst's IPNs without a payment page;
+- the schema-validating fake Saleor (:mod:`tests.fakes`, in the test process) with transaction
+  keeping, the app installed on it through the balancer.
+
+:func:`deploy` stops every process when its block ends, whatever happened in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.messages import Up2paySigner
+from tests.fakes.fake_saleor import FakeSaleor, running
+from tests.fakes.fake_saleor_transactions import SaleorTransactions
+from tests.support.app_processes import AppProcess, Processes, processes, wait_http, wait_log
+from tests.support.balancer import Balancer
+from tests.support.servers import free_port, serve
+
+SECRET = "scale-test-secret-key"
+STOREFRONT = "https://shop.example"
+LOCKED_CLI = "tests.scale.short_lock_cli"
+
+
+class PatientSaleor(SaleorTransactions):
+    """Saleor's transaction side, redelivering a failed action request after a pause.
+
+    The suite's fake redelivers at once (enough against an app that crashed at a point); Saleor
+    retries its action-request task with a delay, which is what carries a request over a Redis
+    failover of a few seconds.
+    """
+
+    redelivery_pause = 0.5
+
+    async def _send_action(
+        self, event: str, app_url: str, payload: dict[str, Any]
+    ) -> tuple[int, Any]:
+        self.action_deliveries.append((event, payload))
+        status, answer = 0, None
+        for attempt in range(self.action_redeliveries + 1):
+            if attempt:
+                await asyncio.sleep(self.redelivery_pause * attempt)
+            try:
+                status, answer = await self._send(event, app_url, payload)
+            except httpx.TransportError:
+                self.webhook_responses.append((event, 0, None))
+                status, answer = 0, None
+            if 200 <= status < 500:
+                break
+        return (status or 502), answer
+
+
+@dataclass
+class Deployment:
+    """What :func:`deploy` started."""
+
+    redis_url: str
+    folder: Path
+    group: Processes
+    balancer: Balancer
+    app_url: str
+    """The balancer: every server behind one URL."""
+    sandbox_url: str
+    fake: FakeSaleor
+    saleor: PatientSaleor
+    signer: Up2paySigner
+    servers: list[AppProcess] = field(default_factory=list)
+    workers: list[AppProcess] = field(default_factory=list)
+
+    @property
+    def server_urls(self) -> list[str]:
+        return [s.url for s in self.servers if s.url]
+
+    @property
+    def label(self) -> str:
+        if not self.workers:
+            return f"{len(self.servers)} serve (with its worker child)"
+        return f"{len(self.servers)} serve --no-worker + {len(self.workers)} worker"
+
+
+def app_environment(
+    redis_url: str, data_dir: Path, sandbox_url: str, app_url: str, signer: Up2paySigner
+) -> dict[str, str]:
+    """The environment of every app process (and of the sandbox)."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(
+            ("UP2PAY_", "SALEOR_", "REDIS_", "LOG_", "JOB_", "APP_", "OTEL_", "PROMETHEUS_")
+        )
+        and key not in {"SECRET_KEY", "DATA_DIR", "SANDBOX_URL", "PORT", "METRICS_TOKEN"}
+    }
+    return {
+        **inherited,
+        "HOST": "127.0.0.1",
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "DATA_DIR": str(data_dir),
+        "SANDBOX_URL": sandbox_url,
+        "APP_URL": app_url,
+        "UP2PAY_PUBLIC_KEYS": str(signer.pem_path),
+        "UP2PAY_STOREFRONT_ORIGINS": STOREFRONT,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        # A killed worker's jobs are taken over after 2 s; failed reports retried within 1 s.
+        "JOB_LEASE_SECONDS": "2",
+        "JOB_RETRY_BASE_SECONDS": "0.2",
+        "JOB_RETRY_MAX_SECONDS": "1",
+        "WORKER_GRACE_SECONDS": "5",
+        # An order action's intent left by a killed server is settled after this.
+        "GAE_TIME_BUDGET_SECONDS": "4",
+    }
+
+
+@asynccontextmanager
+async def deploy(
+    redis_url: str, folder: Path, *, servers: int, workers: int
+) -> AsyncIterator[Deployment]:
+    """Start the deployment (``workers=0``: ``servers`` plain ``serve`` processes) and install
+    the app on the fake Saleor; everything is stopped when the block ends."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    signer = Up2paySigner(folder)
+    ports = [free_port() for _ in range(servers)]
+    backends = [f"http://127.0.0.1:{port}" for port in ports]
+    balancer = Balancer(backends)
+    sandbox_port = free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    with ExitStack() as stack:
+        app_url = stack.enter_context(serve(balancer))
+        fake = stack.enter_context(running(FakeSaleor()))
+        saleor = PatientSaleor(fake)
+        saleor.action_redeliveries = 8
+        env = app_environment(redis_url, folder / "var", sandbox_url, app_url, signer)
+        group = stack.enter_context(processes(folder, env))
+        sandbox = group.start("sandbox", ["sandbox", "--port", str(sandbox_port)], url=sandbox_url)
+        await asyncio.to_thread(wait_http, sandbox, "/pubkey.pem")
+        deployment = Deployment(
+            redis_url, folder, group, balancer, app_url, sandbox_url, fake, saleor, signer
+        )
+        role = ["serve", "--no-worker"] if workers else ["serve"]
+        for number, port in enumerate(ports):
+            deployment.servers.append(
+                group.start(f"serve-{number}", [*role, "--port", str(port)], url=backends[number])
+            )
+        for number in range(workers):
+            deployment.workers.append(
+                group.start(f"worker-{number}", ["worker"], module=LOCKED_CLI)
+            )
+        for server in deployment.servers:
+            await asyncio.to_thread(wait_http, server)
+        for worker in deployment.workers:
+            await asyncio.to_thread(wait_log, worker, '"event": "worker.started"')
+        installation = await fake.install(app_url)
+        assert installation.register_response.status_code == 200, installation.register_response
+        yield deployment
