@@ -215,10 +215,12 @@ class IpnSender:
     started: float = 0.0
     finished: float = 0.0
     _turn: int = 0
-    _down: set[str] = field(default_factory=set)
+    _down: dict[str, float] = field(default_factory=dict)
+    """Servers that refused a connection, until when they are skipped (a balancer's check)."""
 
     def _next(self) -> str:
-        live = [s for s in self.servers if s not in self._down] or self.servers
+        now = time.monotonic()
+        live = [s for s in self.servers if self._down.get(s, 0.0) <= now] or self.servers
         self._turn += 1
         return live[self._turn % len(live)]
 
@@ -248,7 +250,7 @@ class IpnSender:
                 )
                 status = answer.status_code
             except httpx.ConnectError:
-                self._down.add(server)  # down: the balancer in front would skip it
+                self._down[server] = time.monotonic() + 1.0  # down: skipped for a second
                 status = 0
             except httpx.TransportError:
                 status = 0

@@ -29,7 +29,14 @@ import httpx
 from benchmarks.messages import Up2paySigner
 from tests.fakes.fake_saleor import FakeSaleor, running
 from tests.fakes.fake_saleor_transactions import SaleorTransactions
-from tests.support.app_processes import AppProcess, Processes, processes, wait_http, wait_log
+from tests.support.app_processes import (
+    AppProcess,
+    Processes,
+    processes,
+    stop,
+    wait_http,
+    wait_log,
+)
 from tests.support.balancer import Balancer
 from tests.support.servers import free_port, serve
 
@@ -82,6 +89,49 @@ class Deployment:
     signer: Up2paySigner
     servers: list[AppProcess] = field(default_factory=list)
     workers: list[AppProcess] = field(default_factory=list)
+    restarts: int = 0
+
+    def start_server(self, number: int, port: int, *, plain: bool = False) -> AppProcess:
+        role = ["serve"] if plain else ["serve", "--no-worker"]
+        return self.group.start(
+            f"serve-{number}-{self.restarts}",
+            [*role, "--port", str(port)],
+            url=f"http://127.0.0.1:{port}",
+            env={"REDIS_URL": self.redis_url},
+        )
+
+    def start_worker(self, number: int) -> AppProcess:
+        return self.group.start(
+            f"worker-{number}-{self.restarts}",
+            ["worker"],
+            module=LOCKED_CLI,
+            env={"REDIS_URL": self.redis_url},
+        )
+
+    async def wait_ready(self) -> None:
+        for server in self.servers:
+            if server.alive:
+                await asyncio.to_thread(wait_http, server)
+        for worker in self.workers:
+            if worker.alive:
+                await asyncio.to_thread(wait_log, worker, '"event": "worker.started"')
+
+    async def repoint(self, redis_url: str) -> None:
+        """Restart every live process on ``redis_url`` (an operator pointing the app at the
+        replica promoted after its primary died); the processes killed before stay dead."""
+        self.redis_url = redis_url
+        self.restarts += 1
+        plain = not self.workers
+        for number, server in enumerate(self.servers):
+            if server.alive:
+                await asyncio.to_thread(stop, server, 5.0)
+                port = int(str(server.url).rsplit(":", 1)[1])
+                self.servers[number] = self.start_server(number, port, plain=plain)
+        for number, worker in enumerate(self.workers):
+            if worker.alive:
+                await asyncio.to_thread(stop, worker, 5.0)
+                self.workers[number] = self.start_worker(number)
+        await self.wait_ready()
 
     @property
     def server_urls(self) -> list[str]:
@@ -137,7 +187,7 @@ async def deploy(
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     signer = Up2paySigner(folder)
     ports = [free_port() for _ in range(servers)]
-    backends = [f"http://127.0.0.1:{port}" for port in ports]
+    backends = [f"http://127.0.0.1:{port}" for port in ports]  # start_server() uses the same
     balancer = Balancer(backends)
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
@@ -153,19 +203,11 @@ async def deploy(
         deployment = Deployment(
             redis_url, folder, group, balancer, app_url, sandbox_url, fake, saleor, signer
         )
-        role = ["serve", "--no-worker"] if workers else ["serve"]
         for number, port in enumerate(ports):
-            deployment.servers.append(
-                group.start(f"serve-{number}", [*role, "--port", str(port)], url=backends[number])
-            )
+            deployment.servers.append(deployment.start_server(number, port, plain=not workers))
         for number in range(workers):
-            deployment.workers.append(
-                group.start(f"worker-{number}", ["worker"], module=LOCKED_CLI)
-            )
-        for server in deployment.servers:
-            await asyncio.to_thread(wait_http, server)
-        for worker in deployment.workers:
-            await asyncio.to_thread(wait_log, worker, '"event": "worker.started"')
+            deployment.workers.append(deployment.start_worker(number))
+        await deployment.wait_ready()
         installation = await fake.install(app_url)
         assert installation.register_response.status_code == 200, installation.register_response
         yield deployment

