@@ -572,11 +572,13 @@ class Worker:
             bound.error("jobs.no_handler", retry_in=delay)
             await self.queue.reschedule(job, self.queue.clock() + delay, "no handler")
             return "no_handler"
-        heartbeat = asyncio.create_task(self._keep_leased(job), name=f"lease:{job.id}")
+        finished = asyncio.Event()
+        heartbeat = asyncio.create_task(self._keep_leased(job, finished), name=f"lease:{job.id}")
         try:
             try:
                 await handler(job)
             finally:
+                finished.set()  # see _keep_leased: the cancel alone may be lost
                 heartbeat.cancel()
                 await asyncio.wait({heartbeat})
         except RetryAt as retry:
@@ -601,11 +603,18 @@ class Worker:
         await self.queue.complete(job)
         return "done"
 
-    async def _keep_leased(self, job: Job) -> None:
-        """Extend ``job``'s lease while its handler runs (a slow call must not free it)."""
+    async def _keep_leased(self, job: Job, finished: asyncio.Event) -> None:
+        """Extend ``job``'s lease while its handler runs (a slow call must not free it).
+
+        Stops once ``finished`` is set. Cancelling alone is not enough: redis-py (8.1) swallows
+        a cancellation that arrives during a command, and the loop would then extend the lease
+        for ever, the job never ending (found by ``tests/scale/test_chaos.py``).
+        """
         interval = max(0.01, self.queue.visibility_timeout / 3)
-        while True:
+        while not finished.is_set():
             await asyncio.sleep(interval)
+            if finished.is_set():
+                return
             try:
                 if not await self.queue.extend(job):
                     log.warning("jobs.lease_lost", job_id=job.id)

@@ -151,19 +151,29 @@ class LegReporter:
         if not acquired:
             yield False
             return
-        renewal = asyncio.create_task(self._keep_locked(key, token, ttl_ms), name=f"lock:{key}")
+        released = asyncio.Event()
+        renewal = asyncio.create_task(
+            self._keep_locked(key, token, ttl_ms, released), name=f"lock:{key}"
+        )
         try:
             yield True
         finally:
+            released.set()  # see _keep_locked: the cancel alone may be lost
             renewal.cancel()
             await asyncio.wait({renewal})
             await redis.eval(_UNLOCK, 1, key, token)
 
-    async def _keep_locked(self, key: str, token: str, ttl_ms: int) -> None:
-        """Renew a held reference lock until cancelled (stops if someone else holds it now)."""
+    async def _keep_locked(
+        self, key: str, token: str, ttl_ms: int, released: asyncio.Event
+    ) -> None:
+        """Renew a held reference lock until ``released`` is set (stops if someone else holds
+        it now). Cancelling alone is not enough: redis-py (8.1) swallows a cancellation that
+        arrives during a command, and the renewal would go on for ever."""
         interval = max(0.01, ttl_ms / 3000)
-        while True:
+        while not released.is_set():
             await asyncio.sleep(interval)
+            if released.is_set():
+                return
             try:
                 if not await self.services.redis.eval(_RENEW, 1, key, token, ttl_ms):
                     log.warning("report.lock_lost", key=key)
