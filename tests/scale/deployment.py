@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 
 from benchmarks.messages import Up2paySigner
-from tests.fakes.fake_saleor import FakeSaleor, running
+from tests.fakes.fake_saleor import FakeSaleor, GraphQLCall, running
 from tests.fakes.fake_saleor_transactions import SaleorTransactions
 from tests.support.app_processes import (
     AppProcess,
@@ -54,6 +55,22 @@ class PatientSaleor(SaleorTransactions):
     """
 
     redelivery_pause = 0.5
+
+    def __init__(self, fake: FakeSaleor) -> None:
+        super().__init__(fake)
+        self.already_processed = 0
+        """Reports Saleor answered ``alreadyProcessed`` (an idempotent re-report)."""
+        self._count_lock = threading.Lock()
+        resolve = fake.resolvers["transactionEventReport"]
+
+        def counting(variables: dict[str, Any], call: GraphQLCall) -> Any:
+            answer = resolve(variables, call)
+            if isinstance(answer, dict) and answer.get("alreadyProcessed"):
+                with self._count_lock:
+                    self.already_processed += 1
+            return answer
+
+        fake.resolvers["transactionEventReport"] = counting
 
     async def _send_action(
         self, event: str, app_url: str, payload: dict[str, Any]

@@ -61,7 +61,7 @@ class Burst:
     actions: dict[str, int]
 
 
-FULL = Burst(ipns=2000, duplicates=200, actions={"CHARGE": 60, "CANCEL": 30, "REFUND": 30})
+FULL = Burst(ipns=1500, duplicates=150, actions={"CHARGE": 50, "CANCEL": 25, "REFUND": 25})
 """The burst of ``make test-scale``, per topology."""
 SMOKE = Burst(ipns=300, duplicates=30, actions={"CHARGE": 6, "CANCEL": 3, "REFUND": 3})
 """The burst ``make test`` runs on a standalone Redis."""
