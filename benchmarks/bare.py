@@ -1,8 +1,9 @@
 """The bare endpoint: one FastAPI ``POST /bare`` answering an empty 200, served like the app.
 
-``python -m benchmarks.bare`` runs ``saleor-up2pay serve`` itself (``saleor_up2pay.cli.main``)
-with only the ASGI target swapped for :func:`create_app`, so host, port, log level, access log,
-``proxy_headers`` and every other ``uvicorn.run`` option are the app's own, whatever they become.
+``python -m benchmarks.bare`` runs ``saleor-up2pay serve --no-worker`` itself
+(``saleor_up2pay.cli.main``) with only the ASGI target swapped for :func:`create_app`, so host,
+port, log level, access log, ``proxy_headers``, the number of web workers (``WEB_CONCURRENCY``)
+and every other ``uvicorn.run`` option are the app's own, whatever they become.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def main() -> int:
 
     uvicorn.run = run_bare
     try:
-        return cli.main(["serve"])
+        # No job worker for the bare endpoint (with WEB_CONCURRENCY above 1, serve would start
+        # one beside uvicorn; the bench's REDIS_URL allows --no-worker).
+        return cli.main(["serve", "--no-worker"])
     finally:
         uvicorn.run = original
 

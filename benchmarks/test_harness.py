@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import messages
-from benchmarks.run import LUA, count_round_trips, summarise_profile
+from benchmarks.run import LUA, count_round_trips, request_commands, summarise_profile
 from saleor_up2pay.up2pay.notifications import verify_ipn
 from saleor_up2pay.up2pay.signature import PublicKeys
 
@@ -52,6 +52,23 @@ def test_monitor_lines_are_counted_as_round_trips() -> None:
         '1.8 [0 unix:/s] "ECHO" "end"',
     ]
     assert count_round_trips(lines)["ipn"] == (3, 5)
+
+
+def test_one_requests_commands_are_listed_with_instance_ids_hidden() -> None:
+    iid = "0123456789abcdef01234567"
+    lines = [
+        '1.0 [0 unix:/s] "ECHO" "init (last)"',
+        f'1.1 [0 unix:/s] "HGETALL" "up2pay:i:{iid}:auth"',
+        f'1.2 [0 unix:/s] "EVALSHA" "abc" "2" "up2pay:i:{iid}:session-idem:x" "y" "z"',
+        f'1.3 [0 lua] "SET" "up2pay:i:{iid}:session:R1" "{{\\"a\\": 1}}"',
+        '1.4 [0 unix:/s] "ECHO" "end"',
+        '1.5 [0 unix:/s] "GET" "after"',
+    ]
+    assert request_commands(lines, "init (last)") == [
+        "HGETALL up2pay:i:<iid>:auth",
+        "EVALSHA up2pay:i:<iid>:session-idem:x",
+        "    SET up2pay:i:<iid>:session:R1",
+    ]
 
 
 def test_profile_summary_reads_collapsed_stacks(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from saleor_up2pay import __version__
 from saleor_up2pay.configuration import cli as configuration_cli
@@ -37,24 +39,77 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if overrides:  # options win over HOST/PORT; APP_URL's default follows --port
         settings = Settings(**overrides)
+    workers = args.workers if args.workers is not None else settings.web_concurrency
     if args.no_worker and settings.redis_url is None:
         raise SettingsError(_SHARED_REDIS.format(command="serve --no-worker"))
-    # Before the app exists: the web process and its worker child count into one directory
-    # (a temporary one unless PROMETHEUS_MULTIPROC_DIR is set; the app removes it at shutdown).
+    # Before the app exists: the web process(es) and the worker child count into one directory
+    # (a temporary one unless PROMETHEUS_MULTIPROC_DIR is set; it is removed at shutdown).
     made = metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": True,
+    }
     try:
-        app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
-        uvicorn.run(
-            app,  # jobs run in a child process (or, with --no-worker, in `worker` processes)
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            proxy_headers=True,
-        )
-    finally:  # reached when uvicorn returns (a failed start); after a signal, see release()
+        if workers > 1:
+            _serve_workers(settings, overrides, workers, run_jobs=not args.no_worker, **options)
+        else:
+            app = create_app(settings, worker_process=True, run_jobs=not args.no_worker)
+            # jobs run in a child process (or, with --no-worker, in `worker` processes);
+            # workers=1 said explicitly: uvicorn would read WEB_CONCURRENCY itself.
+            uvicorn.run(app, workers=1, **options)
+    finally:  # reached when uvicorn returns (a failed start, or --workers); see release()
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
     return 0
+
+
+def _serve_workers(
+    settings: Settings,
+    overrides: dict[str, Any],
+    workers: int,
+    *,
+    run_jobs: bool,
+    **options: Any,
+) -> None:
+    """``serve --workers N``: uvicorn's supervisor with N web workers, one job worker child.
+
+    This process supervises: it starts the embedded Redis when ``REDIS_URL`` is unset (one for
+    all), the job worker (once, not per web worker) and uvicorn's workers, which build their app
+    with :func:`saleor_up2pay.main.serve_app` from the environment prepared here (``--host`` and
+    ``--port`` are written to it, the embedded Redis as ``REDIS_URL``). SIGTERM or SIGINT stops
+    the web workers first (uvicorn lets their requests finish), then the job worker (its jobs get
+    ``WORKER_GRACE_SECONDS``), then the embedded Redis.
+    """
+    import uvicorn  # noqa: PLC0415
+
+    from saleor_up2pay import worker_process  # noqa: PLC0415
+    from saleor_up2pay.redis_store import start_embedded_server  # noqa: PLC0415
+
+    for name, value in overrides.items():
+        os.environ[name.upper()] = str(value)  # noqa: TID251 - read back by the web workers
+    embedded = None
+    if settings.redis_url is None:
+        embedded = start_embedded_server(settings.data_dir / "redis.db")
+        os.environ["REDIS_URL"] = f"unix://{embedded.socket_file}"  # noqa: TID251
+        settings = settings.model_copy(update={"redis_url": os.environ["REDIS_URL"]})  # noqa: TID251
+    child = (
+        worker_process.start(settings, redis_url=settings.redis_url, unix_socket_path=None)
+        if run_jobs
+        else None
+    )
+    try:
+        uvicorn.run(SERVE_APP, factory=True, workers=workers, **options)
+    finally:
+        if child is not None:
+            worker_process.stop(child, settings.worker_grace_seconds)
+        if embedded is not None:
+            embedded.shutdown()
+
+
+SERVE_APP = "saleor_up2pay.main:serve_app"
+"""What each web worker of ``serve --workers N`` imports (a factory, called once per worker)."""
 
 
 _SHARED_REDIS = (
@@ -85,6 +140,14 @@ def _port(value: str) -> int:
     return port
 
 
+def _workers(value: str) -> int:
+    workers = int(value)
+    if not 1 <= workers <= 64:
+        msg = f"{value} is not a number of workers (1-64)"
+        raise argparse.ArgumentTypeError(msg)
+    return workers
+
+
 def _walk(parser: argparse.ArgumentParser) -> Sequence[argparse.ArgumentParser]:
     found = [parser]
     for action in parser._actions:
@@ -109,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-worker",
         action="store_true",
         help="HTTP only: run the jobs in `saleor-up2pay worker` processes (needs REDIS_URL)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="web worker processes (default: WEB_CONCURRENCY, 1); the job worker stays one",
     )
     serve.set_defaults(func=_serve)
     worker = sub.add_parser(

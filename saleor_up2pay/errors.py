@@ -87,22 +87,37 @@ class StoreUnavailable(ServiceUnavailable):
         super().__init__(public_message)
 
 
-async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only; not a security check
-    log.warning("app_error", code=exc.public_code, status=exc.status_code, path=request.url.path)
+def app_error_response(exc: AppError, path: str) -> JSONResponse:
+    """The answer to an app fault (one log line): its status, JSON body and headers."""
+    log.warning("app_error", code=exc.public_code, status=exc.status_code, path=path)
     return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=exc.headers or None)
 
 
-async def _handle_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+def store_unavailable_response(exc: Exception, path: str) -> JSONResponse:
     """Redis unreachable outside the IPN route: 503 with ``Retry-After``, never a bare 500.
 
     The client already reconnected and retried once (:func:`saleor_up2pay.redis_store.new_client`).
     """
-    log.error("store_unavailable", error=type(exc).__name__, path=request.url.path)
-    return await _handle_app_error(request, StoreUnavailable())
+    log.error("store_unavailable", error=type(exc).__name__, path=path)
+    return app_error_response(StoreUnavailable(), path)
+
+
+STORE_ERRORS = (RedisConnectionError, RedisTimeoutError)
+"""What :func:`store_unavailable_response` answers."""
+
+
+async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only; not a security check
+    return app_error_response(exc, request.url.path)
+
+
+async def _handle_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return store_unavailable_response(exc, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Render app faults for FastAPI's routes (the plain ASGI endpoints ahead of the router, the
+    IPN and the Saleor webhooks, render them themselves with the functions above)."""
     app.add_exception_handler(AppError, _handle_app_error)
-    app.add_exception_handler(RedisConnectionError, _handle_store_unavailable)
-    app.add_exception_handler(RedisTimeoutError, _handle_store_unavailable)
+    for error in STORE_ERRORS:
+        app.add_exception_handler(error, _handle_store_unavailable)

@@ -6,21 +6,29 @@ Up2pay only allows the day after the payment; which function runs which kind of 
 explicit map built where the app is assembled (:func:`saleor_up2pay.wiring.job_handlers`).
 
 Job ids: callers give ids of the form ``<kind>:<scope>:<rest>`` (the scope is one Saleor
-instance's id, :func:`saleor_up2pay.redis_store.instance_id`), so :meth:`JobQueue.drop_scope`
-can forget every pending and dead job of an uninstalled instance. Nothing outside this module
-reads or writes the queue's Redis keys.
+instance's id, :func:`saleor_up2pay.redis_store.instance_id`); other ids are global jobs. Nothing
+outside this module reads or writes the queue's Redis keys.
 
-Storage (global keys):
+Storage: one **shard** per scope, under the scope's hash tag, next to that instance's data
+(``up2pay:i:{<scope>}:jobs:...``, :func:`saleor_up2pay.redis_store.scope_key`), and one for the
+global jobs (``up2pay:{global}:jobs:...``). A shard's keys share one hash slot, so every script
+below works on a Redis Cluster, and the IPN intake writes a leg and its report job in one
+script (ADR 0005). Per shard:
 
-- ``up2pay:jobs:due`` — sorted set, member = job id, score = when it may run next (epoch seconds).
-- ``up2pay:jobs:job:<id>`` — hash: ``kind``, ``payload`` (JSON), ``attempts``, ``created_at``,
+- ``...jobs:due`` — sorted set, member = job id, score = when it may run next (epoch seconds).
+- ``...jobs:job:<id>`` — hash: ``kind``, ``payload`` (JSON), ``attempts``, ``created_at``,
   ``last_error``, ``lease`` (the claim token while a worker holds it), ``trace`` (the W3C
   ``traceparent`` of the request that queued it, when traced: :mod:`saleor_up2pay.tracing`).
-- ``up2pay:jobs:kind:<kind>`` — sorted set per kind, member = job id, score = when it was
+- ``...jobs:kind:<kind>`` — sorted set per kind, member = job id, score = when it was
   queued: the pending jobs of a kind (waiting or running), so ``/metrics`` reads each kind's
-  depth and oldest job in two commands (:func:`saleor_up2pay.metrics.redis_families`). Written
-  with the job, removed when it is done, dead or dropped (jobs queued by an older version are
-  not in it).
+  depth and oldest job without scanning (:meth:`JobQueue.stats`, summed over the shards).
+  Written with the job, removed when it is done, dead or dropped.
+- ``...jobs:dead`` — list of the ids of jobs that exhausted their ``max_attempts``.
+
+``up2pay:{global}:jobs:shards`` lists the scopes that have a shard: a process adds a scope
+before it first writes a job there (then once a minute), and workers re-read the list every
+second, so a worker claims from every shard whichever process queued the job.
+:meth:`JobQueue.drop_scope` (APP_DELETED) deletes a scope's shard and takes it off the list.
 
 Enqueueing is one atomic Lua script (the hash and its due time are written together, so a Redis
 failure mid-way cannot leave a job that exists but is never due). Claiming is another: it moves
@@ -37,6 +45,7 @@ API::
     # -> True if queued, False if a job with this id is already pending (dedupe)
     await queue.run_now("ipn:...")         # a waiting job becomes due at once
     await queue.drop_scope(scope)          # forget every job ``<kind>:<scope>:...``
+    await queue.pending_count(); await queue.pending_ids(); await queue.dead_jobs()
 
     async def run_refund(job: Job) -> None:
         ...                                # return = done; raise = retried with backoff
@@ -50,7 +59,7 @@ API::
 
 A failing job is retried with exponential backoff (``base * 2**(attempts-1)``, capped at
 ``max_backoff``) forever unless it was enqueued with ``max_attempts``; only then does it move to
-the dead list ``up2pay:jobs:dead`` (never used for IPN reports: they retry until Saleor accepts).
+its shard's dead list (never used for IPN reports: they retry until Saleor accepts).
 """
 
 from __future__ import annotations
@@ -68,29 +77,80 @@ from typing import Any, cast
 import structlog
 
 from saleor_up2pay.metrics import JOB_SECONDS, JOBS_RUN
-from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis
+from saleor_up2pay.redis_store import (
+    LuaScript,
+    Redis,
+    glob_escape,
+    global_key,
+    purge_prefix,
+    scan_keys,
+    scope_key,
+)
 from saleor_up2pay.tracing import current_traceparent, job_span
 
 log = structlog.get_logger(__name__)
 
-DUE_KEY = f"{KEY_PREFIX}jobs:due"
-DEAD_KEY = f"{KEY_PREFIX}jobs:dead"
-JOB_KEY_PREFIX = f"{KEY_PREFIX}jobs:job:"
-KIND_KEY_PREFIX = f"{KEY_PREFIX}jobs:kind:"
+SHARDS_KEY = global_key("jobs", "shards")
+"""Set of the scopes that have a queue shard (the global shard is always there)."""
+SHARD_REFRESH_SECONDS = 1.0
+"""How often a worker re-reads :data:`SHARDS_KEY` (its own process's shards it knows at once)."""
+SHARD_MEMO_SECONDS = 60.0
+"""How long a process trusts that a scope it registered is still in :data:`SHARDS_KEY`."""
 
 
-def kind_key(kind: str) -> str:
-    """The index of the pending jobs of one kind (see the module docstring)."""
-    return KIND_KEY_PREFIX + kind
+@dataclass(frozen=True)
+class Shard:
+    """The queue's keys for the jobs of one scope (or the global jobs), in one hash slot."""
+
+    scope: str | None
+    """The scope (an instance id), None for the global shard."""
+    prefix: str
+
+    @property
+    def due(self) -> str:
+        return self.prefix + "due"
+
+    @property
+    def dead(self) -> str:
+        return self.prefix + "dead"
+
+    @property
+    def job_prefix(self) -> str:
+        return self.prefix + "job:"
+
+    def job(self, job_id: str) -> str:
+        return self.job_prefix + job_id
+
+    def kind(self, kind: str) -> str:
+        """The index of the pending jobs of one kind in this shard (module docstring)."""
+        return self.prefix + "kind:" + kind
+
+
+GLOBAL_SHARD = Shard(None, global_key("jobs", ""))
+
+
+def scope_shard(scope: str) -> Shard:
+    """The shard of one scope: under the scope's hash tag, with the scope's other data."""
+    return Shard(scope, scope_key(scope, "jobs", ""))
+
+
+def job_scope(job_id: str) -> str | None:
+    """The scope of a job id ``<kind>:<scope>:<rest>`` (None: a global job)."""
+    parts = job_id.split(":", 2)
+    if len(parts) < 3 or not parts[1] or "{" in parts[1] or "}" in parts[1]:
+        return None
+    return parts[1]
+
+
+def shard_of(job_id: str) -> Shard:
+    """Where the job ``job_id`` is stored."""
+    scope = job_scope(job_id)
+    return GLOBAL_SHARD if scope is None else scope_shard(scope)
 
 
 DEFAULT_VISIBILITY_TIMEOUT = 60.0
 DEFAULT_BASE_BACKOFF = 1.0
 DEFAULT_MAX_BACKOFF = 300.0
-
-
-def _job_key(job_id: str) -> str:
-    return JOB_KEY_PREFIX + job_id
 
 
 # KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, due at,
@@ -106,23 +166,25 @@ return 1
 """
 
 ENQUEUE_LUA = """
-local function enqueue_job(due_key, job_key, job_id, due, kind, payload, created_at, trace)
+local function enqueue_job(due_key, job_key, kind_key, job_id, due, kind, payload, created_at,
+    trace)
   if redis.call('HEXISTS', job_key, 'payload') == 1 then return 0 end
   redis.call('DEL', job_key)
   redis.call('HSET', job_key, 'kind', kind, 'payload', payload, 'attempts', '0',
     'created_at', created_at, 'last_error', '', 'max_attempts', '', 'trace', trace or '')
   redis.call('ZADD', due_key, due, job_id)
-  redis.call('ZADD', string.sub(due_key, 1, -4) .. 'kind:' .. kind, created_at, job_id)
+  redis.call('ZADD', kind_key, created_at, job_id)
   return 1
 end
 """
 """A Lua function for other scripts that must queue a job atomically with their own writes.
 
-``enqueue_job(due_key, job_key, job_id, due, kind, payload_json, created_at, trace)`` does
-what :meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys and values come from
-:meth:`JobQueue.script_args` (``trace``: :func:`saleor_up2pay.tracing.current_traceparent`, may
-be nil). The kind index key is derived from ``due_key`` inside the script (not declared in KEYS).
-The caller calls :meth:`JobQueue.wake` after the script ran.
+``enqueue_job(due_key, job_key, kind_key, job_id, due, kind, payload_json, created_at, trace)``
+does what :meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys come from
+:meth:`JobQueue.script_keys` and must be declared in the calling script's KEYS (they share the
+job's scope hash tag); ``trace``: :func:`saleor_up2pay.tracing.current_traceparent`, may be nil.
+The caller awaits :meth:`JobQueue.register_shard` before the script and calls
+:meth:`JobQueue.wake` after it ran.
 """
 
 
@@ -142,6 +204,8 @@ return 1
 """
 
 # KEYS[1] = due zset; ARGV = now, lease_until, limit, job key prefix, token prefix.
+# The job hashes are found from the ids the due zset holds (they cannot be declared in KEYS):
+# they share the due zset's hash tag, so the script stays in one slot on a Redis Cluster.
 # Returns {job id, token, {the job hash's field, value, ...}} per claimed job.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -259,7 +323,7 @@ async def _eval(redis: Redis, source: str, numkeys: int, *args: str) -> Any:
 
 
 class JobQueue:
-    """Durable queue of jobs in Redis (see the module docstring for the layout)."""
+    """Durable queue of jobs in Redis, sharded by scope (see the module docstring)."""
 
     def __init__(
         self,
@@ -272,7 +336,58 @@ class JobQueue:
         self.visibility_timeout = visibility_timeout
         self.clock = clock
         self._wake = asyncio.Event()
+        self._registered: dict[str, float] = {}
+        """Scopes this process put in :data:`SHARDS_KEY`, with when (monotonic)."""
+        self._shards: dict[str | None, Shard] = {None: GLOBAL_SHARD}
+        self._shards_read_at = -SHARD_REFRESH_SECONDS
+        self._next_shard = 0
 
+    # --- shards ---------------------------------------------------------------------------------
+    async def register_shard(self, job_id: str) -> Shard:
+        """The shard of ``job_id``, listed in :data:`SHARDS_KEY` so every worker claims from it.
+
+        One ``SADD`` the first time this process uses a scope (then again every
+        :data:`SHARD_MEMO_SECONDS`), none otherwise: the scope's jobs are written only after
+        their shard is listed.
+        """
+        shard = shard_of(job_id)
+        scope = shard.scope
+        if scope is None:
+            return shard
+        now = time.monotonic()
+        if now - self._registered.get(scope, -SHARD_MEMO_SECONDS) >= SHARD_MEMO_SECONDS:
+            await self.redis.sadd(SHARDS_KEY, scope)
+            self._registered[scope] = now
+        self._shards.setdefault(scope, shard)
+        return shard
+
+    async def shards(self, *, refresh: bool = False) -> list[Shard]:
+        """Every shard: the global one, those this process used, those :data:`SHARDS_KEY` lists
+        (re-read every :data:`SHARD_REFRESH_SECONDS`, or at once with ``refresh``)."""
+        now = time.monotonic()
+        if refresh or now - self._shards_read_at >= SHARD_REFRESH_SECONDS:
+            scopes = cast("set[str]", await self.redis.smembers(SHARDS_KEY))
+            listed: dict[str | None, Shard] = {None: GLOBAL_SHARD}
+            for scope in sorted(str(s) for s in scopes):
+                listed[scope] = scope_shard(scope)
+            for scope, at in self._registered.items():  # registered here, maybe dropped since
+                if now - at < SHARD_MEMO_SECONDS:
+                    listed.setdefault(scope, scope_shard(scope))
+            self._shards = listed
+            self._shards_read_at = now
+        return list(self._shards.values())
+
+    def script_keys(self, job_id: str, kind: str) -> tuple[str, str, str]:
+        """``(due key, job key, kind index key)`` of a job, for :data:`ENQUEUE_LUA` in another
+        script (declare them in its KEYS; call :meth:`register_shard` first)."""
+        shard = shard_of(job_id)
+        return shard.due, shard.job(job_id), shard.kind(kind)
+
+    def due_text(self, run_at: datetime | None = None) -> str:
+        """``due at`` (epoch seconds, as text) for :data:`ENQUEUE_LUA`; also its ``created_at``."""
+        return repr(self.clock() if run_at is None else _to_epoch(run_at))
+
+    # --- one job --------------------------------------------------------------------------------
     async def enqueue(
         self,
         kind: str,
@@ -296,14 +411,15 @@ class JobQueue:
             "trace": current_traceparent(),
         }
         pairs = [part for item in fields.items() for part in item]
+        shard = await self.register_shard(job_id)
         # One script: either the whole job (hash + due time) exists afterwards, or nothing new.
         created = await _eval(
             self.redis,
             _ENQUEUE,
             3,
-            DUE_KEY,
-            _job_key(job_id),
-            kind_key(kind),
+            shard.due,
+            shard.job(job_id),
+            shard.kind(kind),
             job_id,
             repr(due),
             created_at,
@@ -314,17 +430,23 @@ class JobQueue:
         self._wake.set()
         return True
 
-    def script_args(self, *, run_at: datetime | None = None) -> tuple[str, str, str]:
-        """``(due key, job key prefix, due at)`` for :data:`ENQUEUE_LUA` in another script.
-
-        The job key of an id is the prefix followed by the id; ``due at`` (epoch seconds, as
-        text) also serves as ``created_at``.
-        """
-        due = self.clock() if run_at is None else _to_epoch(run_at)
-        return DUE_KEY, JOB_KEY_PREFIX, repr(due)
-
     async def claim(self, limit: int = 10) -> list[Job]:
-        """Lease up to ``limit`` due jobs (they become due again after the visibility timeout)."""
+        """Lease up to ``limit`` due jobs (they become due again after the visibility timeout).
+
+        Shards are visited in turn, starting one further at each call, so that no scope's jobs
+        wait behind a busy one.
+        """
+        shards = await self.shards()
+        start = self._next_shard % len(shards)
+        self._next_shard += 1
+        jobs: list[Job] = []
+        for shard in shards[start:] + shards[:start]:
+            if len(jobs) >= limit:
+                break
+            jobs += await self._claim_from(shard, limit - len(jobs))
+        return jobs
+
+    async def _claim_from(self, shard: Shard, limit: int) -> list[Job]:
         now = self.clock()
         token_prefix = secrets.token_hex(8)
         raw = cast(
@@ -333,11 +455,11 @@ class JobQueue:
                 self.redis,
                 _CLAIM,
                 1,
-                DUE_KEY,
+                shard.due,
                 repr(now),
                 repr(now + self.visibility_timeout),
                 str(limit),
-                JOB_KEY_PREFIX,
+                shard.job_prefix,
                 token_prefix,
             ),
         )
@@ -362,36 +484,93 @@ class JobQueue:
 
     async def get(self, job_id: str) -> Job | None:
         """The stored job (pending, leased or dead), or None once it is done."""
-        data = cast("dict[str, str]", await self.redis.hgetall(_job_key(job_id)))
+        data = cast("dict[str, str]", await self.redis.hgetall(shard_of(job_id).job(job_id)))
         return _job_from_hash(job_id, data)
 
     async def due_at(self, job_id: str) -> datetime | None:
         """When a pending job may run next (None if it is not pending)."""
-        score = await self.redis.zscore(DUE_KEY, job_id)
+        score = await self.redis.zscore(shard_of(job_id).due, job_id)
         return None if score is None else datetime.fromtimestamp(score, UTC)
+
+    async def set_due(self, job_id: str, when: float) -> bool:
+        """Move a pending job's due time to ``when`` (epoch seconds), leased or not: for tests
+        and tools that must make a job run now whatever its state (False: not pending)."""
+        return bool(await self.redis.zadd(shard_of(job_id).due, {job_id: when}, xx=True, ch=True))
+
+    async def _per_shard(self, command: Callable[[Any, Shard], Any]) -> list[Any]:
+        """One read per shard, pipelined (on a Redis Cluster, one batch per node)."""
+        shards = await self.shards(refresh=True)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in shards:
+                command(pipe, shard)
+            return list(await pipe.execute())
+
+    async def pending_ids(self) -> list[str]:
+        """Ids of every job waiting or running, soonest due first."""
+        found = await self._per_shard(
+            lambda pipe, shard: pipe.zrange(shard.due, 0, -1, withscores=True)
+        )
+        pairs = [(float(score), str(job_id)) for rows in found for job_id, score in rows]
+        return [job_id for _, job_id in sorted(pairs)]
 
     async def pending_count(self) -> int:
         """How many jobs are waiting or running."""
-        return int(await self.redis.zcard(DUE_KEY))
+        return sum(int(n) for n in await self._per_shard(lambda pipe, shard: pipe.zcard(shard.due)))
 
     async def next_due(self) -> float | None:
         """Epoch seconds of the earliest pending job, or None when the queue is empty."""
-        first = await self.redis.zrange(DUE_KEY, 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        shards = await self.shards()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in shards:
+                pipe.zrange(shard.due, 0, 0, withscores=True)
+            firsts = await pipe.execute()
+        scores = [float(first[0][1]) for first in firsts if first]
+        return min(scores) if scores else None
 
     async def dead_jobs(self) -> list[str]:
         """Ids of jobs that exhausted their ``max_attempts``."""
-        return cast("list[str]", await self.redis.lrange(DEAD_KEY, 0, -1))
+        lists = await self._per_shard(lambda pipe, shard: pipe.lrange(shard.dead, 0, -1))
+        return [str(job_id) for ids in lists for job_id in ids]
+
+    async def stats(self, kinds: list[str]) -> tuple[int, int, list[tuple[int, float | None]]]:
+        """For ``/metrics``: ``(due now, dead, [(pending, oldest queued at or None) per kind])``
+        summed over every shard (one pipelined batch)."""
+        now = self.clock()
+        shards = await self.shards(refresh=True)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in shards:
+                pipe.zcount(shard.due, "-inf", repr(now))
+                pipe.llen(shard.dead)
+                for kind in kinds:
+                    pipe.zcard(shard.kind(kind))
+                    pipe.zrange(shard.kind(kind), 0, 0, withscores=True)
+            rows = await pipe.execute()
+        width = 2 + 2 * len(kinds)
+        due = dead = 0
+        per_kind: list[tuple[int, float | None]] = [(0, None)] * len(kinds)
+        for at in range(0, len(rows), width):
+            row = rows[at : at + width]
+            due += int(row[0])
+            dead += int(row[1])
+            for index in range(len(kinds)):
+                size, first = int(row[2 + 2 * index]), row[3 + 2 * index]
+                count, oldest = per_kind[index]
+                if first:
+                    score = float(first[0][1])
+                    oldest = score if oldest is None else min(oldest, score)
+                per_kind[index] = (count + size, oldest)
+        return due, dead, per_kind
 
     async def complete(self, job: Job) -> bool:
         """Forget a finished job (only if ``job`` still holds its lease)."""
+        shard = shard_of(job.id)
         done = await _eval(
             self.redis,
             _COMPLETE,
             3,
-            DUE_KEY,
-            _job_key(job.id),
-            kind_key(job.kind),
+            shard.due,
+            shard.job(job.id),
+            shard.kind(job.kind),
             job.id,
             job.lease,
         )
@@ -399,8 +578,9 @@ class JobQueue:
 
     async def run_now(self, job_id: str) -> bool:
         """Make a waiting job due at once (False if it is unknown, done or running)."""
+        shard = shard_of(job_id)
         done = await _eval(
-            self.redis, _RUN_NOW, 2, DUE_KEY, _job_key(job_id), job_id, repr(self.clock())
+            self.redis, _RUN_NOW, 2, shard.due, shard.job(job_id), job_id, repr(self.clock())
         )
         if done:
             self._wake.set()
@@ -409,8 +589,9 @@ class JobQueue:
     async def extend(self, job: Job) -> bool:
         """Push the lease of a running job one visibility timeout on (False: lease lost)."""
         until = self.clock() + self.visibility_timeout
+        shard = shard_of(job.id)
         done = await _eval(
-            self.redis, _EXTEND, 2, DUE_KEY, _job_key(job.id), job.id, job.lease, repr(until)
+            self.redis, _EXTEND, 2, shard.due, shard.job(job.id), job.id, job.lease, repr(until)
         )
         return bool(done)
 
@@ -418,12 +599,13 @@ class JobQueue:
         self, job: Job, when: float, error: str, *, count_attempt: bool = True
     ) -> bool:
         """Release the lease and make the job due at ``when`` (epoch seconds)."""
+        shard = shard_of(job.id)
         done = await _eval(
             self.redis,
             _RESCHEDULE,
             2,
-            DUE_KEY,
-            _job_key(job.id),
+            shard.due,
+            shard.job(job.id),
             job.id,
             job.lease,
             repr(when),
@@ -434,14 +616,15 @@ class JobQueue:
 
     async def bury(self, job: Job, error: str) -> bool:
         """Move a job that exhausted its attempts to the dead list."""
+        shard = shard_of(job.id)
         done = await _eval(
             self.redis,
             _BURY,
             4,
-            DUE_KEY,
-            _job_key(job.id),
-            DEAD_KEY,
-            kind_key(job.kind),
+            shard.due,
+            shard.job(job.id),
+            shard.dead,
+            shard.kind(job.kind),
             job.id,
             job.lease,
             error[:2000],
@@ -454,36 +637,35 @@ class JobQueue:
         """Pending jobs whose id starts with ``prefix``, with when each may run, soonest first.
 
         For readers that name their jobs by what they concern (e.g. the deferred refunds of one
-        leg: ``refund:<instance>:<numtrans>:``); ``prefix`` is matched literally.
+        leg: ``refund:<instance>:<numtrans>:``); ``prefix`` is matched literally. A prefix that
+        names a scope reads that scope's shard only.
         """
-        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        pattern = glob_escape(prefix) + "*"
+        scope = job_scope(prefix)
+        shards = [scope_shard(scope)] if scope is not None else await self.shards(refresh=True)
         found: list[tuple[Job, datetime]] = []
-        async for job_id, score in self.redis.zscan_iter(DUE_KEY, match=pattern, count=500):
-            job = await self.get(str(job_id))
-            if job is not None:
-                found.append((job, datetime.fromtimestamp(float(score), UTC)))
-            if len(found) >= limit:
-                break
-        return sorted(found, key=lambda pair: pair[1])
+        for shard in shards:
+            async for job_id, score in self.redis.zscan_iter(shard.due, match=pattern, count=500):
+                job = await self.get(str(job_id))
+                if job is not None:
+                    found.append((job, datetime.fromtimestamp(float(score), UTC)))
+                if len(found) >= limit:
+                    break
+        return sorted(found, key=lambda pair: pair[1])[:limit]
 
     async def drop_scope(self, scope: str) -> int:
         """Delete the pending and dead jobs whose id is ``<kind>:<scope>:...``; returns how many.
 
-        Used when a Saleor instance uninstalls the app (the scope is its instance id).
+        Used when a Saleor instance uninstalls the app (the scope is its instance id): its
+        shard's keys go (the instance's purge would delete them too) and it leaves
+        :data:`SHARDS_KEY`.
         """
-        pattern = f"{JOB_KEY_PREFIX}*:{scope}:*"
-        dropped = 0
-        async for key in self.redis.scan_iter(match=pattern, count=500):
-            job_id = key[len(JOB_KEY_PREFIX) :]
-            kind = await self.redis.hget(key, "kind")
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.zrem(DUE_KEY, job_id)
-                if kind:
-                    pipe.zrem(kind_key(str(kind)), job_id)
-                pipe.lrem(DEAD_KEY, 0, job_id)
-                deleted, *_ = await pipe.execute()
-            dropped += int(deleted)
+        shard = scope_shard(scope)
+        dropped = len(await scan_keys(self.redis, glob_escape(shard.job_prefix) + "*"))
+        await purge_prefix(self.redis, shard.prefix)
+        await self.redis.srem(SHARDS_KEY, scope)
+        self._registered.pop(scope, None)
+        self._shards.pop(scope, None)
         return dropped
 
     def wake(self) -> None:

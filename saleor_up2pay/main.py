@@ -1,4 +1,5 @@
-"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``).
+"""The ASGI application factory (``uvicorn --factory saleor_up2pay.main:create_app``; each web
+worker of ``saleor-up2pay serve --workers N`` uses :func:`serve_app`).
 
 This is where the app is assembled: the services (typed collaborators, :mod:`.services`), the
 ``{event: handler}`` map of the webhook routes and the ``{job kind: handler}`` map of the worker
@@ -99,6 +100,19 @@ async def _run(
         await handle.close()
 
 
+def serve_app() -> FastAPI:
+    """A web worker's app under ``saleor-up2pay serve --workers N`` (uvicorn imports it by name
+    and calls it once per worker process).
+
+    The settings are read again from the environment the ``serve`` process prepared; the job
+    worker is not started here (``serve`` runs exactly one beside the web workers, or none with
+    ``--no-worker``), and ``/metrics`` adds up the counts of every process of the group.
+    """
+    settings = load_settings()
+    metrics.join_multiprocess()
+    return create_app(settings, worker_process=True, run_jobs=False)
+
+
 def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
@@ -136,6 +150,7 @@ def create_app(
     )
     install_error_handlers(app)
     up2pay_routes.install_ipn(app)  # the IPN, ahead of the router (inside the limits)
+    saleor_webhooks.install_webhooks(app, webhook_handlers)  # Saleor's deliveries, likewise
     install_limits(app)  # body limits per route and nosniff, before any route reads
     app.include_router(health.router)
     app.include_router(metrics_route.router)

@@ -13,14 +13,16 @@ Counted in-process (no Redis round trip on the hot paths; ``prometheus-client``)
 - ``up2pay_jobs_run_total{kind,result}`` and ``up2pay_job_duration_seconds{kind}``: job runs
   (``done``, ``failed``, ``rescheduled``, ``dead``, ``no_handler``).
 
-Read from Redis when ``/metrics`` is scraped (:func:`redis_families`, two round trips, no SCAN):
-``up2pay_jobs_queued{kind}``, ``up2pay_jobs_oldest_age_seconds{kind}`` (from the per-kind index of
-:mod:`saleor_up2pay.jobs`), ``up2pay_jobs_due`` (due now, not yet started), ``up2pay_jobs_dead``
-and ``up2pay_open_problems{saleor_api_url}``.
+Read from Redis when ``/metrics`` is scraped (:func:`redis_families`, a few pipelined batches,
+no SCAN): ``up2pay_jobs_queued{kind}``, ``up2pay_jobs_oldest_age_seconds{kind}`` (from the
+per-kind index of :mod:`saleor_up2pay.jobs`, summed over its shards), ``up2pay_jobs_due`` (due
+now, not yet started), ``up2pay_jobs_dead`` and ``up2pay_open_problems{saleor_api_url}``.
 
-Several processes (``serve`` and its worker child, or N servers and M workers on one host) share
-counters through ``PROMETHEUS_MULTIPROC_DIR``: :func:`prepare_multiprocess` sets it up before any
-metric exists, and :func:`render` then adds up every process's files.
+Several processes (``serve`` and its worker child, the web workers of ``serve --workers N``, or
+N servers and M workers on one host) share counters through ``PROMETHEUS_MULTIPROC_DIR``:
+:func:`prepare_multiprocess` sets it up before any metric exists (a web worker joins its
+parent's directory with :func:`join_multiprocess`), and :func:`render` then adds up every
+process's files, so ``/metrics`` answered by any web worker counts them all.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from prometheus_client import (
@@ -47,7 +50,17 @@ from prometheus_client.registry import Collector
 
 from saleor_up2pay.redis_store import Redis
 
-__all__ = ["CONTENT_TYPE_LATEST", "install", "prepare_multiprocess", "redis_families", "render"]
+if TYPE_CHECKING:
+    from saleor_up2pay.jobs import JobQueue
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "install",
+    "join_multiprocess",
+    "prepare_multiprocess",
+    "redis_families",
+    "render",
+]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -134,6 +147,14 @@ def prepare_multiprocess(configured: Path | None) -> str | None:
     return made
 
 
+def join_multiprocess() -> None:
+    """A process started by another that prepared the directory (a web worker of ``serve
+    --workers N``): render what every process of the group counted, not only this one."""
+    directory = os.environ.get(MULTIPROC_ENV)  # noqa: TID251 - set by prepare_multiprocess
+    if directory:
+        prepare_multiprocess(Path(directory))
+
+
 def release() -> None:
     """Remove the temporary directory :func:`prepare_multiprocess` made (the app's shutdown:
     uvicorn ends the process by re-raising SIGTERM, so nothing after ``uvicorn.run`` runs)."""
@@ -151,22 +172,17 @@ class _Fixed(Collector):
         return self._families
 
 
-async def redis_families(redis: Redis, kinds: Iterable[str]) -> list[Metric]:
-    """The gauges read from Redis now: two round trips whatever the queue's size."""
-    from saleor_up2pay.jobs import DEAD_KEY, DUE_KEY, kind_key  # noqa: PLC0415
+async def redis_families(redis: Redis, kinds: Iterable[str], queue: JobQueue) -> list[Metric]:
+    """The gauges read from Redis now, whatever the queue's size: the list of queue shards, one
+    pipelined batch over them (:meth:`~saleor_up2pay.jobs.JobQueue.stats`, summed), the
+    installed instances and their problem counts."""
     from saleor_up2pay.problems import problems_key  # noqa: PLC0415
     from saleor_up2pay.saleor.apl import INSTANCES_KEY  # noqa: PLC0415
 
     kinds = sorted(kinds)
     now = time.time()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zcount(DUE_KEY, "-inf", repr(now))
-        pipe.llen(DEAD_KEY)
-        pipe.smembers(INSTANCES_KEY)
-        for kind in kinds:
-            pipe.zcard(kind_key(kind))
-            pipe.zrange(kind_key(kind), 0, 0, withscores=True)
-        due, dead, instances, *per_kind = await pipe.execute()
+    due, dead, per_kind = await queue.stats(kinds)
+    instances = await redis.smembers(INSTANCES_KEY)
     urls = sorted(str(url) for url in instances)
     counts: list[int] = []
     if urls:
@@ -184,9 +200,9 @@ async def redis_families(redis: Redis, kinds: Iterable[str]) -> list[Metric]:
         labels=["kind"],
     )
     for index, kind in enumerate(kinds):
-        size, first = per_kind[2 * index], per_kind[2 * index + 1]
+        size, first = per_kind[index]
         queued.add_metric([kind], float(size))
-        oldest.add_metric([kind], max(0.0, now - float(first[0][1])) if first else 0.0)
+        oldest.add_metric([kind], max(0.0, now - first) if first is not None else 0.0)
     problems = GaugeMetricFamily(
         "up2pay_open_problems",
         "Problems open on the merchant's board, by Saleor instance.",

@@ -4,7 +4,7 @@ A problem (an operation still uncertain after its retries, a leg that cannot be 
 deferred refund that failed, Up2pay refusing the merchant's credentials, IPNs for unknown
 references...) is:
 
-- kept in Redis under the instance (``up2pay:i:<instance>:problems``, a hash by key), so the
+- kept in Redis under the instance (``up2pay:i:{<instance>}:problems``, a hash by key), so the
   app's own configuration page lists it even when Saleor could not take it;
 - raised as a Saleor App problem (:mod:`saleor_up2pay.saleor.problems`, Saleor 3.22+), which the
   Dashboard shows on the app's page, aggregated by key.

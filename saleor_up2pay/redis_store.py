@@ -5,26 +5,35 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from saleor_up2pay.settings import Settings
+from saleor_up2pay.settings import RedisTarget, Settings, parse_redis_url
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "up2pay:"
 """Every key the app writes starts with this, so it can share a Redis database."""
 
-Redis = aioredis.Redis
+Redis = aioredis.Redis | RedisCluster
+"""The app's client: one server or a Sentinel group's primary (``redis.asyncio.Redis``), or a
+Redis Cluster (``RedisCluster``, which routes each command to the node owning its keys' slot)."""
+
+
+Pipeline = aioredis.client.Pipeline | ClusterPipeline
+"""A pipeline of either client (:data:`Redis`)."""
 
 
 @dataclass
@@ -35,7 +44,7 @@ class RedisHandle:
     embedded: Any | None = None
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await close_client(self.client)
         if self.embedded is not None:
             self.embedded.shutdown()
             self.embedded = None
@@ -86,12 +95,23 @@ POOL_WAIT_SECONDS = 5.0
 
 
 def new_client(url: str | None = None, *, unix_socket_path: str | None = None) -> Redis:
-    """An asyncio client on ``url`` or a unix socket, with :func:`client_options`.
+    """An asyncio client on REDIS_URL ``url`` or a unix socket, with :func:`client_options`.
 
-    The pool *blocks* when all :data:`MAX_CONNECTIONS` are in use (redis-py's default pool
-    raises "Too many connections" at once, past 100: IPNs then got 503 at 128 concurrent
-    requests).
+    ``url`` may name one server (``redis://``, ``rediss://``, ``unix://``), a Sentinel group
+    (``redis+sentinel://``: the client follows the group's primary) or a Redis Cluster
+    (``redis+cluster://``); see :func:`saleor_up2pay.settings.parse_redis_url`.
+
+    One server: the pool *blocks* when all :data:`MAX_CONNECTIONS` are in use (redis-py's
+    default pool raises "Too many connections" at once, past 100: IPNs then got 503 at 128
+    concurrent requests). Sentinel and Cluster pools do not block (redis-py has no blocking
+    pool for them): past :data:`MAX_CONNECTIONS` per server a command fails (503).
     """
+    if url:
+        target = parse_redis_url(url)
+        if target.mode == "sentinel":
+            return _sentinel_client(target)
+        if target.mode == "cluster":
+            return _cluster_client(target)
     options = {
         **client_options(),
         "max_connections": MAX_CONNECTIONS,
@@ -104,6 +124,62 @@ def new_client(url: str | None = None, *, unix_socket_path: str | None = None) -
             connection_class=aioredis.UnixDomainSocketConnection, path=unix_socket_path, **options
         )
     return aioredis.Redis.from_pool(pool)
+
+
+_SENTINELS: dict[int, Sentinel] = {}
+"""The Sentinel object behind each primary client (closed with it, :func:`close_client`)."""
+
+
+def _sentinel_client(target: RedisTarget) -> aioredis.Redis:
+    """The primary of a Sentinel group: asked of the sentinels at each new connection, so after a
+    failover the next connection goes to the new primary."""
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.nodes),
+        sentinel_kwargs={
+            "password": target.sentinel_password,
+            "ssl": target.ssl,
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": CONNECT_TIMEOUT_SECONDS,
+            "decode_responses": True,
+        },
+    )
+    client: aioredis.Redis = sentinel.master_for(
+        target.master_name,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+        max_connections=MAX_CONNECTIONS,
+        **client_options(),
+    )
+    _SENTINELS[id(client)] = sentinel
+    return client
+
+
+def _cluster_client(target: RedisTarget) -> RedisCluster:
+    """A Redis Cluster client seeded with the URL's nodes (it learns the others and follows
+    slot moves and failovers: MOVED/ASK, a refreshed slot map on connection errors)."""
+    options = client_options()
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+        max_connections=MAX_CONNECTIONS,
+        decode_responses=True,
+        health_check_interval=options["health_check_interval"],
+        socket_connect_timeout=options["socket_connect_timeout"],
+        retry=options["retry"],
+    )
+
+
+async def close_client(client: Redis) -> None:
+    """Close a client made by :func:`new_client` (and the sentinels' connections behind it)."""
+    await client.aclose()
+    sentinel = _SENTINELS.pop(id(client), None)
+    if sentinel is not None:
+        for one in sentinel.sentinels:
+            await one.aclose()
 
 
 def open_redis(settings: Settings) -> RedisHandle:
@@ -134,6 +210,30 @@ class LuaScript:
         except NoScriptError:
             return await redis.eval(self.source, len(keys), *keys, *args)
 
+    def queue(self, pipe: Any, keys: list[str], args: Sequence[str | bytes | int | float]) -> None:
+        """Add this script (by SHA1) to a pipeline; read its answer with :meth:`results`."""
+        # (a cluster pipeline refuses pipe.evalsha(), not the command itself)
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def results(
+        self,
+        redis: Redis,
+        keys: list[str],
+        args: Sequence[str | bytes | int | float],
+        results: list[Any],
+    ) -> list[Any]:
+        """The answers of a pipeline run with ``execute(raise_on_error=False)`` that holds this
+        script once (:meth:`queue`): the script is run again with its text when the server
+        lacked it; any other error is raised."""
+        answers = []
+        for result in results:
+            if isinstance(result, NoScriptError):
+                result = await redis.eval(self.source, len(keys), *keys, *args)  # noqa: PLW2901
+            elif isinstance(result, Exception):
+                raise result
+            answers.append(result)
+        return answers
+
 
 @functools.lru_cache(maxsize=256)
 def instance_id(saleor_api_url: str) -> str:
@@ -141,19 +241,150 @@ def instance_id(saleor_api_url: str) -> str:
     return hashlib.sha256(saleor_api_url.encode()).hexdigest()[:24]
 
 
-def instance_key(saleor_api_url: str, *parts: str) -> str:
-    """Key of per-instance data: ``up2pay:i:<instance id>:<parts...>``.
+def scope_key(scope: str, *parts: str) -> str:
+    """Key of data kept under one hash tag: ``up2pay:i:{<scope>}:<parts...>``.
 
-    Everything stored for one Saleor instance lives under this prefix, so uninstalling the app
-    (APP_DELETED) purges it with one prefix scan (:func:`purge_instance`).
+    The braces are a Redis Cluster hash tag: every key of one scope hashes to the same slot, so
+    a Lua script or a transaction may touch any of them together (ADR 0005). A Saleor
+    instance's scope is its :func:`instance_id`; the job queue keeps the jobs of a scope there
+    too (:mod:`saleor_up2pay.jobs`).
     """
-    return ":".join([f"{KEY_PREFIX}i", instance_id(saleor_api_url), *parts])
+    if "{" in scope or "}" in scope:
+        msg = f"a key scope cannot contain braces: {scope!r}"
+        raise ValueError(msg)
+    return ":".join([f"{KEY_PREFIX}i", "{" + scope + "}", *parts])
+
+
+def instance_key(saleor_api_url: str, *parts: str) -> str:
+    """Key of per-instance data: ``up2pay:i:{<instance id>}:<parts...>``.
+
+    Everything stored for one Saleor instance lives under this prefix, in one hash slot, so
+    uninstalling the app (APP_DELETED) purges it with one prefix scan (:func:`purge_instance`)
+    and any multi-key operation on one instance's keys works on a Redis Cluster.
+    """
+    return scope_key(instance_id(saleor_api_url), *parts)
+
+
+def global_key(*parts: str) -> str:
+    """Key of global data that scripts or transactions touch together: ``up2pay:{global}:...``
+    (one hash tag: one slot on a Redis Cluster)."""
+    return ":".join([f"{KEY_PREFIX}{{global}}", *parts])
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN ``MATCH`` pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+async def scan_keys(redis: Redis, pattern: str) -> list[str]:
+    """Every key matching ``pattern`` (SCAN; on a Redis Cluster, on every primary)."""
+    return [str(key) async for key in redis.scan_iter(match=pattern, count=500)]
+
+
+async def purge_prefix(redis: Redis, prefix: str) -> int:
+    """Delete every key starting with ``prefix``; returns how many were deleted."""
+    deleted = 0
+    for key in await scan_keys(redis, glob_escape(prefix) + "*"):
+        deleted += int(await redis.delete(key))
+    return deleted
+
+
+async def purge_scope(redis: Redis, scope: str) -> int:
+    """Delete every key of one :func:`scope_key` scope; returns how many were deleted."""
+    return await purge_prefix(redis, scope_key(scope, ""))
 
 
 async def purge_instance(redis: Redis, saleor_api_url: str) -> int:
     """Delete every key stored for one Saleor instance; returns how many were deleted."""
-    deleted = 0
-    pattern = instance_key(saleor_api_url, "*")
-    async for key in redis.scan_iter(match=pattern, count=500):
-        deleted += int(await redis.delete(key))
-    return deleted
+    return await purge_scope(redis, instance_id(saleor_api_url))
+
+
+class ReplicaAckMissing(RedisError):
+    """No replica acknowledged a write within the bounded wait (``WAIT`` answered 0).
+
+    The write is on the primary only: if the primary died now, it would be lost. The IPN route
+    answers 503 (Up2pay sends the IPN again; the intake is idempotent).
+    """
+
+
+REPLICA_CHECK_SECONDS = 5.0
+"""How long ``auto`` trusts what a primary said about its replicas (``INFO replication``)."""
+
+
+class ReplicaAcks:
+    """Makes a script's writes wait for one replica's acknowledgement (``WAIT 1 <ms>``).
+
+    The ``WAIT`` follows the script on the **same connection** (one pipeline: one round trip),
+    as ``WAIT`` counts the replicas that have every write that connection made. On a Redis
+    Cluster the pipeline sends both to the primary owning the script's first key. Modes
+    (REDIS_REPLICA_ACK): ``off``; ``auto`` waits when that primary has a replica connected
+    (asked every :data:`REPLICA_CHECK_SECONDS`); ``required`` always waits. Waiting and getting
+    no acknowledgement raises :class:`ReplicaAckMissing`.
+    """
+
+    def __init__(self, mode: str = "auto", timeout_ms: int = 200) -> None:
+        self.mode = mode
+        self.timeout_ms = timeout_ms
+        self._replicas: dict[str, tuple[float, int]] = {}
+
+    async def run(
+        self,
+        redis: Redis,
+        script: LuaScript,
+        keys: list[str],
+        args: Sequence[str | bytes | int | float],
+    ) -> Any:
+        """Run ``script``; then, when the mode says so, wait for a replica's acknowledgement."""
+        if self.mode == "off" or (
+            self.mode == "auto" and await self.replicas_of(redis, keys[0]) == 0
+        ):
+            return await script(redis, keys, args)
+        for attempt in range(2):
+            node = None
+            async with redis.pipeline(transaction=False) as pipe:
+                script.queue(pipe, keys, args)
+                if isinstance(redis, RedisCluster):
+                    node = redis.get_node_from_key(keys[0])
+                    pipe.execute_command("WAIT", 1, self.timeout_ms, target_nodes=node)
+                else:
+                    pipe.execute_command("WAIT", 1, self.timeout_ms)
+                answer, acked = await pipe.execute(raise_on_error=False)
+            if isinstance(redis, RedisCluster) and node is not None:
+                owner = redis.get_node_from_key(keys[0])
+                if owner is None or owner.name != node.name:
+                    # The slot moved (a failover) while the pipeline ran: the script was sent
+                    # again to the new owner, the WAIT was not; its answer says nothing.
+                    msg = "the slot moved during the write; its acknowledgement is unknown"
+                    raise ReplicaAckMissing(msg)
+            if isinstance(answer, NoScriptError) and attempt == 0:
+                await redis.script_load(script.source)  # then once more, on one connection
+                continue
+            for result in (answer, acked):
+                if isinstance(result, Exception):
+                    raise result
+            if int(acked) < 1:
+                msg = f"no replica acknowledged the write within {self.timeout_ms} ms"
+                raise ReplicaAckMissing(msg)
+            return answer
+        raise AssertionError  # unreachable: the second attempt returns or raises
+
+    async def replicas_of(self, redis: Redis, key: str) -> int:
+        """How many replicas the primary holding ``key`` has connected (cached a few seconds)."""
+        if isinstance(redis, RedisCluster):
+            node = redis.get_node_from_key(key)
+            name = node.name if node is not None else ""
+        else:
+            node, name = None, ""
+        now = time.monotonic()
+        known = self._replicas.get(name)
+        if known is not None and now - known[0] < REPLICA_CHECK_SECONDS:
+            return known[1]
+        if node is not None:
+            info = await redis.info("replication", target_nodes=node)
+        else:
+            info = await redis.info("replication")
+        if node is not None and name in info and isinstance(info[name], dict):
+            info = info[name]
+        count = int(info.get("connected_slaves", 0))
+        self._replicas[name] = (now, count)
+        return count

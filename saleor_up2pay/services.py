@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from saleor_up2pay.configuration.repository import ConfigurationRepository
 from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.problems import ProblemBoard
-from saleor_up2pay.redis_store import Redis
+from saleor_up2pay.redis_store import Redis, ReplicaAcks
 from saleor_up2pay.saleor.apl import AuthStore
 from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.signature import JwksVerifier
@@ -84,6 +84,8 @@ class Services:
     """Public keys IPN and browser-return signatures are checked with."""
     problems: ProblemBoard = field(init=False)
     """What the merchant must look at: kept per instance and raised as Saleor App problems."""
+    replica_acks: ReplicaAcks = field(init=False)
+    """Makes the IPN intake wait for a replica's acknowledgement (REDIS_REPLICA_ACK)."""
 
     def __post_init__(self) -> None:
         self.auth_store = AuthStore(self.redis, self.secretbox)
@@ -93,6 +95,9 @@ class Services:
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
         self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)
+        self.replica_acks = ReplicaAcks(
+            self.settings.redis_replica_ack, self.settings.redis_replica_ack_ms
+        )
 
     async def saleor_client(self, saleor_api_url: str) -> SaleorClient | None:
         """The GraphQL client of an installed Saleor instance (None: not installed)."""

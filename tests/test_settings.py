@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from saleor_up2pay.cli import main
-from saleor_up2pay.settings import Settings, SettingsError, load_settings
+from saleor_up2pay.settings import Settings, SettingsError, load_settings, parse_redis_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -247,3 +247,45 @@ class TestAccountFormats:
         monkeypatch.setenv(f"UP2PAY_{field.upper()}", value)
         with pytest.raises(SettingsError, match=f"UP2PAY_{field.upper()}: must be"):
             load_settings()
+
+
+class TestRedisUrl:
+    """REDIS_URL names one server, a Sentinel group or a Cluster."""
+
+    def test_sentinel_url_is_read(self) -> None:
+        target = parse_redis_url(
+            "redis+sentinel://:s3cret@s1:26379,s2:26380,s3/up2pay/2?sentinel_password=other"
+        )
+        assert target.mode == "sentinel"
+        assert target.nodes == (("s1", 26379), ("s2", 26380), ("s3", 26379))
+        assert (target.master_name, target.db) == ("up2pay", 2)
+        assert (target.password, target.sentinel_password) == ("s3cret", "other")
+        assert not target.ssl
+
+    def test_cluster_url_is_read(self) -> None:
+        target = parse_redis_url("rediss+cluster://user:pw@node1:7000,node2:7001")
+        assert target.mode == "cluster"
+        assert target.nodes == (("node1", 7000), ("node2", 7001))
+        assert (target.username, target.password, target.ssl) == ("user", "pw", True)
+
+    def test_one_server_urls_are_handed_to_the_client_as_they_are(self) -> None:
+        for url in ("redis://redis:6379/0", "rediss://redis", "unix:///run/redis.sock"):
+            assert parse_redis_url(url).mode == "standalone"
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("redis+sentinel://:hunter2@s1:26379", "REDIS_URL: a redis+sentinel:// URL ends with"),
+            ("redis+cluster://:hunter2@n1:7000/3", "REDIS_URL: a redis+cluster:// URL names no"),
+            ("redis+cluster://:hunter2@n1:port", "REDIS_URL: must be a redis://"),
+        ],
+    )
+    def test_bad_forms_are_one_line_without_the_password(
+        self, monkeypatch: pytest.MonkeyPatch, url: str, expected: str
+    ) -> None:
+        monkeypatch.setenv("REDIS_URL", url)
+        with pytest.raises(SettingsError) as info:
+            load_settings()
+        (line,) = str(info.value).splitlines()
+        assert line.startswith(expected)
+        assert "hunter2" not in line

@@ -13,6 +13,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -38,7 +39,11 @@ def _reason(exc: BaseException) -> str:
 
 async def _ping_once(redis: Redis) -> None:
     """PING Redis on a new connection of the app's settings, without the client's retries (they
-    would turn every refused connection into a timeout and hide the reason)."""
+    would turn every refused connection into a timeout and hide the reason). On a Redis
+    Cluster: PING every primary (through the cluster client)."""
+    if isinstance(redis, RedisCluster):
+        await redis.ping(target_nodes=RedisCluster.PRIMARIES)
+        return
     pool = redis.connection_pool
     connection = pool.connection_class(**{**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)})
     try:

@@ -69,10 +69,7 @@ class LimitsMiddleware:
 
         async def send_nosniff(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == _NOSNIFF[0] for name, _ in headers):
-                    headers.append(_NOSNIFF)
-                message = {**message, "headers": headers}
+                message = _with_nosniff(message)
             await send(message)
 
         path = scope["path"]
@@ -97,6 +94,17 @@ class LimitsMiddleware:
             return message
 
         await self.app(scope, limited_receive, send_nosniff)
+
+
+def _with_nosniff(start: Message) -> Message:
+    """``start`` with ``nosniff`` added, unless the route set the header itself. The headers
+    are not copied one by one: a new list is made only when the header is added (once per
+    answer, on the app's every request)."""
+    headers = start.get("headers") or ()
+    for name, _ in headers:
+        if name.lower() == _NOSNIFF[0]:
+            return start
+    return {**start, "headers": [*headers, _NOSNIFF]}
 
 
 def _content_length(scope: Scope) -> int | None:

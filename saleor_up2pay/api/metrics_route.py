@@ -32,7 +32,7 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     if not hmac.compare_digest(given, f"Bearer {token}".encode()):
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     try:
-        gauges = await redis_families(services.redis, job_handlers(services))
+        gauges = await redis_families(services.redis, job_handlers(services), services.job_queue)
     except (RedisError, OSError) as exc:  # the counters are still worth having
         log.warning("metrics.redis_unavailable", error=type(exc).__name__)
         gauges = []

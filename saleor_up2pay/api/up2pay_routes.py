@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from saleor_up2pay.errors import RETRY_AFTER_SECONDS, AppError, PayloadTooLarge
 from saleor_up2pay.metrics import IPNS
+from saleor_up2pay.redis_store import ReplicaAckMissing
 from saleor_up2pay.services import Services, ServicesDep
 from saleor_up2pay.transactions.ipn_received import LEFT_THE_PAGE, receive_ipn, wake_held_refusals
 from saleor_up2pay.transactions.reconcile import keep_returned_leg
@@ -242,6 +243,12 @@ async def _receive(services: Services, method: str, raw: bytes) -> int:
         IPNS.labels("malformed").inc()
         log.warning("ipn.malformed", method=method, reason=str(exc))
         return 400
+    except ReplicaAckMissing as exc:
+        IPNS.labels("replica_unacknowledged").inc()
+        # Stored on the primary only: not acknowledged, so that a failover cannot lose an IPN
+        # Up2pay was told it delivered. Sent again, it is a duplicate the intake recognises.
+        log.error("ipn.replica_unacknowledged", method=method, error=str(exc))
+        return 503
     except RedisError as exc:
         IPNS.labels("store_unavailable").inc()
         # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written

@@ -11,6 +11,12 @@ configuration and a configuration cannot be deleted while a channel is being map
 Deleting a configuration that a channel still uses is refused (:class:`ConfigurationInUse`): the
 alternative, silently moving those channels to the default (possibly the sandbox), could send live
 shoppers to a test environment.
+
+New payment sessions read a channel's configuration through a short in-process cache
+(``for_channel(..., cached=True)``, :data:`CONFIG_CACHE_SECONDS`); every write through this
+repository drops the instance's cached entries at once, so the process that saved a change uses
+it for the next session, and the other processes within the TTL. Order actions (captures,
+refunds, cancels) and the dashboard always read Redis.
 """
 
 from __future__ import annotations
@@ -18,13 +24,13 @@ from __future__ import annotations
 import builtins
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import structlog
 from pydantic import SecretStr, ValidationError
-from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from saleor_up2pay.configuration.models import (
@@ -36,7 +42,7 @@ from saleor_up2pay.configuration.models import (
     field_errors,
 )
 from saleor_up2pay.errors import AppNotConfigured, BadRequest, NotFound
-from saleor_up2pay.redis_store import KEY_PREFIX, Redis, instance_key
+from saleor_up2pay.redis_store import KEY_PREFIX, Pipeline, Redis, instance_key
 from saleor_up2pay.secretbox import SecretBox, SecretDecryptionError
 from saleor_up2pay.settings import Settings
 
@@ -84,13 +90,41 @@ class ConfigurationUnreadable(AppNotConfigured):
     public_code = "CONFIGURATION_UNREADABLE"
 
 
+CONFIG_CACHE_SECONDS = 5.0
+"""How long ``for_channel(..., cached=True)`` answers from memory: a configuration change saved
+in another process applies to new payment sessions within this many seconds (in this process, at
+once). A session started meanwhile carries the previous configuration's id and environment; its
+IPN and order actions read the configuration afresh."""
+CONFIG_CACHE_SIZE = 1024
+"""(instance, channel) entries kept in memory per process (oldest dropped first)."""
+
+
 class ConfigurationRepository:
     """Configurations of every Saleor instance, with their channel mapping."""
 
-    def __init__(self, redis: Redis, secretbox: SecretBox, settings: Settings) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        secretbox: SecretBox,
+        settings: Settings,
+        *,
+        cache_seconds: float = CONFIG_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._secretbox = secretbox
         self._settings = settings
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, Up2payConfiguration]] = {}
+
+    def forget(self, saleor_api_url: str | None = None) -> None:
+        """Drop the cached configurations of one instance (None: of all of them)."""
+        if saleor_api_url is None:
+            self._cache.clear()
+            return
+        for key in [key for key in self._cache if key[0] == saleor_api_url]:
+            del self._cache[key]
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -120,13 +154,33 @@ class ConfigurationRepository:
             storefront_origins=list(s.up2pay_storefront_origins),
         )
 
-    async def for_channel(self, saleor_api_url: str, channel_slug: str) -> Up2payConfiguration:
+    async def for_channel(
+        self, saleor_api_url: str, channel_slug: str, *, cached: bool = False
+    ) -> Up2payConfiguration:
         """The configuration a channel uses: its mapped one, else :meth:`default`.
 
         The default (``UP2PAY_*``) account only serves instances the settings admit
         (:meth:`~saleor_up2pay.settings.Settings.default_account_allowed`); any other instance's
-        unmapped channel is :class:`~saleor_up2pay.errors.AppNotConfigured`.
+        unmapped channel is :class:`~saleor_up2pay.errors.AppNotConfigured`. With ``cached``
+        (new payment sessions), an answer up to :data:`CONFIG_CACHE_SECONDS` old may be given;
+        refusals are never cached.
         """
+        if not cached:
+            return await self._for_channel(saleor_api_url, channel_slug)
+        key = (saleor_api_url, channel_slug)
+        now = self._clock()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        config = await self._for_channel(saleor_api_url, channel_slug)
+        if self._cache_seconds > 0:
+            self._cache.pop(key, None)
+            self._cache[key] = (now + self._cache_seconds, config)
+            while len(self._cache) > CONFIG_CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]
+        return config
+
+    async def _for_channel(self, saleor_api_url: str, channel_slug: str) -> Up2payConfiguration:
         config_id = await self._redis.hget(_channels_key(saleor_api_url), channel_slug)
         if config_id is None:
             if not self._settings.default_account_allowed(saleor_api_url):
@@ -211,6 +265,7 @@ class ConfigurationRepository:
             return config
 
         config = await self._transaction(write, items)
+        self.forget(saleor_api_url)
         log.info(
             "config.saved",
             saleor_api_url=saleor_api_url,
@@ -237,6 +292,7 @@ class ConfigurationRepository:
             await pipe.execute()
 
         await self._transaction(remove, items, channels)
+        self.forget(saleor_api_url)
         log.info("config.deleted", saleor_api_url=saleor_api_url, id=config_id)
 
     async def map_channel(
@@ -248,6 +304,7 @@ class ConfigurationRepository:
         channels = _channels_key(saleor_api_url)
         if config_id is None or config_id == DEFAULT_CONFIGURATION_ID:
             await self._redis.hdel(channels, channel_slug)
+            self.forget(saleor_api_url)
             log.info("config.channel_unmapped", saleor_api_url=saleor_api_url, channel=channel_slug)
             return
         items = _items_key(saleor_api_url)
@@ -260,6 +317,7 @@ class ConfigurationRepository:
             await pipe.execute()
 
         await self._transaction(assign, items, channels)
+        self.forget(saleor_api_url)
         log.info(
             "config.channel_mapped",
             saleor_api_url=saleor_api_url,
@@ -273,6 +331,7 @@ class ConfigurationRepository:
         Run after moving the old key to SECRET_KEY_FALLBACKS; once done for every instance the
         fallback can be removed. Each configuration is rewritten only if unchanged meanwhile.
         """
+        self.forget(saleor_api_url)
         return await self._rotate_items(_items_key(saleor_api_url))
 
     async def _rotate_items(self, items: str) -> int:
@@ -298,6 +357,7 @@ class ConfigurationRepository:
 
     async def rotate_all_secrets(self) -> int:
         """:meth:`rotate_secrets` for every Saleor instance stored in this Redis."""
+        self.forget()
         rotated = 0
         pattern = f"{KEY_PREFIX}i:*:config:items"
         async for key in self._redis.scan_iter(match=pattern, count=500):

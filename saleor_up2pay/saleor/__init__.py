@@ -6,7 +6,8 @@ Public API other areas code against (stable names):
     ``AuthData(saleor_api_url, token, app_id, jwks)`` — frozen dataclass; ``jwks`` is the raw JSON
     text of ``<origin>/.well-known/jwks.json``; ``repr`` hides the token.
     ``AuthStore(redis, secretbox)`` — ``await get(url) -> AuthData | None``, ``await set(auth)``,
-    ``await delete(url)``, ``await all() -> list[AuthData]``. Stored as a hash under
+    ``await delete(url)``, ``await all() -> list[AuthData]``; ``await get_cached(url)`` (a few
+    seconds in memory, for webhook deliveries) and ``forget(url)``. Stored as a hash under
     ``instance_key(url, "auth")`` (so ``purge_instance`` removes it) with the token encrypted by the
     SecretBox; installed URLs are indexed in the set ``up2pay:instances``.
     ``services.auth_store -> AuthStore`` — the process-wide one.

@@ -3,11 +3,20 @@
 One hash per instance under ``instance_key(saleor_api_url, "auth")``, so uninstalling
 (``purge_instance``) removes it with the rest of the instance's data. The app token is encrypted
 with the SecretBox; the API URL, app id and JWKS are not secret. The set ``up2pay:instances``
-lists the installed API URLs (for :meth:`AuthStore.all`).
+lists the installed API URLs (for :meth:`AuthStore.all`); it is global (another hash slot than
+the instance's keys on a Redis Cluster), so it is written after the hash and cleaned before it:
+an URL listed without a hash is skipped by :meth:`AuthStore.all`.
+
+Webhook deliveries read it through a short in-process cache (:meth:`AuthStore.get_cached`,
+:data:`AUTH_CACHE_SECONDS`): every session webhook used to cost one round trip and one token
+decryption for the same few installations. What this process writes (installation, JWKS
+refetch, uninstall) drops its entry at once; what another process writes is seen within the TTL.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -16,6 +25,16 @@ from saleor_up2pay.secretbox import SecretBox
 
 INSTANCES_KEY = KEY_PREFIX + "instances"
 """Set of the Saleor API URLs that have installed the app."""
+
+AUTH_CACHE_SECONDS = 5.0
+"""How long :meth:`AuthStore.get_cached` answers from memory. Safe because a stale entry can only
+be a deleted or replaced installation for at most this long in *other* processes (this process
+drops it at once): a signature still has to verify with Saleor's key (a rotated key is refetched,
+:class:`~saleor_up2pay.saleor.signature.JwksVerifier`), a new ``app_id`` is re-read on a recipient
+mismatch (:func:`~saleor_up2pay.saleor.webhooks.verify_request`), and a Saleor that uninstalled
+the app stops sending its webhooks."""
+AUTH_CACHE_SIZE = 256
+"""Installations kept in memory per process (oldest dropped first)."""
 
 # Atomic, so a concurrent uninstall cannot leave a hash holding only a JWKS.
 _SET_IF_EXISTS = """
@@ -46,17 +65,29 @@ def auth_key(saleor_api_url: str) -> str:
 class AuthStore:
     """Reads and writes :class:`AuthData` keyed by the exact ``Saleor-Api-Url`` string."""
 
-    def __init__(self, redis: Redis, secretbox: SecretBox) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        secretbox: SecretBox,
+        *,
+        cache_seconds: float = AUTH_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._box = secretbox
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, AuthData]] = {}
 
     @property
     def redis(self) -> Redis:
         return self._redis
 
     async def get(self, saleor_api_url: str) -> AuthData | None:
+        """The stored auth data, read from Redis now (None: not installed)."""
         fields = cast("dict[str, str]", await self._redis.hgetall(auth_key(saleor_api_url)))
         if not fields:
+            self.forget(saleor_api_url)
             return None
         return AuthData(
             saleor_api_url=fields["saleor_api_url"],
@@ -64,6 +95,28 @@ class AuthStore:
             app_id=fields["app_id"],
             jwks=fields["jwks"],
         )
+
+    async def get_cached(self, saleor_api_url: str) -> AuthData | None:
+        """:meth:`get`, answered from memory for :data:`AUTH_CACHE_SECONDS` after a read.
+
+        Only installations found are kept (an unknown URL is read from Redis every time, so
+        forged ``Saleor-Api-Url`` values cannot fill the cache).
+        """
+        now = self._clock()
+        hit = self._cache.get(saleor_api_url)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        auth = await self.get(saleor_api_url)
+        if auth is not None and self._cache_seconds > 0:
+            self._cache.pop(saleor_api_url, None)
+            self._cache[saleor_api_url] = (now + self._cache_seconds, auth)
+            while len(self._cache) > AUTH_CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]
+        return auth
+
+    def forget(self, saleor_api_url: str) -> None:
+        """Drop one installation from the in-process cache (the next read goes to Redis)."""
+        self._cache.pop(saleor_api_url, None)
 
     async def set(self, auth: AuthData) -> None:
         """Store (or replace, on re-installation) one instance's auth data."""
@@ -77,18 +130,19 @@ class AuthStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping=mapping)
-            pipe.sadd(INSTANCES_KEY, auth.saleor_api_url)
             await pipe.execute()
+        await self._redis.sadd(INSTANCES_KEY, auth.saleor_api_url)
+        self.forget(auth.saleor_api_url)
 
     async def set_jwks(self, saleor_api_url: str, jwks: str) -> None:
         """Replace only the JWKS of an installed instance (no-op when it is not installed)."""
         await self._redis.eval(_SET_IF_EXISTS, 1, auth_key(saleor_api_url), "jwks", jwks)
+        self.forget(saleor_api_url)
 
     async def delete(self, saleor_api_url: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(auth_key(saleor_api_url))
-            pipe.srem(INSTANCES_KEY, saleor_api_url)
-            await pipe.execute()
+        await self._redis.srem(INSTANCES_KEY, saleor_api_url)
+        await self._redis.delete(auth_key(saleor_api_url))
+        self.forget(saleor_api_url)
 
     async def all(self) -> list[AuthData]:
         urls = cast("set[str]", await self._redis.smembers(INSTANCES_KEY))

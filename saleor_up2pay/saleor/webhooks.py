@@ -4,7 +4,12 @@
 POST (the router only accepts POST) → ``Saleor-Api-Url`` present and installed → ``Saleor-Event``
 is the definition's event → ``Saleor-Signature`` present → signature valid over the raw body →
 JSON object (parsed with ``Decimal``) → ``recipient.id`` is this installation's app id.
-Nothing in the body is looked at before the signature verified. Every refusal is an
+Nothing in the body is looked at before the signature verified.
+
+The installation is read through :meth:`~saleor_up2pay.saleor.apl.AuthStore.get_cached` (a few
+seconds in memory): a signature failure drops the entry, and a ``recipient.id`` that differs
+from the cached app id is checked again against Redis (a re-installation in another process)
+before the delivery is refused. Every refusal is an
 :class:`~saleor_up2pay.errors.AppError` (JSON body, public code) plus one log line with the reason.
 """
 
@@ -120,7 +125,7 @@ async def verify_request(
         raise _refuse(
             MissingSaleorApiUrl("Missing Saleor-Api-Url header."), "no Saleor-Api-Url", **where
         )
-    auth = await services.auth_store.get(saleor_api_url)
+    auth = await services.auth_store.get_cached(saleor_api_url)
     if auth is None:
         raise _refuse(
             NotRegistered("This Saleor instance has not installed the app."),
@@ -140,6 +145,7 @@ async def verify_request(
     try:
         await services.jwks_verifier.verify_webhook(auth, signature, raw_body)
     except SignatureInvalid as exc:
+        services.auth_store.forget(saleor_api_url)
         raise _refuse(
             SignatureVerificationFailed("Request signature could not be verified."),
             str(exc),
@@ -154,6 +160,12 @@ async def verify_request(
     errors = payload.pop("errors", None)
     recipient = payload.get("recipient")
     recipient_id = recipient.get("id") if isinstance(recipient, dict) else None
+    if recipient_id != auth.app_id:
+        # The cached installation may predate a re-installation (new app id): ask Redis.
+        services.auth_store.forget(saleor_api_url)
+        fresh = await services.auth_store.get_cached(saleor_api_url)
+        if fresh is not None and fresh.app_id == recipient_id:
+            auth = fresh
     if recipient_id != auth.app_id:
         raise _refuse(
             WrongRecipient("This webhook is addressed to another app."),

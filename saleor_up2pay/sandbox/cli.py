@@ -22,7 +22,8 @@ def _run(args: argparse.Namespace) -> int:
     port = args.port or settings.sandbox_port
     public_key = app.state.sandbox.keys.public_key_path(1024)
     print(f"Up2pay sandbox on http://{host}:{port} — IPN public key: {public_key}")
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    # workers=1 said explicitly: uvicorn would read WEB_CONCURRENCY (the app's setting) itself.
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), workers=1)
     return 0
 
 

@@ -6,9 +6,10 @@ global keys that name it:
 
 - ``up2pay:ref:<reference>`` (reference → API URL, for IPNs), for each of its sessions, when it
   still points at this instance;
-- its pending and dead jobs (IPN reports, follow-up events, deferred refunds), found by the
-  instance id every job id of an instance carries (``<kind>:<instance id>:...``,
-  :meth:`~saleor_up2pay.jobs.JobQueue.drop_scope`).
+- its pending and dead jobs (IPN reports, follow-up events, deferred refunds): every job id of
+  an instance carries its instance id (``<kind>:<instance id>:...``), which puts the job in the
+  instance's queue shard, under its hash tag (:meth:`~saleor_up2pay.jobs.JobQueue.drop_scope`);
+  the shard also leaves the list of shards workers claim from.
 
 The delivery was verified, including ``recipient.id``, so a stale installation cannot wipe a
 newer one. Global keys that hold no instance data stay: ``PBX_CMD`` reservations (a marker that
@@ -67,10 +68,12 @@ async def handle(services: Services, ctx: WebhookContext) -> InstanceForgotten:
     """Webhook entry point: purge the instance's data."""
     redis, url = services.redis, ctx.saleor_api_url
     references = await _session_references(redis, url)
-    deleted = await purge_instance(redis, url)
-    await services.auth_store.delete(url)
-    references_deleted = await forget_references(redis, url, references)
+    # The instance's jobs are under its hash tag: dropped first, so that they are counted.
     jobs_dropped = await services.job_queue.drop_scope(instance_id(url))
+    deleted = await purge_instance(redis, url)
+    await services.auth_store.delete(url)  # also drops this process's cached installation
+    services.configurations.forget(url)
+    references_deleted = await forget_references(redis, url, references)
     log.info(
         "saleor.app_deleted",
         saleor_api_url=url,

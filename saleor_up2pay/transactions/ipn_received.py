@@ -48,10 +48,11 @@ from saleor_up2pay.transactions.legs import (
     LegStatus,
     ipn_activity_entry,
     leg_keys,
+    legs_tx_prefix,
     record_ipn_activity,
 )
 from saleor_up2pay.transactions.pending_legs import queue_settle, resolve_reported
-from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.sessions import ActionType, PaymentSession, SessionRepository
 from saleor_up2pay.transactions.unknown_ipn_problems import (
     count_unattached_unknown_ipn,
     raise_unknown_ipn_problem,
@@ -107,14 +108,30 @@ def leg_record(
     notification: Notification, session: PaymentSession, *, now: datetime | None = None
 ) -> LegRecord:
     """The leg record a verified IPN creates for its session."""
+    return _leg_record(
+        notification,
+        session.saleor_api_url,
+        session.action_type,
+        session.transaction_id,
+        now or datetime.now(UTC),
+    )
+
+
+def _leg_record(
+    notification: Notification,
+    saleor_api_url: str,
+    action_type: ActionType,
+    transaction_id: str,
+    now: datetime,
+) -> LegRecord:
     status = status_of(notification)
     amount = notification.amount_decimal
-    captured = amount if status is LegStatus.ACCEPTED and session.action_type == "CHARGE" else 0
+    captured = amount if status is LegStatus.ACCEPTED and action_type == "CHARGE" else 0
     # The complement gets its own item later (transactionCreate); every other leg, including
     # refused attempts, is reported on the item transactionInitialize created.
-    transaction_id = None if notification.leg is Leg.LIMOCB else session.transaction_id
+    item = None if notification.leg is Leg.LIMOCB else transaction_id
     return LegRecord(
-        saleor_api_url=session.saleor_api_url,
+        saleor_api_url=saleor_api_url,
         reference=notification.reference,
         leg=notification.leg,
         numtrans=notification.numtrans or "",
@@ -123,13 +140,13 @@ def leg_record(
         amount=amount,
         currency="EUR",
         status=status,
-        action_type=session.action_type,
-        transaction_id=transaction_id,
+        action_type=action_type,
+        transaction_id=item,
         error_code=notification.error_code,
         message=notification.message_fr,
         card_type=notification.card_type or "",
         captured_amount=captured,
-        paid_at=now or datetime.now(UTC),
+        paid_at=now,
     )
 
 
@@ -145,37 +162,79 @@ async def queue_report(services: Services, record: LegRecord) -> bool:
     )
 
 
-# The IPN intake in one step (see record_leg). ENQUEUE_LUA defines enqueue_job.
-# KEYS = leg record, legs-ref set, legs-tx set ('' when none), jobs due zset, activity list
-# ARGV = record JSON, S, record status, report job id prefix ('ipn:<instance>:<S>:'),
-#        job key prefix, now (epoch s), job kind, activity line JSON, activity cap, traceparent
+TX_PLACEHOLDER = "@up2pay:session.transaction_id@"
+CHANNEL_PLACEHOLDER = "@up2pay:session.channel@"
+"""Stand-ins, in the JSON the IPN intake gets, for what only the stored session knows: the
+script puts the session's values in their place (:func:`receive_ipn`)."""
+
+# The IPN intake in one step (see record_leg). ENQUEUE_LUA defines enqueue_job. Every key is in
+# one instance's hash tag (one slot on a Redis Cluster).
+# KEYS = 1 leg record, 2 legs-ref set, 3 legs-tx set (when ARGV[10] = '1'), 4 jobs due zset,
+#        5 report jobs' kind index, 6 activity list, 7 session (when ARGV[11] = '1'),
+#        8.. the report job key of each status of ARGV[13], in that order
+# ARGV = 1 record JSON, 2 S, 3 record status, 4 report job id prefix ('ipn:<instance>:<S>:'),
+#        5 now (epoch s), 6 job kind, 7 activity line JSON, 8 activity cap, 9 traceparent,
+#        10 '1' when the leg goes on a transaction item, 11 '1': read the session (an IPN),
+#        12 record JSON when the session is an AUTHORIZATION, 13 the statuses (comma-separated),
+#        14 the legs-tx key prefix (the session's item is known in the script only)
+# With ARGV[11] = '1', the record and activity JSON hold TX_PLACEHOLDER and CHANNEL_PLACEHOLDER
+# (quoted), replaced by the session's values; the legs-tx key is then built from ARGV[14] (it
+# shares the instance's hash tag). Returns {outcome, session JSON or ''}: the session only when
+# Python needs it ('upgrade', an accepted pending leg); {'no-session'} when there is none.
 _INTAKE = LuaScript(
     ENQUEUE_LUA
     + """
+local function replace(text, from, to)
+  local i, j = string.find(text, from, 1, true)
+  if not i then return text end
+  return string.sub(text, 1, i - 1) .. to .. string.sub(text, j + 1)
+end
+local record, entry, tx_key = ARGV[1], ARGV[7], KEYS[3]
+local session = ''
+if ARGV[11] == '1' then
+  session = redis.call('GET', KEYS[7])
+  if not session then return {'no-session', ''} end
+  local s = cjson.decode(session)
+  if s['action_type'] == 'AUTHORIZATION' then record = ARGV[12] end
+  entry = replace(entry, '"' .. '@up2pay:session.channel@' .. '"', cjson.encode(s['channel']))
+  if ARGV[10] == '1' then
+    record = replace(record, '"' .. '@up2pay:session.transaction_id@' .. '"',
+      cjson.encode(s['transaction_id']))
+    tx_key = ARGV[14] .. s['transaction_id']
+  end
+end
+local job_keys = {}
+local n = 8
+for status in string.gmatch(ARGV[13], '[^,]+') do
+  job_keys[status] = KEYS[n]
+  n = n + 1
+end
 local existing = redis.call('GET', KEYS[1])
 if existing then
   local old = cjson.decode(existing)
-  if old['status'] == 'PENDING' and ARGV[3] ~= 'PENDING' then return 'upgrade' end
+  if old['status'] == 'PENDING' and ARGV[3] ~= 'PENDING' then return {'upgrade', session} end
   if not old['reported'] then
     -- The first delivery may still be waiting for Saleor: make sure its job exists.
     local id = ARGV[4] .. old['status']
-    local queued = enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7],
-      '{"leg":' .. existing .. '}', ARGV[6], ARGV[10])
-    if queued == 1 then return 'duplicate+job' end
+    local queued = enqueue_job(KEYS[4], job_keys[old['status']], KEYS[5], id, ARGV[5], ARGV[6],
+      '{"leg":' .. existing .. '}', ARGV[5], ARGV[9])
+    if queued == 1 then return {'duplicate+job', ''} end
   end
-  return 'duplicate'
+  return {'duplicate', ''}
 end
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], record)
 redis.call('SADD', KEYS[2], ARGV[2])
-if KEYS[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
+if ARGV[10] == '1' then redis.call('SADD', tx_key, ARGV[2]) end
 local id = ARGV[4] .. ARGV[3]
-enqueue_job(KEYS[4], ARGV[5] .. id, id, ARGV[6], ARGV[7], '{"leg":' .. ARGV[1] .. '}', ARGV[6],
-  ARGV[10])
-redis.call('LPUSH', KEYS[5], ARGV[8])
-redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[9]) - 1)
-return 'accepted'
+enqueue_job(KEYS[4], job_keys[ARGV[3]], KEYS[5], id, ARGV[5], ARGV[6],
+  '{"leg":' .. record .. '}', ARGV[5], ARGV[9])
+redis.call('LPUSH', KEYS[6], entry)
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[8]) - 1)
+if ARGV[3] ~= 'PENDING' then session = '' end
+return {'accepted', session}
 """
 )
+_STATUSES = [status.value for status in LegStatus]
 
 LegOutcome = Literal["accepted", "duplicate", "upgraded"]
 
@@ -202,29 +261,72 @@ async def record_leg(
     Raises ``RedisError`` when Redis is unavailable: then nothing was written (a script runs
     whole or not at all), and the caller may simply try again.
     """
+    outcome, _ = await _intake(services, record, channel, source=source, session_key=None)
+    return await _after_intake(services, record, channel, outcome, source=source)
+
+
+async def _intake(
+    services: Services,
+    record: LegRecord,
+    channel: str | None,
+    *,
+    source: str,
+    session_key: str | None,
+    authorization_record: LegRecord | None = None,
+) -> tuple[str, str]:
+    """Run the intake script: ``(outcome, session JSON or '')``.
+
+    With ``session_key`` (an IPN), ``record`` is the CHARGE template and
+    ``authorization_record`` the AUTHORIZATION one (:data:`TX_PLACEHOLDER` for the item,
+    :data:`CHANNEL_PLACEHOLDER` for ``channel``): the script reads the session and completes them.
+    """
     queue = services.job_queue
-    due_key, job_prefix, now = queue.script_args()
+    id_prefix = f"ipn:{instance_id(record.saleor_api_url)}:{record.numtrans}:"
+    shard = await queue.register_shard(id_prefix)
     leg_key, ref_key, tx_key = leg_keys(record)
     outcome_text = record.status.value.lower()
     if source != "ipn":
         outcome_text = f"{source}:{outcome_text}"
     entry = ipn_activity_entry(record, channel, outcome=outcome_text, message=record.message)
-    outcome = await _INTAKE(
-        services.redis,
-        [leg_key, ref_key, tx_key or "", due_key, activity_key(record.saleor_api_url)],
-        [
-            record.model_dump_json(),
-            record.numtrans,
-            record.status.value,
-            f"ipn:{instance_id(record.saleor_api_url)}:{record.numtrans}:",
-            job_prefix,
-            now,
-            REPORT_JOB,
-            entry.model_dump_json(),
-            str(ACTIVITY_MAX_ENTRIES),
-            current_traceparent(),
-        ],
-    )
+    due_key, _, kind_key = queue.script_keys(id_prefix, REPORT_JOB)
+    keys = [
+        leg_key,
+        ref_key,
+        tx_key or leg_key,  # a placeholder in the same slot when unused
+        due_key,
+        kind_key,
+        activity_key(record.saleor_api_url),
+        session_key or leg_key,
+        *(shard.job(id_prefix + status) for status in _STATUSES),
+    ]
+    args = [
+        record.model_dump_json(),
+        record.numtrans,
+        record.status.value,
+        id_prefix,
+        queue.due_text(),
+        REPORT_JOB,
+        entry.model_dump_json(),
+        str(ACTIVITY_MAX_ENTRIES),
+        current_traceparent(),
+        "1" if record.transaction_id else "0",
+        "1" if session_key else "0",
+        (authorization_record or record).model_dump_json(),
+        ",".join(_STATUSES),
+        legs_tx_prefix(record.saleor_api_url),
+    ]
+    # Acknowledged by a replica before the IPN's 200 (REDIS_REPLICA_ACK): ReplicaAckMissing else.
+    found = await services.replica_acks.run(services.redis, _INTAKE, keys, args)
+    outcome, session = str(found[0]), str(found[1] or "")
+    return outcome, session
+
+
+async def _after_intake(
+    services: Services, record: LegRecord, channel: str | None, outcome: str, *, source: str
+) -> LegOutcome:
+    """What follows the intake script: wake the worker, queue the settle job of a pending leg,
+    or replace a pending leg by its final one (rare)."""
+    queue = services.job_queue
     if outcome == "duplicate":  # nothing queued: the worker has nothing new to look at
         return "duplicate"
     if outcome == "duplicate+job":
@@ -236,6 +338,9 @@ async def record_leg(
             await queue_settle(services, record)
         return "accepted"
     # A final IPN after a pending one: replace the record, keeping its transaction item.
+    outcome_text = record.status.value.lower()
+    if source != "ipn":
+        outcome_text = f"{source}:{outcome_text}"
     await queue_report(services, record)
     await LegRepository(services.redis).update(
         record.saleor_api_url,
@@ -251,29 +356,65 @@ async def record_leg(
 async def receive_ipn(services: Services, raw: bytes) -> IpnReceipt:
     """Verify, persist and queue one IPN. Raises ``SignatureInvalid`` / ``MalformedMessage``.
 
-    Two Redis round trips for a new leg (the session lookup, then :func:`record_leg`) and one
-    log line at INFO (``ipn.received``, or ``ipn.duplicate``).
+    Two Redis round trips for a new leg or a duplicate: the global reference index (which Saleor
+    instance), then the intake script, which reads the session in the instance's hash slot and
+    writes the leg with everything that goes with it; one log line at INFO (``ipn.received``,
+    or ``ipn.duplicate``). An unknown reference, a missing ``S`` or a pending leg take a few
+    more.
     """
     notification = verify(services, raw)
-    url, session = await SessionRepository(services.redis).lookup_reference(notification.reference)
-    if session is None or not notification.numtrans:
-        await keep_unknown(services, notification, raw, url if session is None else None, session)
-        status: ReceiptStatus = "unknown_reference" if session is None else "kept"
-        return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
+    sessions = SessionRepository(services.redis)
+    url = await sessions.reference_url(notification.reference)
+    if url is None or not notification.numtrans:
+        session = None if url is None else await sessions.get(url, notification.reference)
+        return await _keep(services, notification, raw, url, session)
 
-    record = leg_record(notification, session)
-    outcome = await record_leg(services, record, session.channel)
-    log.info(
-        "ipn.duplicate" if outcome == "duplicate" else "ipn.received",
-        reference=record.reference,
-        numtrans=record.numtrans,
-        leg=record.leg.value,
-        error_code=record.error_code,
-        status=record.status.value,
-        amount=str(record.amount),
-        receipt=outcome,
+    now = datetime.now(UTC)
+    template = _leg_record(notification, url, "CHARGE", TX_PLACEHOLDER, now)
+    outcome, session_json = await _intake(
+        services,
+        template,
+        CHANNEL_PLACEHOLDER,
+        source="ipn",
+        session_key=sessions.session_key(url, notification.reference),
+        authorization_record=_leg_record(notification, url, "AUTHORIZATION", TX_PLACEHOLDER, now),
     )
-    return IpnReceipt(outcome, record.reference, record.numtrans, record.leg)
+    if outcome == "no-session":
+        return await _keep(services, notification, raw, url, None)
+    if session_json:  # a case the script leaves to Python: it needs the complete record
+        session = PaymentSession.model_validate_json(session_json)
+        result = await _after_intake(
+            services,
+            leg_record(notification, session, now=now),
+            session.channel,
+            outcome,
+            source="ipn",
+        )
+    else:
+        result = await _after_intake(services, template, None, outcome, source="ipn")
+    log.info(
+        "ipn.duplicate" if result == "duplicate" else "ipn.received",
+        reference=template.reference,
+        numtrans=template.numtrans,
+        leg=template.leg.value,
+        error_code=template.error_code,
+        status=template.status.value,
+        amount=str(template.amount),
+        receipt=result,
+    )
+    return IpnReceipt(result, template.reference, template.numtrans, template.leg)
+
+
+async def _keep(
+    services: Services,
+    notification: Notification,
+    raw: bytes,
+    url: str | None,
+    session: PaymentSession | None,
+) -> IpnReceipt:
+    await keep_unknown(services, notification, raw, url if session is None else None, session)
+    status: ReceiptStatus = "unknown_reference" if session is None else "kept"
+    return IpnReceipt(status, notification.reference, notification.numtrans, notification.leg)
 
 
 async def keep_unknown(

@@ -16,7 +16,7 @@ settle job) asks GAE first (inquiry 00017) and never re-sends blindly
 (:mod:`.operation_settlement`). An intent carries a lease (``lease_until``): until it runs out the
 call may still be in flight in another process, so nothing re-sends it before then.
 
-Redis: ``up2pay:i:<instance>:op:<operation id>`` → the entry as JSON, kept :data:`ENTRY_TTL`.
+Redis: ``up2pay:i:{<instance>}:op:<operation id>`` → the entry as JSON, kept :data:`ENTRY_TTL`.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ app creates with ``transactionCreate`` (``transaction_id`` is ``None`` until the
 
 Redis layout (per instance, so APP_DELETED purges it):
 
-- ``up2pay:i:<id>:leg:<numtrans>`` → the record as JSON (created with SET NX: the IPN dedupe);
-- ``up2pay:i:<id>:legs-ref:<reference>`` → set of numtrans;
-- ``up2pay:i:<id>:legs-tx:<transaction id>`` → set of numtrans;
-- ``up2pay:i:<id>:complement-tx:<reference>`` → the complement item's id (one per reference).
+- ``up2pay:i:{<id>}:leg:<numtrans>`` → the record as JSON (created with SET NX: the IPN dedupe);
+- ``up2pay:i:{<id>}:legs-ref:<reference>`` → set of numtrans;
+- ``up2pay:i:{<id>}:legs-tx:<transaction id>`` → set of numtrans;
+- ``up2pay:i:{<id>}:complement-tx:<reference>`` → the complement item's id (one per reference).
 
 API::
 
@@ -375,3 +375,9 @@ class LegRepository:
     ) -> None:
         """Remember the card-complement item of ``reference``."""
         await self._redis.set(_complement_key(saleor_api_url, reference), transaction_id)
+
+
+def legs_tx_prefix(saleor_api_url: str) -> str:
+    """The transaction-index key of an item is this prefix and its id (for the IPN intake, which
+    learns the item from the session inside its script)."""
+    return _tx_key(saleor_api_url, "")

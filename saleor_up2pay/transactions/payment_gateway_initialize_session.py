@@ -92,7 +92,9 @@ class GatewayInitialize:
             )
             return GatewayMethods(amount=amount, currency=source.currency, errors=(error,))
         try:
-            config = await self._configs.for_channel(saleor_api_url, source.channel.slug)
+            config = await self._configs.for_channel(
+                saleor_api_url, source.channel.slug, cached=True
+            )
         except AppError as exc:
             log.error("gateway_init.not_configured", channel=source.channel.slug)
             error = ErrorEntry("APP_NOT_CONFIGURED", exc.public_message)

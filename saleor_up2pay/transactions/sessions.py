@@ -9,18 +9,22 @@ with the same idempotency key gets the same reference and the same signed form.
 Redis layout (all per-instance keys live under :func:`~saleor_up2pay.redis_store.instance_key`, so
 APP_DELETED purges them):
 
-- ``up2pay:i:<id>:session:<reference>`` → the session as JSON;
-- ``up2pay:i:<id>:session-tx:<transaction id>`` → reference;
-- ``up2pay:i:<id>:session-idem:<idempotency key>`` → reference;
-- ``up2pay:i:<id>:session-return:<reference>`` → the outcome of the last *verified* browser
+- ``up2pay:i:{<id>}:session:<reference>`` → the session as JSON;
+- ``up2pay:i:{<id>}:session-tx:<transaction id>`` → reference;
+- ``up2pay:i:{<id>}:session-idem:<idempotency key>`` → reference;
+- ``up2pay:i:{<id>}:session-return:<reference>`` → the outcome of the last *verified* browser
   return (``accepted``, ``refused``, ``cancelled``, ``pending``): a hint for
   TRANSACTION_PROCESS_SESSION, never a payment result;
-- ``up2pay:i:<id>:session-return-leg:<reference>`` → the signed S, T, M, C, E of that return
+- ``up2pay:i:{<id>}:session-return-leg:<reference>`` → the signed S, T, M, C, E of that return
   (:class:`ReturnedLeg`), which the reconcile job inquires GAE with when the IPN is lost;
 - ``up2pay:ref:<reference>`` → Saleor API URL. This one index is global because an IPN knows only
-  the reference. :func:`~saleor_up2pay.redis_store.purge_instance` does not delete it; a dangling
-  entry is harmless (:meth:`SessionRepository.get_by_reference` finds no session under it and
-  answers ``None``, and an IPN for it is kept as "unknown reference"). It expires with the session.
+  the reference (another hash slot than the instance's keys on a Redis Cluster: it is written
+  next to the session, pipelined, never in the same script). An IPN reads it first, then the
+  session inside the intake script (:mod:`.ipn_received`).
+  :func:`~saleor_up2pay.redis_store.purge_instance` does not delete it; a dangling entry is
+  harmless (:meth:`SessionRepository.get_by_reference` finds no session under it and
+  answers ``None``, and an IPN for it is kept as "unknown reference"). It expires with the
+  session.
 
 Every key expires after :data:`SESSION_TTL` (refunds and captures months later go through the leg
 records, not through sessions).
@@ -35,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from saleor_up2pay.activity import MAX_ENTRIES, ActivityEntry, activity_key
 from saleor_up2pay.redis_store import KEY_PREFIX, LuaScript, Redis, instance_key
 
 SESSION_TTL = timedelta(days=400)
@@ -53,42 +58,35 @@ def reference_index_key(reference: str) -> str:
     return f"{KEY_PREFIX}ref:{reference}"
 
 
-# KEYS[1] = the reference index; ARGV = (API URL, session key) pairs the caller can name.
-# Returns {} (unknown), {url} (no pair for that URL) or {url, session JSON or nil}.
-_LOOKUP = LuaScript("""
-local url = redis.call('GET', KEYS[1])
-if not url then return {} end
-for i = 1, #ARGV, 2 do
-  if ARGV[i] == url then return {url, redis.call('GET', ARGV[i + 1])} end
-end
-return {url}
-""")
-
-# KEYS = idempotency key, session, session-tx, reference index; ARGV = reference, session JSON,
-# API URL, TTL (s), session key prefix. Returns the existing session's JSON, or nil once written.
+# KEYS = idempotency key, session, session-tx, activity list (one instance's hash tag); ARGV =
+# reference, session JSON, TTL (s), session key prefix, activity entry JSON ('' for none),
+# activity length cap. Returns the existing session's JSON, or nil once written (with its activity
+# line). The existing session's key is built from the reference the idempotency key holds: it
+# cannot be declared, and shares the instance's hash tag. The global reference index is written
+# beside the script, in the same pipeline (SessionRepository.create).
 _CREATE = LuaScript("""
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
-  local existing = redis.call('GET', ARGV[5] .. redis.call('GET', KEYS[1]))
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  local existing = redis.call('GET', ARGV[4] .. redis.call('GET', KEYS[1]))
   if existing then return existing end
 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
-redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[5])
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[6]) - 1)
+end
 return false
 """)
 
-_KNOWN_URLS: dict[str, None] = {}
-"""API URLs this process has found behind references, most recent last (bounded): their
-session keys ride along with the reference lookup so that it takes one round trip."""
-_KNOWN_URLS_MAX = 16
-
-
-def _remember_url(url: str) -> None:
-    _KNOWN_URLS.pop(url, None)
-    _KNOWN_URLS[url] = None
-    while len(_KNOWN_URLS) > _KNOWN_URLS_MAX:
-        del _KNOWN_URLS[next(iter(_KNOWN_URLS))]
+# KEYS[1] = a session index (session-tx); ARGV = session key prefix, browser-return key prefix
+# (both of the same instance: the keys built from them share KEYS[1]'s hash tag). Returns {} (no
+# session) or {session JSON or nil, outcome or nil}.
+_BY_INDEX = LuaScript("""
+local reference = redis.call('GET', KEYS[1])
+if not reference then return {} end
+return {redis.call('GET', ARGV[1] .. reference), redis.call('GET', ARGV[2] .. reference)}
+""")
 
 
 class PaymentSession(BaseModel):
@@ -154,8 +152,10 @@ class SessionRepository:
         return instance_key(saleor_api_url, "session", reference)
 
     async def save(self, session: PaymentSession) -> None:
-        """Write (or overwrite) a session and all its indexes atomically."""
+        """Write (or overwrite) a session and its indexes: the global reference index first, then
+        the instance's keys atomically."""
         url = session.saleor_api_url
+        await self._redis.set(reference_index_key(session.reference), url, ex=self._ttl)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(
                 self._session_key(url, session.reference), session.model_dump_json(), ex=self._ttl
@@ -170,35 +170,45 @@ class SessionRepository:
                 session.reference,
                 ex=self._ttl,
             )
-            pipe.set(reference_index_key(session.reference), url, ex=self._ttl)
             await pipe.execute()
 
-    async def create(self, session: PaymentSession) -> tuple[PaymentSession, bool]:
+    async def create(
+        self, session: PaymentSession, *, activity: ActivityEntry | None = None
+    ) -> tuple[PaymentSession, bool]:
         """Save a new session unless one exists for its idempotency key.
 
-        Returns ``(session, created)``: on a race between two identical initialize calls, the
-        loser gets the winner's session (and so the same reference and form). One Redis round
-        trip (a script claims the idempotency key and writes the session and its indexes).
+        Returns ``(session, created)``: on a repeated initialize call (or a race between two
+        identical ones), the session stored first (and so the same reference and form). One
+        Redis round trip: the global reference index is written (first), pipelined with a script
+        that claims the idempotency key, writes the session and its instance indexes and, when
+        created, the ``activity`` line on the instance's activity log. The loser of a race leaves
+        an index entry naming a reference no session has (harmless, it expires); the stored
+        session's entry is written again then, in case its own write failed.
         """
         url = session.saleor_api_url
-        found = await _CREATE(
-            self._redis,
-            [
-                instance_key(url, "session-idem", session.idempotency_key),
-                self._session_key(url, session.reference),
-                instance_key(url, "session-tx", session.transaction_id),
-                reference_index_key(session.reference),
-            ],
-            [
-                session.reference,
-                session.model_dump_json(),
-                url,
-                self._ttl,
-                self._session_key(url, ""),
-            ],
-        )
+        keys = [
+            instance_key(url, "session-idem", session.idempotency_key),
+            self._session_key(url, session.reference),
+            instance_key(url, "session-tx", session.transaction_id),
+            activity_key(url),
+        ]
+        args: list[str | int] = [
+            session.reference,
+            session.model_dump_json(),
+            self._ttl,
+            self._session_key(url, ""),
+            activity.model_dump_json() if activity is not None else "",
+            MAX_ENTRIES,
+        ]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(reference_index_key(session.reference), url, ex=self._ttl)
+            _CREATE.queue(pipe, keys, args)
+            results = await pipe.execute(raise_on_error=False)
+        _, found = await _CREATE.results(self._redis, keys, args, results)
         if found:
-            return PaymentSession.model_validate_json(found), False
+            existing = PaymentSession.model_validate_json(found)
+            await self._redis.set(reference_index_key(existing.reference), url, ex=self._ttl)
+            return existing, False
         return session, True
 
     async def get(self, saleor_api_url: str, reference: str) -> PaymentSession | None:
@@ -211,25 +221,26 @@ class SessionRepository:
         _, session = await self.lookup_reference(reference)
         return session
 
+    async def reference_url(self, reference: str) -> str | None:
+        """The Saleor API URL the global reference index names for ``reference`` (one GET)."""
+        url = await self._redis.get(reference_index_key(reference))
+        return str(url) if url else None
+
+    def session_key(self, saleor_api_url: str, reference: str) -> str:
+        """The key of a session (for scripts that read it with their own keys: the IPN intake)."""
+        return self._session_key(saleor_api_url, reference)
+
     async def lookup_reference(self, reference: str) -> tuple[str | None, PaymentSession | None]:
         """``(API URL the reference index names, its session)``; either may be None.
 
         A URL without a session is a dangling index (the session was purged or expired first):
-        the instance is known, the payment is not. One Redis round trip once this process has
-        seen the instance (the lookup script reads the index and the session together).
+        the instance is known, the payment is not. Two Redis round trips (the index, then the
+        session: they are in different hash slots on a Redis Cluster).
         """
-        pairs: list[str] = []
-        for url in _KNOWN_URLS:
-            pairs += [url, self._session_key(url, reference)]
-        found = await _LOOKUP(self._redis, [reference_index_key(reference)], pairs)
-        if not found:
+        url = await self.reference_url(reference)
+        if url is None:
             return None, None
-        url = str(found[0])
-        if len(found) > 1:
-            raw = found[1]
-        else:
-            _remember_url(url)
-            raw = await self._redis.get(self._session_key(url, reference))
+        raw = await self._redis.get(self._session_key(url, reference))
         return url, PaymentSession.model_validate_json(raw) if raw else None
 
     async def get_by_transaction(
@@ -240,6 +251,25 @@ class SessionRepository:
             instance_key(saleor_api_url, "session-tx", transaction_id)
         )
         return await self.get(saleor_api_url, str(reference)) if reference else None
+
+    async def by_transaction_with_return(
+        self, saleor_api_url: str, transaction_id: str
+    ) -> tuple[PaymentSession | None, str | None]:
+        """``(session of a Saleor transaction item, its last verified browser return)``, in one
+        Redis round trip (a script follows the index); ``(None, None)`` when there is none."""
+        found = await _BY_INDEX(
+            self._redis,
+            [instance_key(saleor_api_url, "session-tx", transaction_id)],
+            [
+                self._session_key(saleor_api_url, ""),
+                instance_key(saleor_api_url, "session-return", ""),
+            ],
+        )
+        raw = found[0] if found else None
+        if not raw:
+            return None, None
+        outcome = found[1] if len(found) > 1 else None
+        return PaymentSession.model_validate_json(raw), str(outcome) if outcome else None
 
     async def get_by_idempotency_key(
         self, saleor_api_url: str, idempotency_key: str

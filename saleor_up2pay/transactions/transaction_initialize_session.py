@@ -34,20 +34,28 @@ Two rules protect the merchant and the shopper:
   storefront origins (``RETURN_URL_NOT_ALLOWED`` otherwise). With none set, only the origin of
   ``APP_URL`` and ``localhost``/``127.0.0.1`` are allowed, and only in the sandbox environment;
   a test or live configuration without origins refuses every session until they are set.
+
+A created session costs three Redis round trips: the ``PBX_CMD`` reservation, one script for
+the idempotency claim, the session, its indexes and the activity line
+(:meth:`~saleor_up2pay.transactions.sessions.SessionRepository.create`), and the expiry
+reconcile job. The installation and the channel's configuration come from short in-process
+caches (a configuration saved elsewhere applies to new sessions within
+:data:`~saleor_up2pay.configuration.repository.CONFIG_CACHE_SECONDS`). A repeated request is
+recognised by that script (or, when the request would now be refused, by a lookup of its
+idempotency key), so a repeat always gets the first answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
 
-from saleor_up2pay.activity import ActivityEntry, ActivityLog
+from saleor_up2pay.activity import ActivityEntry
 from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfiguration
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.saleor.payloads import PayloadError, SessionSource, TransactionInitializeSession
@@ -191,7 +199,6 @@ class InitializeSession:
         configs: ConfigurationRepository,
         gateways: GatewayFactory,
         references: OrderReferences,
-        activity: ActivityLog,
         app_url: str,
         clock: Clock,
         on_created: Callable[[PaymentSession], Awaitable[object]] | None = None,
@@ -202,20 +209,11 @@ class InitializeSession:
         self._configs = configs
         self._gateways = gateways
         self._references = references
-        self._activity = activity
         self._app_url = app_url
         self._clock = clock
 
     async def execute(self, saleor_api_url: str, payload: dict[str, Any]) -> InitializeOutcome:
         """The outcome (the stored answer, as is, for a repeated idempotency key)."""
-        raw_key = payload.get("idempotencyKey")
-        idempotency_key = raw_key if isinstance(raw_key, str) else ""
-        if idempotency_key:
-            known = await self._sessions.get_by_idempotency_key(saleor_api_url, idempotency_key)
-            if known is not None and known.initialize_response is not None:
-                log.info("session.replayed", reference=known.reference)
-                return RecordedAnswer(known.initialize_response)
-
         action = payload.get("action")
         requested: Flow = (
             "AUTHORIZATION"
@@ -225,14 +223,32 @@ class InitializeSession:
         try:
             event = TransactionInitializeSession.parse(payload)
         except PayloadError as exc:
-            return _failure(requested, ErrorEntry("INVALID_PAYLOAD", str(exc)))
+            refusal = _failure(requested, ErrorEntry("INVALID_PAYLOAD", str(exc)))
+            return await self._replayed(saleor_api_url, payload) or refusal
         try:
             return await self._start(saleor_api_url, event, requested=requested)
         except InvalidRequest as exc:
+            # What changed since (configuration, platform) must not change a repeat's answer.
+            replayed = await self._replayed(saleor_api_url, payload)
+            if replayed is not None:
+                return replayed
             log.info(
                 "session.refused", code=exc.entry.code, channel=event.source_object.channel.slug
             )
             return _failure(requested, exc.entry, exc.extra)
+
+    async def _replayed(
+        self, saleor_api_url: str, payload: dict[str, Any]
+    ) -> RecordedAnswer | None:
+        """The stored answer of an earlier request with this idempotency key, if any."""
+        raw_key = payload.get("idempotencyKey")
+        if not isinstance(raw_key, str) or not raw_key:
+            return None
+        known = await self._sessions.get_by_idempotency_key(saleor_api_url, raw_key)
+        if known is None or known.initialize_response is None:
+            return None
+        log.info("session.replayed", reference=known.reference)
+        return RecordedAnswer(known.initialize_response)
 
     async def _start(
         self, saleor_api_url: str, event: TransactionInitializeSession, *, requested: Flow
@@ -245,7 +261,9 @@ class InitializeSession:
             )
             raise InvalidRequest("UNSUPPORTED_CURRENCY", msg)
         try:
-            config = await self._configs.for_channel(saleor_api_url, source.channel.slug)
+            config = await self._configs.for_channel(
+                saleor_api_url, source.channel.slug, cached=True
+            )
         except AppError as exc:
             raise InvalidRequest("APP_NOT_CONFIGURED", exc.public_message) from exc
         data = StorefrontData.parse(event.data, config, self._app_url)
@@ -325,11 +343,14 @@ class InitializeSession:
             email=source.email,
             initialize_response=answer,
         )
-        stored, created = await self._sessions.create(session)
-        if not created and stored.initialize_response is not None:
-            # Another delivery of the same request won the race: answer what it answered.
-            return RecordedAnswer(stored.initialize_response)
-        await self._record(session, offer, now)
+        stored, created = await self._sessions.create(session, activity=_activity(session, offer))
+        if not created:
+            # A repeat (or another delivery of the same request won the race): answer what the
+            # first one answered. The reference reserved for this one stays unused.
+            if stored.initialize_response is not None:
+                log.info("session.replayed", reference=stored.reference)
+                return RecordedAnswer(stored.initialize_response)
+            return outcome
         if self._on_created is not None:
             await self._on_created(session)
         log.info(
@@ -343,22 +364,21 @@ class InitializeSession:
         )
         return outcome
 
-    async def _record(self, session: PaymentSession, offer: Eligibility, now: datetime) -> None:
-        await self._activity.record(
-            session.saleor_api_url,
-            ActivityEntry(
-                time=now,
-                kind="session",
-                channel=session.channel,
-                reference=session.reference,
-                leg=session.method,
-                amount=session.amount,
-                currency=session.currency,
-                outcome="redirect",
-                message=f"{session.action_type} session started "
-                f"(eligible amount {money(offer.eligible)} of {money(offer.asked)})",
-            ),
-        )
+
+def _activity(session: PaymentSession, offer: Eligibility) -> ActivityEntry:
+    """The activity line of a new session (written with it, in the same script)."""
+    return ActivityEntry(
+        time=session.created_at,
+        kind="session",
+        channel=session.channel,
+        reference=session.reference,
+        leg=session.method,
+        amount=session.amount,
+        currency=session.currency,
+        outcome="redirect",
+        message=f"{session.action_type} session started "
+        f"(eligible amount {money(offer.eligible)} of {money(offer.asked)})",
+    )
 
 
 def _redirect_message(offer: Eligibility, amount: Decimal) -> str:
@@ -401,7 +421,6 @@ def build(services: Services) -> InitializeSession:
         configs=services.configurations,
         gateways=gateway_factory(services),
         references=OrderReferences(services.redis),
-        activity=ActivityLog(services.redis),
         app_url=services.settings.app_url,
         clock=app_clock(services),
         on_created=lambda session: queue_expiry_reconcile(

@@ -32,6 +32,10 @@ item would stay pending forever or count twice. A ``*_REQUEST`` is also final fo
 ``transactionProcess``. ``*_ACTION_REQUIRED`` changes no amount, lets the storefront call
 ``transactionProcess`` again, and the IPN report alone moves money — the checkout is FULL exactly
 when the legs Up2pay confirmed cover the total.
+
+Redis: one script reads the session and its browser-return hint, then the legs of its reference
+are read (the set, then the records: three round trips in all, two when there is no leg yet);
+the installation comes from the webhook layer's short cache.
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ class ProcessSession:
             "AUTHORIZATION" if request.action.action_type == "AUTHORIZATION" else "CHARGE"
         )
         item_id = request.transaction.id
-        session = await self._sessions.get_by_transaction(saleor_api_url, item_id)
+        session, browser = await self._sessions.by_transaction_with_return(saleor_api_url, item_id)
         if session is None:
             entry = ErrorEntry(
                 "UNKNOWN_TRANSACTION",
@@ -139,7 +143,6 @@ class ProcessSession:
                 method_name=_method_name(session),
             )
 
-        browser = await self._sessions.browser_return(saleor_api_url, session.reference)
         pending = [r for r in voucher if r.status is LegStatus.PENDING]
         refused = [r for r in voucher if r.status is LegStatus.REFUSED]
         held = refusals_held(session, browser, self._clock())

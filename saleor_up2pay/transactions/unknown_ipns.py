@@ -11,10 +11,11 @@ past :data:`MAX_PER_DAY` entries (beyond that the day keeps its newest entries, 
 the log). The store is global (the reference can rarely be tied to a Saleor instance); when it
 can, the IPN intake also raises the ``ipn-unknown-reference`` App problem on that instance.
 
-Redis layout (global keys, outside the per-instance prefix):
+Redis layout (global keys, outside the per-instance prefix, under one hash tag so that one
+transaction writes a day's list and count on a Redis Cluster):
 
-- ``up2pay:ipn-unknown:<YYYY-MM-DD>`` → list of :class:`UnknownIpn` JSON, newest first;
-- ``up2pay:ipn-unknown-count:<YYYY-MM-DD>`` → how many were kept that day;
+- ``up2pay:{unknown}:ipn-unknown:<YYYY-MM-DD>`` → list of :class:`UnknownIpn` JSON, newest first;
+- ``up2pay:{unknown}:ipn-unknown-count:<YYYY-MM-DD>`` → how many were kept that day;
 - ``up2pay:ipn-unknown`` → the capped list of versions before 0.3 (still read, never written).
 
 API::
@@ -47,12 +48,16 @@ UNKNOWN_REFERENCE_PROBLEM = "ipn-unknown-reference"
 """App problem key raised on an instance when one of these IPNs can be tied to it."""
 
 
+UNKNOWN_TAG = "{unknown}"
+"""The hash tag of the day lists and counts: one slot, so one transaction writes both."""
+
+
 def _day_key(day: date) -> str:
-    return f"{KEY_PREFIX}ipn-unknown:{day.isoformat()}"
+    return f"{KEY_PREFIX}{UNKNOWN_TAG}:ipn-unknown:{day.isoformat()}"
 
 
 def _count_key(day: date) -> str:
-    return f"{KEY_PREFIX}ipn-unknown-count:{day.isoformat()}"
+    return f"{KEY_PREFIX}{UNKNOWN_TAG}:ipn-unknown-count:{day.isoformat()}"
 
 
 class UnknownIpn(BaseModel):

@@ -23,7 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from saleor_up2pay.jobs import DUE_KEY
+from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.main import create_app
 from saleor_up2pay.sandbox import SandboxConfig, create_sandbox_app
 from saleor_up2pay.services import Services
@@ -114,7 +114,7 @@ class Stack:
         deadline = time.monotonic() + seconds
         while [
             job
-            for job in await self.redis.zrange(DUE_KEY, 0, -1)
+            for job in await JobQueue(self.redis).pending_ids()
             if not str(job).startswith(LATER_JOBS)
         ]:
             if time.monotonic() > deadline:
@@ -145,7 +145,7 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[Stack]:
+async def stack(tmp_path: Path, redis_url: str, redis: aioredis.Redis) -> AsyncIterator[Stack]:
     require_shared(SCHEMA_PATH)
     data_dir = tmp_path / "var"
     app_port = free_port()
@@ -158,7 +158,7 @@ async def stack(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> Asy
             app_url=f"http://127.0.0.1:{app_port}",
             data_dir=data_dir,
             secret_key="e2e-secret-key",
-            redis_url=f"unix://{redis_server.socket_file}",
+            redis_url=redis_url,
             sandbox_url=sandbox_url,
             # The storefront the tests return to (returnUrl is checked against it).
             up2pay_storefront_origins=["https://shop.example"],

@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from saleor_up2pay.jobs import DUE_KEY
+from saleor_up2pay.jobs import JobQueue
 from tests.e2e.conftest import Stack
 
 
@@ -75,9 +75,11 @@ class TestRefunds:
         assert stack.item(voucher).amounts["refunded"] == 0
         await stack.next_day()
         # A day passes for the job queue too: the deferred refund becomes due now.
-        jobs = [str(job_id) for job_id in await stack.redis.zrange(DUE_KEY, 0, -1)]
+        queue = JobQueue(stack.redis)
+        jobs = await queue.pending_ids()
         assert jobs
-        await stack.redis.zadd(DUE_KEY, dict.fromkeys(jobs, time.time()))
+        for job_id in jobs:
+            await queue.set_due(job_id, time.time())
         await stack.settled()
         item = stack.item(voucher)
         assert (item.amounts["refundPending"], item.amounts["refunded"]) == (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from saleor_up2pay.jobs import DUE_KEY
+from saleor_up2pay.jobs import JobQueue
 from tests.e2e.conftest import LATER_JOBS, Stack
 
 
@@ -192,7 +192,7 @@ class TestSaleorDown:
         stack.saleor.down = True
         await stack.pay(init, "voucher")
         stack.restart_app()
-        due = await stack.redis.zrange(DUE_KEY, 0, -1)
+        due = await JobQueue(stack.redis).pending_ids()
         assert len([job for job in due if not str(job).startswith(LATER_JOBS)]) == 1  # the report
         assert charged(stack, item_id) == 0
         stack.saleor.down = False

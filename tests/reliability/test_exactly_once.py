@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -70,9 +69,9 @@ class Paid:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
+async def world(tmp_path: Path, redis_url: str, redis: aioredis.Redis) -> AsyncIterator[World]:
     require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
+    async for opened in open_world(tmp_path, redis_url, redis):
         yield opened
 
 

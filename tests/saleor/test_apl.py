@@ -6,7 +6,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from saleor_up2pay.redis_store import purge_instance
-from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData, AuthStore, auth_key
+from saleor_up2pay.saleor.apl import (
+    AUTH_CACHE_SECONDS,
+    INSTANCES_KEY,
+    AuthData,
+    AuthStore,
+    auth_key,
+)
 from saleor_up2pay.secretbox import SecretBox, SecretDecryptionError
 
 URL_A = "https://a.example.com/graphql/"
@@ -88,3 +94,47 @@ class TestAuthStore:
             await AuthStore(redis, SecretBox("k2")).get(URL_A)
         rotated = await AuthStore(redis, SecretBox("k2", ["k1"])).get(URL_A)
         assert rotated == auth(URL_A)
+
+
+class TestCachedReads:
+    """``get_cached``: webhook deliveries read an installation from memory for a few seconds."""
+
+    @staticmethod
+    def cached(redis: aioredis.Redis, now: list[float]) -> AuthStore:
+        return AuthStore(redis, SecretBox("k1"), clock=lambda: now[0])
+
+    async def test_another_process_uninstalling_is_seen_within_the_ttl(
+        self, redis: aioredis.Redis
+    ) -> None:
+        now = [100.0]
+        store, other_process = self.cached(redis, now), AuthStore(redis, SecretBox("k1"))
+        await other_process.set(auth(URL_A))
+        assert await store.get_cached(URL_A) == auth(URL_A)
+
+        await other_process.delete(URL_A)
+        now[0] += AUTH_CACHE_SECONDS + 0.1
+        assert await store.get_cached(URL_A) is None
+
+    async def test_this_process_writing_is_seen_at_once(self, redis: aioredis.Redis) -> None:
+        now = [100.0]
+        store = self.cached(redis, now)
+        await store.set(auth(URL_A))
+        assert await store.get_cached(URL_A) == auth(URL_A)
+        await store.set_jwks(URL_A, '{"keys": [1]}')
+        cached = await store.get_cached(URL_A)
+        assert cached is not None
+        assert cached.jwks == '{"keys": [1]}'
+        await store.set(auth(URL_A, token="tok-new"))
+        cached = await store.get_cached(URL_A)
+        assert cached is not None
+        assert cached.token == "tok-new"
+        await store.delete(URL_A)
+        assert await store.get_cached(URL_A) is None
+
+    async def test_an_unknown_url_is_not_remembered(self, redis: aioredis.Redis) -> None:
+        """A miss is read again next time (and forged URLs cannot fill the cache)."""
+        now = [100.0]
+        store, other_process = self.cached(redis, now), AuthStore(redis, SecretBox("k1"))
+        assert await store.get_cached(URL_B) is None
+        await other_process.set(auth(URL_B))
+        assert await store.get_cached(URL_B) == auth(URL_B)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from saleor_up2pay.api.saleor_webhooks import webhook_router
-from saleor_up2pay.jobs import JOB_KEY_PREFIX
 from saleor_up2pay.redis_store import instance_id, instance_key
-from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData
+from saleor_up2pay.saleor.apl import INSTANCES_KEY, AuthData, AuthStore
 from saleor_up2pay.saleor.definitions import WEBHOOKS, definition_for_event
 from saleor_up2pay.saleor.webhooks import WebhookContext, verify_request
 from saleor_up2pay.services import Services
@@ -57,8 +56,9 @@ def app_deleted_payload(app_id: str) -> dict[str, Any]:
 
 
 async def job_ids(services: Services) -> AsyncIterator[str]:
-    async for key in services.redis.scan_iter(match=JOB_KEY_PREFIX + "*"):
-        yield key[len(JOB_KEY_PREFIX) :]
+    """Every stored job (pending or dead), whatever its queue shard."""
+    async for key in services.redis.scan_iter(match="up2pay:*:jobs:job:*"):
+        yield key.split(":jobs:job:", 1)[1]
 
 
 @pytest.fixture
@@ -248,6 +248,31 @@ class TestRefusedDelivery:
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "WRONG_RECIPIENT"
         assert captured == []
+
+    async def test_reinstallation_in_another_process_is_followed_at_once(
+        self,
+        fake_saleor: FakeSaleor,
+        installed: Installation,
+        app_client: httpx.AsyncClient,
+        captured: list[WebhookContext],
+        services: Services,
+    ) -> None:
+        """The installation is cached in memory; a delivery naming another app id is checked
+        against Redis before it is refused, so a re-installation made by another process
+        (new app id and token) is served at once and the old app id is refused."""
+        await fake_saleor.send_webhook("", PROCESS, payload=PROCESS_PAYLOAD, client=app_client)
+        stored = await services.auth_store.get(fake_saleor.api_url)
+        assert stored is not None
+        other_process = AuthStore(services.redis, services.secretbox)
+        await other_process.set(replace(stored, app_id="QXBwOjk5", token="new-token"))
+
+        new = {**PROCESS_PAYLOAD, "recipient": {"id": "QXBwOjk5"}}
+        response = await fake_saleor.send_webhook("", PROCESS, payload=new, client=app_client)
+        assert response.status_code == 200
+        assert captured[-1].auth.token == "new-token"
+        old = {**PROCESS_PAYLOAD, "recipient": {"id": installed.app_id}}
+        response = await fake_saleor.send_webhook("", PROCESS, payload=old, client=app_client)
+        assert response.json()["error"]["code"] == "WRONG_RECIPIENT"
 
     async def test_get_is_not_allowed(self, app_client: httpx.AsyncClient) -> None:
         """Webhook routes accept POST only."""

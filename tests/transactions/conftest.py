@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,8 +13,8 @@ from tests.transactions.payment_world import World, open_world
 
 
 @pytest.fixture
-async def world(tmp_path: Path, redis_server: Any, redis: aioredis.Redis) -> AsyncIterator[World]:
+async def world(tmp_path: Path, redis_url: str, redis: aioredis.Redis) -> AsyncIterator[World]:
     """The app, the sandbox and a fake Saleor on loopback, the app installed."""
     require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_server, redis):
+    async for opened in open_world(tmp_path, redis_url, redis):
         yield opened

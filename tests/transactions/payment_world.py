@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 
 from saleor_up2pay.jobs import JobQueue, Worker
 from saleor_up2pay.main import create_app
+from saleor_up2pay.redis_store import close_client, new_client
 from saleor_up2pay.sandbox import SandboxConfig, create_sandbox_app
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
@@ -136,7 +136,7 @@ class World:
         return items
 
 
-async def open_world(tmp_path: Path, redis_server: Any, redis: Any) -> AsyncIterator[World]:
+async def open_world(tmp_path: Path, redis_url: str, redis: Any) -> AsyncIterator[World]:
     """Start sandbox, app and fake Saleor; install the app; yield the world."""
     data_dir = tmp_path / "var"
     sandbox_app = create_sandbox_app(SandboxConfig(data_dir=data_dir, ipn_timeout_seconds=5))
@@ -147,7 +147,7 @@ async def open_world(tmp_path: Path, redis_server: Any, redis: Any) -> AsyncIter
             app_url=f"http://127.0.0.1:{app_port}",
             data_dir=data_dir,
             secret_key=SECRET,
-            redis_url=f"unix://{redis_server.socket_file}",
+            redis_url=redis_url,
             sandbox_url=sandbox_url,
             # The storefront the tests return to (returnUrl is checked against it).
             up2pay_storefront_origins=["https://shop.example"],
@@ -174,7 +174,7 @@ def _app(settings: Settings) -> tuple[Any, Services]:
     """The app with services of its own, opened and closed in the server's event loop."""
     app_services = Services(
         settings=settings,
-        redis=aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True),
+        redis=new_client(settings.redis_url),
         http=new_http_client(),
         secretbox=SecretBox(SECRET),
     )
@@ -186,7 +186,7 @@ def _app(settings: Settings) -> tuple[Any, Services]:
         async with inner(running_app):
             yield
         await app_services.http.aclose()
-        await app_services.redis.aclose()
+        await close_client(app_services.redis)
 
     app.router.lifespan_context = lifespan
     return app, app_services

@@ -87,7 +87,7 @@ class TestRefund:
         assert item.amounts["refunded"] == 0
         queue = JobQueue(world.services.redis)
         job_ids = [
-            j async for j in world.services.redis.scan_iter(match="up2pay:jobs:job:refund:*")
+            j async for j in world.services.redis.scan_iter(match="up2pay:*:jobs:job:refund:*")
         ]
         assert len(job_ids) == 1
         # Only the INFO event carrying the item's actions runs today (never `actions` in the

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from saleor_up2pay.activity import ActivityLog
 from saleor_up2pay.configuration import ConfigurationInput
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import gateway_factory
@@ -102,7 +101,6 @@ def initialize_session(services: Services) -> InitializeSession:
         configs=services.configurations,
         gateways=gateway_factory(services),
         references=OrderReferences(services.redis),
-        activity=ActivityLog(services.redis),
         app_url="https://up2pay.example",
         clock=lambda: NOW,
     )

@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from saleor_up2pay.activity import ActivityLog
-from saleor_up2pay.jobs import DUE_KEY
 from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import (
@@ -45,7 +44,7 @@ class TestIntake:
             installed.api_url, session.reference
         )
         assert [leg.numtrans for leg in legs] == ["722487980"]
-        assert await services.redis.zcard(DUE_KEY) == 1
+        assert await services.job_queue.pending_count() == 1
         (job,) = await services.job_queue.claim()
         assert (job.kind, job.payload["leg"]["numtrans"]) == (REPORT_JOB, "722487980")
         lines = await ActivityLog(services.redis).latest(installed.api_url)
@@ -109,7 +108,7 @@ class TestUnknownIpns:
         await store.keep(UnknownIpn(reason="unknown reference", reference="NEW"))
         counts = await store.count_by_day(days=7, today=day.date() + timedelta(days=1))
         assert counts[day.date()] == 1
-        ttl = await services.redis.ttl("up2pay:ipn-unknown:2026-12-01")
+        ttl = await services.redis.ttl("up2pay:{unknown}:ipn-unknown:2026-12-01")
         assert 0 < ttl <= 8 * 86400
         assert [k.reference for k in await store.latest(10)] == ["NEW"] + (
             ["OLD"] if (datetime.now(UTC).date() - day.date()).days <= 7 else []
@@ -136,6 +135,6 @@ class TestUnknownIpns:
     ) -> None:
         """Without any trace of the reference, the IPN is kept and counted, nothing queued."""
         await receive_ipn(services, ipn("NOWHERE01", amount_cents=1500))
-        assert await services.redis.zcard(DUE_KEY) == 0
+        assert await services.job_queue.pending_count() == 0
         today = datetime.now(UTC).date()
         assert (await UnknownIpns(services.redis).count_by_day(days=1))[today] == 1

@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import redis.asyncio as aioredis
 
-from saleor_up2pay.jobs import DUE_KEY
+from saleor_up2pay.redis_store import Redis
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import REPORT_JOB, receive_ipn
 from saleor_up2pay.transactions.legs import LegRepository, LegStatus
@@ -21,7 +20,7 @@ from tests.transactions.ipn_support import (
 )
 
 
-async def all_keys(redis: aioredis.Redis) -> set[str]:
+async def all_keys(redis: Redis) -> set[str]:
     return {str(k) async for k in redis.scan_iter("*")}
 
 
@@ -56,7 +55,7 @@ class TestReceiveIpn:
             installed.api_url, session.reference
         )
         assert len(legs) == 1
-        assert await services.redis.zcard(DUE_KEY) == 1
+        assert await services.job_queue.pending_count() == 1
 
     async def test_bad_signature_changes_nothing(
         self, services: Services, installed: SaleorWorld
@@ -91,7 +90,7 @@ class TestReceiveIpn:
             ("UNKNOWN0001", "722487980", 1500)
         ]
         assert "K=" in kept[0].raw
-        assert await services.redis.zcard(DUE_KEY) == 0
+        assert await services.job_queue.pending_count() == 0
 
     async def test_complement_leg_waits_for_its_own_item(
         self, services: Services, installed: SaleorWorld
@@ -136,7 +135,7 @@ class TestReceiveIpn:
         leg = await LegRepository(services.redis).get_by_numtrans(installed.api_url, "722487980")
         assert leg is not None
         assert leg.status is LegStatus.ACCEPTED
-        assert await services.redis.zcard(DUE_KEY) == 3
+        assert await services.job_queue.pending_count() == 3
 
     async def test_authorization_flow_leg_is_not_captured(
         self, services: Services, installed: SaleorWorld

@@ -7,7 +7,6 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from saleor_up2pay.jobs import DUE_KEY
 from saleor_up2pay.main import create_app
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.legs import LegRepository
@@ -41,7 +40,7 @@ class TestIpnRoute:
         query = ipn(session.reference, amount_cents=2000).decode()
         response = await app_client.get(f"/api/up2pay/ipn?{query}")
         assert (response.status_code, response.content) == (200, b"")
-        assert await services.redis.zcard(DUE_KEY) == 1
+        assert await services.job_queue.pending_count() == 1
 
     async def test_bad_signature_is_403_and_stores_nothing(
         self, app_client: httpx.AsyncClient, services: Services, installed: SaleorWorld
@@ -51,7 +50,7 @@ class TestIpnRoute:
         raw = ipn(session.reference, amount_cents=2000).replace(b"C=APETIZ", b"C=SODEXO")
         response = await app_client.post("/api/up2pay/ipn", content=raw, headers=FORM)
         assert response.status_code == 403
-        assert await services.redis.zcard(DUE_KEY) == 0
+        assert await services.job_queue.pending_count() == 0
         legs = LegRepository(services.redis)
         assert await legs.get_by_numtrans(installed.api_url, "722487980") is None
 
@@ -61,7 +60,7 @@ class TestIpnRoute:
         """A request that is not an IPN at all is refused and stores nothing."""
         response = await app_client.post("/api/up2pay/ipn", content=b"hello", headers=FORM)
         assert response.status_code in {400, 403}
-        assert await services.redis.zcard(DUE_KEY) == 0
+        assert await services.job_queue.pending_count() == 0
 
     async def test_no_redirect_on_trailing_slash(self, app_client: httpx.AsyncClient) -> None:
         """The IPN path never redirects (Up2pay treats a 3xx as a failed delivery)."""
@@ -100,6 +99,6 @@ class TestIpnRoute:
         await dead.aclose()
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
-        assert await services.redis.zcard(DUE_KEY) == 0
+        assert await services.job_queue.pending_count() == 0
         legs = LegRepository(services.redis)
         assert await legs.get_by_numtrans(installed.api_url, "722487980") is None

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from structlog.testing import capture_logs
 
-from saleor_up2pay.jobs import DUE_KEY, Worker
+from saleor_up2pay.jobs import Worker
 from saleor_up2pay.redis_store import purge_instance
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.ipn_received import REFUSAL_HOLD, receive_ipn
@@ -50,9 +50,8 @@ def outcomes(item: Item) -> list[tuple[str, str, Decimal]]:
 
 async def make_due(services: Services) -> None:
     """Time passes: every waiting job is due now."""
-    waiting = [str(job_id) for job_id in await services.redis.zrange(DUE_KEY, 0, -1)]
-    if waiting:
-        await services.redis.zadd(DUE_KEY, dict.fromkeys(waiting, 0))
+    for job_id in await services.job_queue.pending_ids():
+        await services.job_queue.set_due(job_id, 0)
 
 
 class TestVoucherLeg:
@@ -163,7 +162,7 @@ class TestAttempts:
         )
         item = installed.saleor.item(session.transaction_id)
         assert outcomes(item) == []
-        assert await services.redis.zcard(DUE_KEY) == 1
+        assert await services.job_queue.pending_count() == 1
         await deliver(services, worker, ipn(session.reference, amount_cents=2000, numtrans="2"))
         await make_due(services)
         await worker.drain()
@@ -365,7 +364,7 @@ class TestRetries:
         await receive_ipn(services, ipn(session.reference, amount_cents=2000))
         await worker.drain()
         queue = services.job_queue
-        (job_id,) = await services.redis.zrange(DUE_KEY, 0, -1)
+        (job_id,) = await queue.pending_ids()
         job = await queue.get(str(job_id))
         assert job is not None
         assert "not installed" in job.last_error
@@ -416,10 +415,10 @@ class TestUnreportable:
             ipn(session.reference, amount_cents=2480, card="LIMOCB", numtrans=COMPLEMENT_S),
         )
         await worker.run_once()
-        assert await services.redis.zcard(DUE_KEY) == 1  # retried at first
+        assert await services.job_queue.pending_count() == 1  # retried at first
         assert await UnknownIpns(services.redis).latest() == []
         deadline = asyncio.get_running_loop().time() + 10
-        while await services.redis.zcard(DUE_KEY):
+        while await services.job_queue.pending_count():
             assert asyncio.get_running_loop().time() < deadline, "the job never gave up"
             await worker.run_once()
             await asyncio.sleep(0.01)
