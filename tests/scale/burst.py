@@ -274,7 +274,6 @@ class ActionSender:
 
     app_url: str
     concurrency: int = 8
-    answers: Counter[str] = field(default_factory=Counter)
 
     async def send(self, deployment: Deployment, payments: list[Payment]) -> None:
         gate = asyncio.Semaphore(self.concurrency)
@@ -348,7 +347,6 @@ class Figures:
     executions: int
     not_exactly_once: int
     """Order actions the sandbox's ledger shows executed other than once: must be 0."""
-    webhooks_200: int
 
 
 async def tally(
@@ -405,5 +403,4 @@ async def tally(
         actions_settled=sum(1 for p in payments if settled(saleor.item(p.item_id), p.action)),
         executions=executions,
         not_exactly_once=not_once,
-        webhooks_200=sum(1 for _, status, _ in saleor.webhook_responses if status == 200),
     )
