@@ -33,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from saleor_up2pay.jobs import cancel_requested
 from saleor_up2pay.metrics import LEGS_REPORTED
 from saleor_up2pay.redis_store import instance_key
 from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
@@ -151,29 +152,20 @@ class LegReporter:
         if not acquired:
             yield False
             return
-        released = asyncio.Event()
-        renewal = asyncio.create_task(
-            self._keep_locked(key, token, ttl_ms, released), name=f"lock:{key}"
-        )
+        renewal = asyncio.create_task(self._keep_locked(key, token, ttl_ms), name=f"lock:{key}")
         try:
             yield True
         finally:
-            released.set()  # see _keep_locked: the cancel alone may be lost
             renewal.cancel()
             await asyncio.wait({renewal})
             await redis.eval(_UNLOCK, 1, key, token)
 
-    async def _keep_locked(
-        self, key: str, token: str, ttl_ms: int, released: asyncio.Event
-    ) -> None:
-        """Renew a held reference lock until ``released`` is set (stops if someone else holds
-        it now). Cancelling alone is not enough: redis-py (8.1) swallows a cancellation that
-        arrives during a command, and the renewal would go on for ever."""
+    async def _keep_locked(self, key: str, token: str, ttl_ms: int) -> None:
+        """Renew a held reference lock until cancelled, even if the cancellation was lost
+        (:func:`~saleor_up2pay.jobs.cancel_requested`); stops if someone else holds it now."""
         interval = max(0.01, ttl_ms / 3000)
-        while not released.is_set():
+        while not cancel_requested():
             await asyncio.sleep(interval)
-            if released.is_set():
-                return
             try:
                 if not await self.services.redis.eval(_RENEW, 1, key, token, ttl_ms):
                     log.warning("report.lock_lost", key=key)

@@ -14,15 +14,23 @@ from __future__ import annotations
 import sys
 
 from saleor_up2pay import cli
+from saleor_up2pay.transactions import leg_reporter
 from saleor_up2pay.transactions.leg_reporter import LegReporter
 
 LOCK_SECONDS = 3.0
 
 
 def shorten_reference_lock(seconds: float = LOCK_SECONDS) -> None:
-    """Make ``LegReporter.reference_lock``'s default lifetime ``seconds``."""
-    inner = LegReporter.reference_lock.__wrapped__  # type: ignore[attr-defined]
-    inner.__defaults__ = (seconds,)
+    """Make the reference lock live ``seconds``: the module's constant (read when a lock is
+    renewed) and the defaults it was bound to (``reference_lock``, and ``begin`` where the
+    report job takes the lock in its first script)."""
+    leg_reporter.LOCK_SECONDS = seconds
+    for function in (
+        getattr(LegReporter.reference_lock, "__wrapped__", None),
+        getattr(LegReporter, "begin", None),
+    ):
+        if function is not None and function.__defaults__:
+            function.__defaults__ = (seconds,)
 
 
 if __name__ == "__main__":
