@@ -1,9 +1,14 @@
 """A loopback Saleor that answers the app's report calls at once with minimal valid JSON.
 
 Not the test suite's fake (that one validates every document against the schema and keeps
-transaction state, which would make Saleor the bottleneck): a raw ASGI app that reads the
-mutation's root field and answers an empty ``errors`` list, counting calls per field.
-``GET /stats`` returns the counts as JSON. Run with ``python -m benchmarks.fake_saleor PORT``.
+transaction state, which would make Saleor the bottleneck): a raw ASGI app that finds each root
+field of the document — several, aliased ``m0: transactionEventReport(...)``, when the app
+batches concurrent reports — and answers each under its alias with an empty ``errors`` list,
+counting mutations per field and requests. Like Saleor it keeps what ``transactionUpdate``
+named an item and shows it in the report's answer (``transaction { name }``), so the app renames
+an item once, not at every report; every report is new (``alreadyProcessed: false``).
+``GET /stats`` returns the counts as JSON (``requests``: HTTP requests answered). Run with
+``python -m benchmarks.fake_saleor PORT``.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from typing import Any
 import uvicorn
 
 _FIELD = re.compile(
-    r"\b(transactionEventReport|transactionUpdate|updatePrivateMetadata"
+    r"(?:\b(\w+)\s*:\s*)?\b(transactionEventReport|transactionUpdate|updatePrivateMetadata"
     r"|transactionCreate|transaction)\s*\("
 )
 
 counts: Counter[str] = Counter()
+names: dict[str, str] = {}
+"""Item id → the name ``transactionUpdate`` gave it."""
 
 ANSWERS: dict[str, dict[str, Any]] = {
     "transactionEventReport": {
@@ -61,11 +68,21 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["method"] == "GET" and scope["path"] == "/stats":
         content = json.dumps(dict(counts)).encode()
     else:
-        query = json.loads(body or b"{}").get("query", "")
-        found = _FIELD.search(query)
-        name = found.group(1) if found else "unknown"
-        counts[name] += 1
-        content = json.dumps({"data": {name: ANSWERS.get(name, {"errors": []})}}).encode()
+        request = json.loads(body or b"{}")
+        query, variables = request.get("query", ""), request.get("variables") or {}
+        data: dict[str, Any] = {}
+        counts["requests"] += 1
+        for alias, name in _FIELD.findall(query):
+            counts[name] += 1
+            suffix = "_" + alias[1:] if alias.startswith("m") else ""
+            answer = ANSWERS.get(name, {"errors": []})
+            item = str(variables.get("id" + suffix, ""))
+            if name == "transactionUpdate":
+                names[item] = str((variables.get("transaction" + suffix) or {}).get("name", ""))
+            elif name == "transactionEventReport":
+                answer = {**answer, "transaction": {"id": item, "name": names.get(item, "")}}
+            data[alias or name] = answer
+        content = json.dumps({"data": data or {"unknown": {"errors": []}}}).encode()
     await send(
         {
             "type": "http.response.start",

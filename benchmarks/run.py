@@ -575,14 +575,26 @@ async def end_to_end(
     messages.write_requests(path, requests)
     seconds = bench.args.e2e_seconds
 
+    async def stats(client: httpx.AsyncClient) -> dict[str, int]:
+        return dict((await client.get(fake_url + "/stats")).json())
+
     async def reported(client: httpx.AsyncClient) -> int:
-        stats = (await client.get(fake_url + "/stats")).json()
-        return int(stats.get("transactionEventReport", 0))
+        return int((await stats(client)).get("transactionEventReport", 0))
+
+    def worker_cpu() -> float:
+        """CPU of serve's children: the job worker (and the idle resource tracker); with
+        ``--workers`` above 1 the web workers are children too, and this is no longer it."""
+        return sum(cpu_seconds(child) for child in _children(app.pid))
+
+    if getattr(bench.args, "workers", 1) != 1:
+        print("  (worker CPU per report includes the web workers: measure it with --workers 1)")
 
     samples: list[tuple[float, int, int]] = []
     async with httpx.AsyncClient(timeout=10) as client:
-        start_reported = await reported(client)
-        cpu0 = cpu_seconds(app.pid)
+        start_stats = await stats(client)
+        start_reported = start_stats.get("transactionEventReport", 0)
+        cpu0, worker_cpu0 = cpu_seconds(app.pid), worker_cpu()
+        spy = _spy_worker(bench, app, seconds) if bench.args.e2e_profile else None
         started = time.monotonic()
         load = asyncio.create_task(asyncio.to_thread(run_wrk, app.url, path, 32, seconds))
         while not load.done():
@@ -597,9 +609,17 @@ async def end_to_end(
         while time.monotonic() < deadline and await store.backlog(bench.redis) - parked > 0:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         drained_at = time.monotonic() - started
-        total_reported = await reported(client) - start_reported
+        end_stats = await stats(client)
+        total_reported = end_stats.get("transactionEventReport", 0) - start_reported
         cpu = cpu_seconds(app.pid) - cpu0
+        report_cpu = worker_cpu() - worker_cpu0
         left = await store.backlog(bench.redis) - parked
+    if spy is not None:
+        print(await asyncio.to_thread(_spy_summary, bench, *spy))
+    calls = {
+        name: end_stats.get(name, 0) - start_stats.get(name, 0)
+        for name in ("requests", "transactionUpdate", "updatePrivateMetadata")
+    }
     intake = int(figures["requests"])
     print("  t(s)  backlog  legs reported")
     for at, backlog, count in samples:
@@ -613,10 +633,44 @@ async def end_to_end(
         "legs_per_s_overall": total_reported / drained_at,
         "legs_left": left,
         "cpu_ms_per_leg": cpu * 1000 / max(1, intake),
+        "worker_cpu_ms_per_report": report_cpu * 1000 / max(1, total_reported),
+        "graphql_requests_per_report": calls["requests"] / max(1, total_reported),
+        "renames_per_report": calls["transactionUpdate"] / max(1, total_reported),
+        "metadata_writes_per_report": calls["updatePrivateMetadata"] / max(1, total_reported),
     }
     for key, value in result.items():
         print(f"  {key}: {value:.2f}")
     return result
+
+
+def _spy_worker(
+    bench: Bench, app: Server, seconds: float
+) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy on the job worker (``serve``'s child) for the e2e load."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    # serve's busiest child: the job worker (multiprocessing also starts a resource tracker).
+    workers = sorted(_children(app.pid), key=_own_cpu_seconds, reverse=True)
+    if not Path(spy).exists() or not workers:
+        print("  (no worker profile: py-spy missing or no worker child)")
+        return None
+    raw = bench.folder / "report.collapsed.txt"
+    command = [spy, "record", "-p", str(workers[0]), "-r", "250", "-d", str(round(seconds) + 1)]
+    process = subprocess.Popen(
+        [*command, "-f", "raw", "-o", str(raw), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return process, raw
+
+
+def _spy_summary(bench: Bench, process: subprocess.Popen[bytes], raw: Path) -> str:
+    _, err = process.communicate(timeout=120)
+    if not raw.exists():
+        return f"py-spy failed: {err.decode(errors='replace')[-500:]}"
+    PROFILES.mkdir(exist_ok=True)
+    summary = summarise_profile(raw)
+    (PROFILES / "report-summary.txt").write_text(summary + "\n")
+    return summary
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -920,6 +974,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         help="longest wait for the report backlog to drain after the e2e load",
+    )
+    parser.add_argument(
+        "--e2e-profile",
+        action="store_true",
+        help="py-spy the job worker during the e2e load (profiles/report-summary.txt)",
     )
     args = parser.parse_args(argv)
     args.only = {part.strip() for part in args.only.split(",") if part.strip()}

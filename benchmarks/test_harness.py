@@ -148,3 +148,35 @@ def test_targets_are_checked_against_the_run() -> None:
     assert checks["initialize: <= 3 Redis round trips"] is False
     assert checks[">= 500 legs/s end to end under intake, no backlog growth"] is True
     assert checks["no slowdown from data size (CPU per IPN)"] is True
+
+
+def test_fake_saleor_answers_each_aliased_report_and_keeps_names() -> None:
+    """A batch of reports gets one answer per alias; a renamed item shows its name after."""
+    import asyncio  # noqa: PLC0415 - only this check drives the ASGI app
+    import json  # noqa: PLC0415
+
+    from benchmarks import fake_saleor  # noqa: PLC0415
+    from saleor_up2pay.saleor.batching import batch_document  # noqa: PLC0415
+
+    async def call(query: str, variables: dict[str, object]) -> dict[str, object]:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/graphql/"}
+        await fake_saleor.app(scope, receive, send)
+        return dict(json.loads(sent[-1]["body"]))  # type: ignore[arg-type]
+
+    batch = batch_document(("transaction_event_report", "transaction_update"))
+    asyncio.run(call(batch.query, {"id_0": "A", "id_1": "A", "transaction_1": {"name": "N"}}))
+    reports = batch_document(("transaction_event_report",) * 3)
+    answer = asyncio.run(call(reports.query, {"id_0": "A", "id_1": "B", "id_2": "C"}))
+    data = answer["data"]
+    assert isinstance(data, dict)
+    assert [data[alias]["transaction"]["name"] for alias in ("m0", "m1", "m2")] == ["N", "", ""]
+    assert fake_saleor.counts["transactionEventReport"] >= 4

@@ -22,6 +22,7 @@ from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.redis_store import Redis, ReplicaAcks
 from saleor_up2pay.saleor.apl import AuthStore
+from saleor_up2pay.saleor.batching import MutationBatcher
 from saleor_up2pay.saleor.client import SaleorClient
 from saleor_up2pay.saleor.signature import JwksVerifier
 from saleor_up2pay.secretbox import SecretBox
@@ -84,6 +85,8 @@ class Services:
     """Public keys IPN and browser-return signatures are checked with."""
     problems: ProblemBoard = field(init=False)
     """What the merchant must look at: kept per instance and raised as Saleor App problems."""
+    saleor_batcher: MutationBatcher = field(init=False)
+    """Concurrent leg reports to one Saleor instance share requests (aliased mutations)."""
     replica_acks: ReplicaAcks = field(init=False)
     """Makes the IPN intake wait for a replica's acknowledgement (REDIS_REPLICA_ACK)."""
 
@@ -95,6 +98,9 @@ class Services:
         self.hosted_page_locator = HostedPageLocator(self.http)
         self.ipn_keys = IpnKeys.from_settings(self.settings)
         self.problems = ProblemBoard(self.redis, self.saleor_client, clock=self.now)
+        self.saleor_batcher = MutationBatcher(
+            max_mutations=self.settings.saleor_mutations_per_request
+        )
         self.replica_acks = ReplicaAcks(
             self.settings.redis_replica_ack, self.settings.redis_replica_ack_ms
         )

@@ -252,6 +252,14 @@ class Settings(BaseSettings):
         default=None,
         description="OTLP/HTTP endpoint traces are exported to; unset: no traces.",
     )
+    saleor_mutations_per_request: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="Most mutations sent to Saleor in one request (concurrent leg reports share "
+        "requests, aliased); Saleor refuses more than its GRAPHQL_MUTATION_COUNT_LIMIT (4 by "
+        "default). 1: one request per mutation.",
+    )
     report_problem_attempts: int = Field(
         default=5,
         ge=1,

@@ -11,6 +11,15 @@ Webhook deliveries read it through a short in-process cache (:meth:`AuthStore.ge
 :data:`AUTH_CACHE_SECONDS`): every session webhook used to cost one round trip and one token
 decryption for the same few installations. What this process writes (installation, JWKS
 refetch, uninstall) drops its entry at once; what another process writes is seen within the TTL.
+
+Decrypting the token costs more than reading it (Fernet: HMAC + AES per call), and the job
+worker needs it for every report, whose first script returns the auth hash with the rest:
+:meth:`AuthStore.token` keeps decrypted tokens per process, keyed by their ciphertext, for
+:data:`TOKEN_CACHE_SECONDS` (every read, :meth:`AuthStore.get` included, goes through it). A
+re-installation stores a new ciphertext, so the new token is decrypted at once;
+:meth:`AuthStore.forget_token` drops an instance's cached tokens (called when Saleor refuses
+one: HTTP 401, ``PermissionDenied``), and so do :meth:`AuthStore.set` and
+:meth:`AuthStore.delete` in the process that runs them.
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ mismatch (:func:`~saleor_up2pay.saleor.webhooks.verify_request`), and a Saleor t
 the app stops sending its webhooks."""
 AUTH_CACHE_SIZE = 256
 """Installations kept in memory per process (oldest dropped first)."""
+
+TOKEN_CACHE_SECONDS = 30.0
+"""How long a decrypted app token is reused in one process (see the module docstring)."""
 
 # Atomic, so a concurrent uninstall cannot leave a hash holding only a JWKS.
 _SET_IF_EXISTS = """
@@ -78,6 +90,8 @@ class AuthStore:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[float, AuthData]] = {}
+        self._tokens: dict[str, tuple[str, str, float]] = {}
+        """Ciphertext → (API URL, plaintext token, monotonic expiry)."""
 
     @property
     def redis(self) -> Redis:
@@ -89,12 +103,34 @@ class AuthStore:
         if not fields:
             self.forget(saleor_api_url)
             return None
+        return self.from_fields(fields)
+
+    def from_fields(self, fields: dict[str, str]) -> AuthData:
+        """The :class:`AuthData` of an auth hash read elsewhere (a script returning it)."""
         return AuthData(
             saleor_api_url=fields["saleor_api_url"],
-            token=self._box.decrypt(fields["token"]),
+            token=self.token(fields["saleor_api_url"], fields["token"]),
             app_id=fields["app_id"],
             jwks=fields["jwks"],
         )
+
+    def token(self, saleor_api_url: str, ciphertext: str) -> str:
+        """The app token in ``ciphertext``, decrypted at most every :data:`TOKEN_CACHE_SECONDS`."""
+        now = self._clock()
+        cached = self._tokens.get(ciphertext)
+        if cached is not None and cached[0] == saleor_api_url and cached[2] > now:
+            return cached[1]
+        plaintext = self._box.decrypt(ciphertext)
+        if len(self._tokens) > 1000:  # stale ciphertexts of re-installations
+            self._tokens = {k: v for k, v in self._tokens.items() if v[2] > now}
+        self._tokens[ciphertext] = (saleor_api_url, plaintext, now + TOKEN_CACHE_SECONDS)
+        return plaintext
+
+    def forget_token(self, saleor_api_url: str) -> None:
+        """Drop this process's cached tokens (and cached installation) of an instance: Saleor
+        refused one (HTTP 401, ``PermissionDenied``)."""
+        self._tokens = {k: v for k, v in self._tokens.items() if v[0] != saleor_api_url}
+        self.forget(saleor_api_url)
 
     async def get_cached(self, saleor_api_url: str) -> AuthData | None:
         """:meth:`get`, answered from memory for :data:`AUTH_CACHE_SECONDS` after a read.
@@ -132,7 +168,7 @@ class AuthStore:
             pipe.hset(key, mapping=mapping)
             await pipe.execute()
         await self._redis.sadd(INSTANCES_KEY, auth.saleor_api_url)
-        self.forget(auth.saleor_api_url)
+        self.forget_token(auth.saleor_api_url)
 
     async def set_jwks(self, saleor_api_url: str, jwks: str) -> None:
         """Replace only the JWKS of an installed instance (no-op when it is not installed)."""
@@ -142,7 +178,7 @@ class AuthStore:
     async def delete(self, saleor_api_url: str) -> None:
         await self._redis.srem(INSTANCES_KEY, saleor_api_url)
         await self._redis.delete(auth_key(saleor_api_url))
-        self.forget(saleor_api_url)
+        self.forget_token(saleor_api_url)
 
     async def all(self) -> list[AuthData]:
         urls = cast("set[str]", await self._redis.smembers(INSTANCES_KEY))

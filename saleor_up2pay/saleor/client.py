@@ -9,6 +9,7 @@ become one of the typed exceptions below. Timeouts and the connection pool are t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -88,10 +89,40 @@ class SaleorClient:
         self, document: str, variables: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Run the named document; returns its ``data``. Raises a :class:`SaleorError`."""
-        body = json.dumps(
-            {"query": load_document(document), "variables": variables or {}},
-            default=_encode_decimal,
+        status, answer = await self.post(load_document(document), variables, label=document)
+        errors = answer.get("errors")
+        data = answer.get("data")
+        if errors:
+            first = errors[0].get("message") if isinstance(errors[0], dict) else errors[0]
+            msg = f"{document}: {first}"
+            raise SaleorGraphQLError(msg, errors, data, status)
+        if status != 200 or not isinstance(data, dict):
+            msg = f"{document}: Saleor answered HTTP {status} without data"
+            raise SaleorGraphQLError(msg, status=status)
+        return data
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None, *, label: str
+    ) -> tuple[int, dict[str, Any]]:
+        """POST one GraphQL document; returns ``(HTTP status, the JSON answer object)``.
+
+        Transport failures and HTTP 5xx raise :class:`SaleorTransportError`, an answer that is
+        not a JSON object :class:`SaleorGraphQLError`; GraphQL ``errors`` are left to the caller
+        (a batch of aliased mutations reads them per alias). ``label`` names the request in
+        error messages (never the token).
+        """
+        return await self.post_encoded(self.encode(query, variables), label=label)
+
+    @staticmethod
+    def encode(query: str, variables: dict[str, Any] | None) -> bytes:
+        """The request body; raises ``ValueError``/``TypeError`` for a value JSON cannot carry
+        exactly (a ``Decimal`` with more digits than a float keeps...)."""
+        return json.dumps(
+            {"query": query, "variables": variables or {}}, default=_encode_decimal
         ).encode()
+
+    async def post_encoded(self, body: bytes, *, label: str) -> tuple[int, dict[str, Any]]:
+        """:meth:`post` with the body already encoded (:meth:`encode`)."""
         try:
             response = await self._http.post(
                 self.saleor_api_url,
@@ -102,46 +133,48 @@ class SaleorClient:
                 },
             )
         except httpx.HTTPError as exc:
-            msg = f"{document}: Saleor unreachable ({type(exc).__name__})"
+            msg = f"{label}: Saleor unreachable ({type(exc).__name__})"
             raise SaleorTransportError(msg) from exc
         if response.status_code >= 500:
-            msg = f"{document}: Saleor answered HTTP {response.status_code}"
+            msg = f"{label}: Saleor answered HTTP {response.status_code}"
             raise SaleorTransportError(msg)
         try:
             answer = json.loads(response.content, parse_float=Decimal)
         except ValueError:
-            msg = f"{document}: Saleor answered HTTP {response.status_code} without JSON"
+            msg = f"{label}: Saleor answered HTTP {response.status_code} without JSON"
             raise SaleorGraphQLError(msg, status=response.status_code) from None
         if not isinstance(answer, dict):
-            msg = f"{document}: Saleor answered a JSON {type(answer).__name__}, not an object"
+            msg = f"{label}: Saleor answered a JSON {type(answer).__name__}, not an object"
             raise SaleorGraphQLError(msg, status=response.status_code)
-        errors = answer.get("errors")
-        data = answer.get("data")
-        if errors:
-            first = errors[0].get("message") if isinstance(errors[0], dict) else errors[0]
-            msg = f"{document}: {first}"
-            raise SaleorGraphQLError(msg, errors, data, response.status_code)
-        if response.status_code != 200 or not isinstance(data, dict):
-            msg = f"{document}: Saleor answered HTTP {response.status_code} without data"
-            raise SaleorGraphQLError(msg, status=response.status_code)
-        return data
+        return response.status_code, answer
 
     async def mutate(
         self, document: str, variables: dict[str, Any] | None, result_field: str
     ) -> dict[str, Any]:
         """Run a mutation; returns ``data[result_field]`` or raises on its ``errors``."""
         data = await self.execute(document, variables)
-        result = data.get(result_field)
-        if not isinstance(result, dict):
-            msg = f"{document}: no {result_field!r} in the answer"
-            raise SaleorGraphQLError(msg, data=data)
-        errors = result.get("errors") or []
-        if errors:
-            first = errors[0] if isinstance(errors[0], dict) else {}
-            raise SaleorMutationError(
-                code=str(first.get("code") or "UNKNOWN"),
-                field=first.get("field"),
-                message=str(first.get("message") or ""),
-                errors=errors,
-            )
-        return result
+        return mutation_result(document, data, result_field)
+
+    @property
+    def token_fingerprint(self) -> str:
+        """Which token this client speaks with, without the token (batches group by it)."""
+        return hashlib.sha256(self._token.encode()).hexdigest()[:16]
+
+
+def mutation_result(document: str, data: dict[str, Any], result_field: str) -> dict[str, Any]:
+    """``data[result_field]`` of a mutation; raises :class:`SaleorMutationError` on its
+    ``errors`` and :class:`SaleorGraphQLError` when the field is missing."""
+    result = data.get(result_field)
+    if not isinstance(result, dict):
+        msg = f"{document}: no {result_field!r} in the answer"
+        raise SaleorGraphQLError(msg, data=data)
+    errors = result.get("errors") or []
+    if errors:
+        first = errors[0] if isinstance(errors[0], dict) else {}
+        raise SaleorMutationError(
+            code=str(first.get("code") or "UNKNOWN"),
+            field=first.get("field"),
+            message=str(first.get("message") or ""),
+            errors=errors,
+        )
+    return result

@@ -590,32 +590,31 @@ async def refusal_hold(
 async def report_ipn_job(services: Services, job: Job) -> None:
     """Job ``ipn.report``: make sure the leg record exists, then report it to Saleor.
 
-    Legs of one reference are reported one at a time (:meth:`LegReporter.reference_lock`).
+    Legs of one reference are reported one at a time (the reference lock
+    :meth:`LegReporter.begin` takes). The Redis side is two scripts in the common case (see
+    :mod:`.leg_reporter`).
     """
     queued = LegRecord.model_validate(job.payload["leg"])
-    session = await SessionRepository(services.redis).get(queued.saleor_api_url, queued.reference)
-    if session is None:
+    reporter = LegReporter(services)
+    start = await reporter.begin(queued)
+    if start.state == "no_session":
         # The instance's data is gone (APP_DELETED purged it): nothing to report to any more.
         log.warning("ipn.report_dropped", reason="no session", numtrans=queued.numtrans)
         return
-    legs = LegRepository(services.redis)
-    await legs.create(queued)  # no-op unless the process died between queueing and storing
-    record = await legs.get_by_numtrans(queued.saleor_api_url, queued.numtrans)
-    if record is None:  # purged by an uninstall meanwhile
-        log.info("ipn.report_dropped", reason="leg purged", numtrans=queued.numtrans)
+    if start.state == "done" or start.record is None or start.session is None:
         return
-    if record.reported and record.status is queued.status:
-        return
-    hold = await refusal_hold(services, session, record, app_clock(services)())
-    if hold is not None:
-        raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
-    reporter = LegReporter(services)
-    # Legs of one reference are reported one at a time: the complement item must be created once.
-    async with reporter.reference_lock(record.saleor_api_url, record.reference) as locked:
-        if not locked:
-            raise RetryAt(datetime.now(UTC) + RELOCK_DELAY, "another leg of it is being reported")
+    record, session = start.record, start.session
+    if start.state == "locked":
+        hold = await refusal_hold(services, session, record, app_clock(services)())
+        if hold is not None:
+            raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
+        raise RetryAt(datetime.now(UTC) + RELOCK_DELAY, "another leg of it is being reported")
+    async with reporter.holding(start):
+        hold = await refusal_hold(services, session, record, app_clock(services)())
+        if hold is not None:
+            raise RetryAt(hold, "refused attempt held while the shopper may pay on the same page")
         try:
-            await reporter.report_leg(record)
+            await reporter.report_leg(start)
         except ReportTargetGone as exc:
             if job.attempts < GONE_ATTEMPTS:
                 await raise_unreported_problem(services, job, record, str(exc))
@@ -625,8 +624,9 @@ async def report_ipn_job(services: Services, job: Job) -> None:
         except Exception as exc:
             await raise_unreported_problem(services, job, record, f"{type(exc).__name__}: {exc}")
             raise
-    await resolve_reported(services.problems, record)
-    if record.accepted and record.leg is not Leg.LIMOCB:
+    if start.problems_open:
+        await resolve_reported(services.problems, record)
+    if record.accepted and record.leg is not Leg.LIMOCB and start.reference_legs > 1:
         await wake_held_refusals(services, record.saleor_api_url, record.reference)
 
 

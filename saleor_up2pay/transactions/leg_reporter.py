@@ -21,6 +21,24 @@ For one :class:`~saleor_up2pay.transactions.legs.LegRecord`:
   event first); the private metadata (reference, leg, transaction number, call number) and the
   readable name go with the report, which writes them with their own mutations;
 - transport failures and unexpected errors raise, and the job queue retries with backoff.
+
+Redis work of one report (the ``ipn.report`` job, :func:`~.ipn_received.report_ipn_job`), two
+round trips in the common case (an accepted voucher leg), every key of the leg's instance:
+
+1. :meth:`LegReporter.begin` — one script: the session, the leg (stored from the job's copy if a
+   crash lost it), whether it is reported already, the reference lock (``SET NX PX``), the
+   installation (its token is decrypted at most every 30 s per process) and how many legs the
+   reference has;
+2. the GraphQL report (:class:`~saleor_up2pay.saleor.event_reporter.TransactionEventReporter`,
+   shared with concurrent reports of the instance);
+3. :meth:`LegReporter.report_leg`'s closing script — the leg marked reported (compare-and-set
+   against what step 1 read), its ``ipn`` activity line, the lock released, and whether a
+   problem the report resolves is open (only then is the problem board called).
+
+The legs of the item are read only for a leg that is not accepted (whether it follows a success),
+held refusals are woken only when the reference has other legs, and the problem board is touched
+only when a problem is open. A leg changed meanwhile (an order action) falls back to the
+read-modify-write of :meth:`~.legs.LegRepository.update`.
 """
 
 from __future__ import annotations
@@ -29,13 +47,18 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
 
 import structlog
 
+from saleor_up2pay.activity import MAX_ENTRIES as ACTIVITY_MAX_ENTRIES
+from saleor_up2pay.activity import activity_key
 from saleor_up2pay.jobs import cancel_requested
 from saleor_up2pay.metrics import LEGS_REPORTED
-from saleor_up2pay.redis_store import instance_key
+from saleor_up2pay.problems import problems_key
+from saleor_up2pay.redis_store import LuaScript, instance_key
+from saleor_up2pay.saleor.apl import AuthData, auth_key
 from saleor_up2pay.saleor.client import SaleorClient, SaleorMutationError
 from saleor_up2pay.saleor.event_reporter import (
     AppNotInstalled,
@@ -49,8 +72,11 @@ from saleor_up2pay.transactions.legs import (
     LegRepository,
     LegStatus,
     available_actions,
+    ipn_activity_entry,
+    leg_keys,
     record_ipn_activity,
 )
+from saleor_up2pay.transactions.pending_legs import reported_problem_keys
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from saleor_up2pay.up2pay.models import Leg
 
@@ -81,6 +107,67 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+
+
+# Starts a report. KEYS: session, leg, legs of the reference, legs of the item (or the leg key
+# again when ARGV[6] ~= '1'), reference lock, installation. ARGV: the job's leg JSON, S, the
+# job's leg status, lock token, lock TTL (ms), '1' when KEYS[4] is an item index. Returns
+# {state, leg, session, legs of the reference, installation hash as a flat list...}; state is
+# 'no_session', 'done' (reported with that status already: nothing to do), 'locked' (another leg
+# of the reference is being reported) or 'ok' (the lock is ours).
+_BEGIN = LuaScript("""
+local session = redis.call('GET', KEYS[1])
+if not session then return {'no_session'} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX') then
+  redis.call('SADD', KEYS[3], ARGV[2])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[4], ARGV[2]) end
+end
+local leg = redis.call('GET', KEYS[2])
+local stored = cjson.decode(leg)
+if stored['reported'] == true and stored['status'] == ARGV[3] then return {'done'} end
+if not redis.call('SET', KEYS[5], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  return {'locked', leg, session}
+end
+local result = {'ok', leg, session, redis.call('SCARD', KEYS[3])}
+for _, value in ipairs(redis.call('HGETALL', KEYS[6])) do table.insert(result, value) end
+return result
+""")
+
+# Ends a report. KEYS: leg, reference lock, activity list, problems. ARGV: the leg as read at the
+# start, the leg marked reported, lock token, activity line, activity length, then the problem
+# fields the report resolves. Nothing is written (and the lock stays) unless the leg is still
+# what was read. Returns {1 when written, 1 when one of those problems is open}.
+_FINISH = LuaScript("""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('LPUSH', KEYS[3], ARGV[4])
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+local open = 0
+for _, value in ipairs(redis.call('HMGET', KEYS[4], unpack(ARGV, 6))) do
+  if value then open = 1 end
+end
+return {1, open}
+""")
+
+
+@dataclass
+class ReportStart:
+    """What :meth:`LegReporter.begin` read in one round trip (see the module docstring)."""
+
+    state: Literal["ok", "locked", "no_session", "done"]
+    record: LegRecord | None = None
+    raw: str = ""
+    """The leg's JSON as read (the closing script writes only if it is unchanged)."""
+    session: PaymentSession | None = None
+    auth: AuthData | None = None
+    lock_key: str = ""
+    token: str = field(default="", repr=False)
+    problems_open: bool = False
+    """A problem the report resolves is open (read again by the closing script)."""
+    reference_legs: int = 0
+    released: bool = False
+    """The lock was released by the closing script."""
 
 
 class ReportNotPossible(Exception):
@@ -175,44 +262,122 @@ class LegReporter:
             except Exception:  # a Redis hiccup: try again at the next beat
                 log.warning("report.lock_renew_failed", key=key, exc_info=True)
 
+    async def begin(self, queued: LegRecord, seconds: float = LOCK_SECONDS) -> ReportStart:
+        """Start reporting the job's leg ``queued``: one script (see the module docstring)."""
+        url = queued.saleor_api_url
+        leg_key, ref_key, tx_key = leg_keys(queued)
+        lock_key = instance_key(url, "lock", "reference", queued.reference)
+        token = secrets.token_hex(8)
+        keys = [
+            SessionRepository._session_key(url, queued.reference),  # the session's key builder
+            leg_key,
+            ref_key,
+            tx_key or leg_key,
+            lock_key,
+            auth_key(url),
+        ]
+        args = [
+            queued.model_dump_json(),
+            queued.numtrans,
+            queued.status.value,
+            token,
+            max(1, int(seconds * 1000)),
+            "1" if tx_key else "0",
+        ]
+        answer = cast("list[Any]", await _BEGIN(self.services.redis, keys, args))
+        state = cast("Literal['ok', 'locked', 'no_session', 'done']", str(answer[0]))
+        if state in {"no_session", "done"}:
+            return ReportStart(state)
+        raw = str(answer[1])
+        start = ReportStart(
+            state,
+            record=LegRecord.model_validate_json(raw),
+            raw=raw,
+            session=PaymentSession.model_validate_json(answer[2]),
+            lock_key=lock_key,
+            token=token,
+        )
+        if state == "ok":
+            start.reference_legs = int(answer[3])
+            flat = [str(value) for value in answer[4:]]
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            start.auth = self.services.auth_store.from_fields(fields) if fields else None
+        return start
+
+    @asynccontextmanager
+    async def holding(self, start: ReportStart) -> AsyncIterator[None]:
+        """Keep the lock :meth:`begin` took renewed while the report runs; release it on the way
+        out unless the closing script did (a report failing, a refusal held)."""
+        ttl_ms = max(1, int(LOCK_SECONDS * 1000))
+        loop = asyncio.get_running_loop()
+        renewal: list[asyncio.Task[None]] = []
+
+        def renew() -> None:  # only a report slower than a third of the lock's life needs it
+            renewal.append(loop.create_task(self._keep_locked(start.lock_key, start.token, ttl_ms)))
+
+        timer = loop.call_later(max(0.01, ttl_ms / 3000), renew)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            for task in renewal:
+                task.cancel()
+                await asyncio.wait({task})
+            if not start.released:
+                await self.services.redis.eval(_UNLOCK, 1, start.lock_key, start.token)
+
     async def event_reporter(self, saleor_api_url: str) -> TransactionEventReporter:
         """The instance's :class:`TransactionEventReporter` (not installed: retried later)."""
         try:
             return await TransactionEventReporter.for_instance(
-                self.services.auth_store, self.services.http, SaleorApiUrl(saleor_api_url)
+                self.services.auth_store,
+                self.services.http,
+                SaleorApiUrl(saleor_api_url),
+                self.services.saleor_batcher,
             )
         except AppNotInstalled as exc:
             raise ReportNotPossible(str(exc)) from exc
 
-    async def report_leg(self, record: LegRecord) -> None:
-        """Report one leg to Saleor; returns once Saleor has it (raises to be retried)."""
-        session = await self.sessions.get(record.saleor_api_url, record.reference)
-        if session is None:
-            msg = f"no session for reference {record.reference}"
+    async def report_leg(self, start: ReportStart) -> None:
+        """Report the leg :meth:`begin` read (its lock held); returns once Saleor has it."""
+        record, session = start.record, start.session
+        if record is None or session is None:  # pragma: no cover - begin's 'ok' carries both
+            msg = "report_leg needs a started report"
             raise ReportNotPossible(msg)
-        reporter = await self.event_reporter(record.saleor_api_url)
+        if start.auth is None:
+            msg = f"the app is not installed on {record.saleor_api_url}"
+            raise ReportNotPossible(msg)
+        reporter = TransactionEventReporter(
+            SaleorClient(self.services.http, record.saleor_api_url, start.auth.token),
+            self.services.saleor_batcher,
+            self.services.auth_store,
+        )
         client = reporter.client
         bound = log.bind(reference=record.reference, numtrans=record.numtrans, leg=record.leg.value)
 
+        raw: str | None = start.raw
         if record.leg is Leg.LIMOCB:
             item_id = await self._complement_item(client, session, record)
         else:
             item_id = session.transaction_id
         if record.transaction_id != item_id:
+            raw = None  # changed here: the closing step reads it again
             record = await self.legs.update(
                 record.saleor_api_url,
                 record.numtrans,
                 lambda r: r.model_copy(update={"transaction_id": item_id}),
             )
 
-        siblings = [
-            s
-            for s in await self.legs.legs_for_transaction(record.saleor_api_url, item_id)
-            if s.numtrans != record.numtrans
-        ]
-        other_accepted = any(s.accepted for s in siblings)
-        # "Later" is by arrival: a refusal received before the success is a real failed attempt.
-        earlier_accepted = any(s.accepted and s.paid_at <= record.paid_at for s in siblings)
+        other_accepted = earlier_accepted = False
+        if not record.accepted:  # an accepted leg's event and metadata never depend on them
+            siblings = [
+                s
+                for s in await self.legs.legs_for_transaction(record.saleor_api_url, item_id)
+                if s.numtrans != record.numtrans
+            ]
+            other_accepted = any(s.accepted for s in siblings)
+            # "Later" is by arrival: a refusal received before the success is a real failure.
+            earlier_accepted = any(s.accepted and s.paid_at <= record.paid_at for s in siblings)
         variables = self._event_variables(item_id, record, earlier_accepted=earlier_accepted)
         try:
             result = await reporter.report(
@@ -231,18 +396,42 @@ class LegReporter:
             bound.error(
                 "ipn.report_conflict", code=result.conflict.code, message=result.conflict.message
             )
-        await self.legs.update(
-            record.saleor_api_url,
-            record.numtrans,
-            lambda r: r.model_copy(update={"reported": True}),
-        )
-        await record_ipn_activity(
-            self.services.redis,
-            record,
-            session.channel,
-            outcome=f"reported:{outcome}",
-            message=f"{variables['type']} on {item_name(record.leg)}",
-        )
+        activity = {
+            "outcome": f"reported:{outcome}",
+            "message": f"{variables['type']} on {item_name(record.leg)}",
+        }
+        written = False
+        if raw is not None:
+            written, open_problems = await _FINISH(
+                self.services.redis,
+                [
+                    leg_keys(record)[0],
+                    start.lock_key,
+                    activity_key(record.saleor_api_url),
+                    problems_key(record.saleor_api_url),
+                ],
+                [
+                    raw,
+                    record.model_copy(update={"reported": True}).model_dump_json(),
+                    start.token,
+                    ipn_activity_entry(record, session.channel, **activity).model_dump_json(),
+                    ACTIVITY_MAX_ENTRIES,
+                    *reported_problem_keys(record),
+                ],
+            )
+            start.problems_open = bool(open_problems)
+        if written:
+            start.released = True
+        else:
+            # The leg changed meanwhile (an order action): read, change, compare-and-set; the
+            # open problems were not read, so the board looks.
+            start.problems_open = True
+            await self.legs.update(
+                record.saleor_api_url,
+                record.numtrans,
+                lambda r: r.model_copy(update={"reported": True}),
+            )
+            await record_ipn_activity(self.services.redis, record, session.channel, **activity)
         bound.info("ipn.reported", event_type=variables["type"], outcome=outcome)
         LEGS_REPORTED.labels(record.leg.value, record.status.value).inc()
 

@@ -80,12 +80,17 @@ async def queue_expiry_reconcile(services: Services, saleor_api_url: str, refere
     )
 
 
-async def resolve_reported(board: ProblemBoard, record: LegRecord) -> None:
-    """A leg of the payment reached Saleor: dismiss what was raised about it."""
-    await board.resolve(
-        record.saleor_api_url,
+def reported_problem_keys(record: LegRecord) -> tuple[str, ...]:
+    """The problems a leg reaching Saleor resolves (the report job checks whether any is open
+    in the same script that starts the report)."""
+    return (
         f"leg-unreported:{record.numtrans}",
         f"leg-unverified:{record.numtrans}",
         f"leg-missing:{record.reference}",
         f"payment-unconfirmed:{record.reference}",
     )
+
+
+async def resolve_reported(board: ProblemBoard, record: LegRecord) -> None:
+    """A leg of the payment reached Saleor: dismiss what was raised about it."""
+    await board.resolve(record.saleor_api_url, *reported_problem_keys(record))

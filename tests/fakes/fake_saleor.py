@@ -17,7 +17,15 @@ What it does, as a Saleor 3.23 core would (see ``tests/data/saleor/recorded/RECO
     value.
 
   ``fn(variables, call)`` may be sync or async; ``call`` is a :class:`GraphQLCall` (operation,
-  root fields, app id of the token...). Raise :class:`GraphQLErrors` to answer top-level errors.
+  root fields, app id of the token...). A document with several root fields or aliases (the
+  app's batched reports: ``m0: transactionEventReport(id: $id_0 ...) m1: ...``) is run as
+  Saleor runs it: each field in order, its resolver given that field's **arguments** (by
+  argument name) instead of the variables, its answer under its alias; a resolver raising
+  :class:`GraphQLErrors` makes that field ``null`` with errors whose ``path`` is its alias, and
+  the others still run (an error with an HTTP status other than 200 fails the whole request).
+  As Saleor 3.23 (``GRAPHQL_MUTATION_COUNT_LIMIT``, ``GRAPHQL_ALIAS_COUNT_LIMIT``), a request
+  with more than ``mutation_limit`` mutations (4) or ``alias_limit`` aliases (100) is refused
+  whole: HTTP 400, ``Number of mutations exceed the limit of 4``. Raise :class:`GraphQLErrors` to answer top-level errors.
   Resolvers run on the fake's server thread: keep their state in plain Python objects. ``app`` is
   built in. An operation with no resolver is answered with an error and listed in ``unhandled``.
 - :meth:`FakeSaleor.install` plays ``appInstall``: fetches the manifest, issues a token and a new
@@ -54,6 +62,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from graphql.utilities import value_from_ast_untyped
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -65,6 +74,8 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
+    VariableNode,
     build_schema,
     parse,
     validate,
@@ -230,6 +241,13 @@ class GraphQLCall:
     token: str | None
     app_id: str | None
     """The app the bearer token belongs to; ``None`` = anonymous (unknown or no token)."""
+    fields: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    """Each root field as (response key, field name, its arguments), in document order."""
+
+    @property
+    def batched(self) -> bool:
+        """Several root fields, or an alias: resolvers get each field's own arguments."""
+        return len(self.fields) > 1 or any(key != name for key, name, _ in self.fields)
 
 
 @dataclass
@@ -294,6 +312,10 @@ class FakeSaleor:
         self.calls: list[GraphQLCall] = []
         self.unhandled: list[GraphQLCall] = []
         self.jwks_status = 200
+        self.mutation_limit = 4
+        """Saleor's ``GRAPHQL_MUTATION_COUNT_LIMIT`` (3.23 default)."""
+        self.alias_limit = 100
+        """Saleor's ``GRAPHQL_ALIAS_COUNT_LIMIT``."""
         self._app_numbers = itertools.count(13)
         self._lock = threading.Lock()
         self.asgi = Starlette(
@@ -382,10 +404,22 @@ class FakeSaleor:
         if operation is None:
             return JSONResponse({"errors": [{"message": "Unknown operation."}]}, 400)
         token = _bearer(request.headers.get("authorization"))
-        root_fields = [
-            sel.name.value
+        nodes = [
+            sel
             for sel in operation.selection_set.selections
             if isinstance(sel, FieldNode) and sel.name.value != "__typename"
+        ]
+        root_fields = [node.name.value for node in nodes]
+        refusal = self._over_limits(query, operation)
+        if refusal:
+            return JSONResponse({"errors": [{"message": refusal}]}, 400)
+        fields = [
+            (
+                node.alias.value if node.alias else node.name.value,
+                node.name.value,
+                _arguments(node, variables),
+            )
+            for node in nodes
         ]
         call = GraphQLCall(
             query=query,
@@ -395,6 +429,7 @@ class FakeSaleor:
             root_fields=root_fields,
             token=token,
             app_id=self.tokens.get(token) if token else None,
+            fields=fields,
         )
         self.calls.append(call)
         try:
@@ -414,14 +449,37 @@ class FakeSaleor:
                 raise TypeError(msg)
             return result
         data: dict[str, Any] = {}
-        for root in call.root_fields:
+        errors: list[dict[str, Any]] = []
+        for key, root, arguments in call.fields:
             resolver = self.resolvers.get(root)
             if resolver is None:
                 self.unhandled.append(call)
                 wanted = call.operation_name or root
                 raise GraphQLErrors(f"fake Saleor: no resolver for {wanted!r} (fake.resolvers)")
-            data[root] = await _maybe_await(resolver(call.variables, call))
+            if not call.batched:
+                data[key] = await _maybe_await(resolver(call.variables, call))
+                continue
+            try:
+                data[key] = await _maybe_await(resolver(arguments, call))
+            except GraphQLErrors as exc:
+                if exc.status != 200:
+                    raise
+                data[key] = None
+                errors.extend({**error, "path": [key]} for error in exc.errors)
+        if errors:
+            raise GraphQLErrors(errors, data=data)
         return data
+
+    def _over_limits(self, query: str, operation: OperationDefinitionNode) -> str | None:
+        """Saleor's refusal of a request with too many mutations or aliases, if any."""
+        if operation.operation is OperationType.MUTATION:
+            count = len(operation.selection_set.selections)
+            if count > self.mutation_limit:
+                return f"Number of mutations exceed the limit of {self.mutation_limit}"
+        aliases = sum(1 for _ in _aliases(_parsed(query)))
+        if aliases > self.alias_limit:
+            return f"Number of aliases exceed the limit of {self.alias_limit}"
+        return None
 
     def _resolve_app(self, _: dict[str, Any], call: GraphQLCall) -> dict[str, Any]:
         if call.app_id is None:
@@ -644,6 +702,30 @@ def _bearer(authorization: str | None) -> str | None:
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip() or None
     return None
+
+
+def _arguments(node: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
+    """A field's arguments with the request's variables put in (an argument given as a variable
+    the request does not carry is left out, as GraphQL does)."""
+    arguments: dict[str, Any] = {}
+    for argument in node.arguments or ():
+        value = argument.value
+        if isinstance(value, VariableNode) and value.name.value not in variables:
+            continue
+        arguments[argument.name.value] = value_from_ast_untyped(value, variables)
+    return arguments
+
+
+def _aliases(node: Any) -> Iterator[str]:
+    """Every alias in a parsed document (Saleor counts them all, nested ones included)."""
+    if isinstance(node, FieldNode) and node.alias is not None:
+        yield node.alias.value
+    for key in getattr(node, "keys", ()):
+        child = getattr(node, key, None)
+        children = child if isinstance(child, tuple | list) else [child]
+        for item in children:
+            if hasattr(item, "keys"):
+                yield from _aliases(item)
 
 
 def _pick_operation(query: str, name: object) -> OperationDefinitionNode | None:

@@ -96,6 +96,60 @@ class TestAuthStore:
         assert rotated == auth(URL_A)
 
 
+class TestTokenCache:
+    async def test_a_token_is_decrypted_once_then_reused(
+        self, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Reports read the installation every time; the token is decrypted once per process."""
+        box = SecretBox("k1")
+        store = AuthStore(redis, box)
+        await store.set(auth(URL_A, token="tok-1"))
+        decrypted: list[str] = []
+        real = box.decrypt
+
+        def counting(text: str) -> str:
+            decrypted.append(text)
+            return real(text)
+
+        monkeypatch.setattr(box, "decrypt", counting)
+        for _ in range(3):
+            found = await store.get(URL_A)
+            assert found is not None
+            assert found.token == "tok-1"
+        assert len(decrypted) == 1
+
+    async def test_a_reinstallation_elsewhere_is_seen_at_once(self, redis: aioredis.Redis) -> None:
+        """Another process stores a new token: this process reads it at its next report."""
+        here, there = AuthStore(redis, SecretBox("k1")), AuthStore(redis, SecretBox("k1"))
+        await there.set(auth(URL_A, token="tok-1"))
+        assert (await here.get(URL_A)).token == "tok-1"  # type: ignore[union-attr]
+        await there.set(auth(URL_A, token="tok-2"))
+        assert (await here.get(URL_A)).token == "tok-2"  # type: ignore[union-attr]
+
+    async def test_forgetting_drops_only_that_instance(
+        self, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Saleor refused the token (401): the next read decrypts it again."""
+        box = SecretBox("k1")
+        store = AuthStore(redis, box)
+        await store.set(auth(URL_A))
+        await store.set(auth(URL_B, token="tok-b"))
+        await store.get(URL_A)
+        await store.get(URL_B)
+        decrypted: list[str] = []
+        real = box.decrypt
+
+        def counting(text: str) -> str:
+            decrypted.append(text)
+            return real(text)
+
+        monkeypatch.setattr(box, "decrypt", counting)
+        store.forget_token(URL_A)
+        await store.get(URL_A)
+        await store.get(URL_B)
+        assert len(decrypted) == 1
+
+
 class TestCachedReads:
     """``get_cached``: webhook deliveries read an installation from memory for a few seconds."""
 

@@ -23,7 +23,8 @@ def fake() -> Iterator[FakeSaleor]:
 @pytest.fixture
 async def reporter(fake: FakeSaleor) -> AsyncIterator[ProblemReporter]:
     token, _ = fake.issue_token()
-    async with httpx.AsyncClient() as http:
+    # The fake's first request validates against the whole schema: slow on a loaded machine.
+    async with httpx.AsyncClient(timeout=30) as http:
         yield ProblemReporter(SaleorClient(http, fake.api_url, token))
 
 
