@@ -33,7 +33,7 @@ from saleor_up2pay.redis_store import Redis
 from saleor_up2pay.transactions.legs import LegRepository
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
 from tests.fakes.fake_saleor_transactions import DEDUPE_MESSAGE, Item
-from tests.scale.deployment import STOREFRONT, Deployment
+from tests.scale.deployment import STOREFRONT, Deployment, PatientSaleor
 
 IPN_AMOUNT = Decimal("15.10")
 FIRST_NUMTRANS = 500_000_000
@@ -158,16 +158,22 @@ class BurstIpn:
     numtrans: str
     item_id: str
     request: Request
+    saleor: PatientSaleor
+    """The Saleor instance the payment belongs to."""
+
+    def reported(self) -> bool:
+        return reported(self.saleor.item(self.item_id), self.numtrans)
 
 
 async def seed_ipn_sessions(
     deployment: Deployment, redis: Redis, count: int, *, prefix: str = "K"
 ) -> list[BurstIpn]:
-    """``count`` sessions, each with its own checkout and item, and one signed IPN for each."""
-    saleor = deployment.saleor
+    """``count`` sessions, each with its own checkout and item, and one signed IPN for each;
+    the Saleor instances take turns."""
     sessions = SessionRepository(redis)
     ipns = []
     for index in range(count):
+        saleor = deployment.saleors[index % len(deployment.saleors)]
         checkout = saleor.create_checkout(IPN_AMOUNT)
         item = saleor.seed_initialized_item(checkout.id, IPN_AMOUNT)
         reference = f"{prefix}{index:012d}"
@@ -177,11 +183,12 @@ async def seed_ipn_sessions(
                 str(numtrans),
                 item.id,
                 deployment.signer.ipn(reference, numtrans, int(IPN_AMOUNT * 100)),
+                saleor,
             )
         )
         sessions_batch = PaymentSession(
             reference=reference,
-            saleor_api_url=deployment.fake.api_url,
+            saleor_api_url=saleor.fake.api_url,
             transaction_id=item.id,
             source_type="Checkout",
             source_id=checkout.id,
@@ -312,7 +319,7 @@ async def wait_until_reported(
     wanted = [i for i in ipns if i.numtrans in answered]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        left = [i for i in wanted if not reported(saleor.item(i.item_id), i.numtrans)]
+        left = [i for i in wanted if not i.reported()]
         unsettled = [p for p in payments if not settled(saleor.item(p.item_id), p.action)]
         if not left and not unsettled:
             return time.monotonic()
@@ -358,27 +365,26 @@ async def tally(
 ) -> Figures:
     saleor = deployment.saleor
     legs = LegRepository(redis)
-    api_url = deployment.fake.api_url
     # One at a time: a fresh Cluster client hit with concurrent first commands right after a
     # failover failed inside redis-py 8.1 (a connection's writer gone during its handshake).
     persisted = {
         ipn.numtrans
         for ipn in ipns
-        if await legs.get_by_numtrans(api_url, ipn.numtrans) is not None
+        if await legs.get_by_numtrans(ipn.saleor.fake.api_url, ipn.numtrans) is not None
     }
-    reported_legs = {i.numtrans for i in ipns if reported(saleor.item(i.item_id), i.numtrans)}
+    reported_legs = {i.numtrans for i in ipns if i.reported()}
     losses = {n for n in sender.answered if n not in persisted or n not in reported_legs}
 
     triples: Counter[tuple[str, str, str]] = Counter()
     conflicting = 0
-    for item in saleor.items.values():
+    for item in (item for each in deployment.saleors for item in each.items.values()):
         for event in item.events:
             if event.message == DEDUPE_MESSAGE:
                 conflicting += 1
             elif event.psp_reference and not event.type.endswith(("_REQUEST", "ACTION_REQUIRED")):
                 triples[(item.id, event.psp_reference, event.type)] += 1
     duplicate_events = sum(n - 1 for n in triples.values() if n > 1)
-    idempotent = saleor.already_processed
+    idempotent = sum(each.already_processed for each in deployment.saleors)
     async with httpx.AsyncClient(timeout=30) as http:
         response = await http.get(f"{deployment.sandbox_url}/sandbox/api/executions")
         response.raise_for_status()

@@ -9,7 +9,8 @@
   the GAE every order action reaches; a second IPN key (:class:`benchmarks.messages.Up2paySigner`,
   listed in ``UP2PAY_PUBLIC_KEYS``) signs the burst's IPNs without a payment page;
 - the schema-validating fake Saleor (:mod:`tests.fakes`, in the test process) with transaction
-  keeping, the app installed on it through the balancer.
+  keeping, two instances of it (two job-queue shards; on a Cluster each on the primary of its
+  instance's hash slot), the app installed on each through the balancer.
 
 :func:`deploy` stops every process when its block ends, whatever happened in it.
 """
@@ -101,12 +102,21 @@ class Deployment:
     app_url: str
     """The balancer: every server behind one URL."""
     sandbox_url: str
-    fake: FakeSaleor
-    saleor: PatientSaleor
+    saleors: list[PatientSaleor]
+    """One per Saleor instance the app is installed on (each has its own queue shard)."""
     signer: Up2paySigner
     servers: list[AppProcess] = field(default_factory=list)
     workers: list[AppProcess] = field(default_factory=list)
     restarts: int = 0
+
+    @property
+    def saleor(self) -> PatientSaleor:
+        """The first instance (where the order actions' payments are made)."""
+        return self.saleors[0]
+
+    @property
+    def fake(self) -> FakeSaleor:
+        return self.saleors[0].fake
 
     def start_server(self, number: int, port: int, *, plain: bool = False) -> AppProcess:
         role = ["serve"] if plain else ["serve", "--no-worker"]
@@ -197,10 +207,10 @@ def app_environment(
 
 @asynccontextmanager
 async def deploy(
-    redis_url: str, folder: Path, *, servers: int, workers: int
+    redis_url: str, folder: Path, *, servers: int, workers: int, instances: int = 2
 ) -> AsyncIterator[Deployment]:
     """Start the deployment (``workers=0``: ``servers`` plain ``serve`` processes) and install
-    the app on the fake Saleor; everything is stopped when the block ends."""
+    the app on ``instances`` fake Saleors; everything is stopped when the block ends."""
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     signer = Up2paySigner(folder)
     ports = [free_port() for _ in range(servers)]
@@ -210,21 +220,26 @@ async def deploy(
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     with ExitStack() as stack:
         app_url = stack.enter_context(serve(balancer))
-        fake = stack.enter_context(running(FakeSaleor()))
-        saleor = PatientSaleor(fake)
-        saleor.action_redeliveries = 8
+        saleors = []
+        for number in range(instances):
+            # Signing keys 0, 2, 4...: FakeSaleor.rotate_key takes the next index.
+            fake = stack.enter_context(running(FakeSaleor(key_index=2 * number)))
+            saleors.append(PatientSaleor(fake))
+            saleors[-1].action_redeliveries = 8
         env = app_environment(redis_url, folder / "var", sandbox_url, app_url, signer)
         group = stack.enter_context(processes(folder, env))
         sandbox = group.start("sandbox", ["sandbox", "--port", str(sandbox_port)], url=sandbox_url)
         await asyncio.to_thread(wait_http, sandbox, "/pubkey.pem")
         deployment = Deployment(
-            redis_url, folder, group, balancer, app_url, sandbox_url, fake, saleor, signer
+            redis_url, folder, group, balancer, app_url, sandbox_url, saleors, signer
         )
         for number, port in enumerate(ports):
             deployment.servers.append(deployment.start_server(number, port, plain=not workers))
         for number in range(workers):
             deployment.workers.append(deployment.start_worker(number))
         await deployment.wait_ready()
-        installation = await fake.install(app_url)
-        assert installation.register_response.status_code == 200, installation.register_response
+        for saleor in saleors:
+            installation = await saleor.fake.install(app_url)
+            registered = installation.register_response
+            assert registered.status_code == 200, registered
         yield deployment

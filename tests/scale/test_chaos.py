@@ -1,8 +1,8 @@
 """Issue 13's scale test: several ``serve`` and ``worker`` processes, a burst, things killed.
 
 Against one Redis topology at a time, a :mod:`deployment <tests.scale.deployment>` of real CLI
-processes takes a burst (:mod:`tests.scale.burst`): thousands of distinct signed IPNs (some sent
-twice on purpose) spread over the servers, and order actions (capture, cancel, refund) that
+processes, installed on two Saleor instances, takes a burst (:mod:`tests.scale.burst`): 1,500
+distinct signed IPNs (some sent twice on purpose) spread over the servers, and order actions (capture, cancel, refund) that
 Saleor sends through the balancer and that reach GAE on the sandbox. During the burst one
 ``worker`` and one ``serve`` are killed with SIGKILL, and, on a topology that has replicas, the
 Redis primary. Up2pay re-sends an IPN not answered 200; Saleor re-delivers an action request
