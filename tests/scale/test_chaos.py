@@ -2,8 +2,9 @@
 
 Against one Redis topology at a time, a :mod:`deployment <tests.scale.deployment>` of real CLI
 processes, installed on two Saleor instances, takes a burst (:mod:`tests.scale.burst`): 1,500
-distinct signed IPNs (some sent twice on purpose) spread over the servers, and order actions (capture, cancel, refund) that
-Saleor sends through the balancer and that reach GAE on the sandbox. During the burst one
+distinct signed IPNs (some sent twice on purpose) spread over the servers, and order actions
+(capture, cancel, refund) that Saleor sends through the balancer and that reach GAE on the
+sandbox. During the burst one
 ``worker`` and one ``serve`` are killed with SIGKILL, and, on a topology that has replicas, the
 Redis primary. Up2pay re-sends an IPN not answered 200; Saleor re-delivers an action request
 that failed. Then, counted in Redis, at the fake Saleor and in the sandbox's ledger:
