@@ -44,9 +44,13 @@ pytest: $(DEV_STAMP)
 SCALE_SUITES := tests/test_jobs.py tests/transactions tests/reliability tests/unit \
 	tests/test_redis_outage.py
 
+## Then the chaos test (tests/scale/test_chaos.py, marker `scale`): 2 serve + 2 worker processes
+## under a burst of IPNs and order actions, a worker, a server and the Redis primary killed, on
+## each topology, and the throughput with 1, 2 and 4 processes; figures printed at the end.
 test-scale: $(DEV_STAMP)
 	UP2PAY_TEST_REDIS=cluster $(BIN)/pytest -n 2 $(SCALE_SUITES)
 	UP2PAY_TEST_REDIS=sentinel $(BIN)/pytest -n 2 $(SCALE_SUITES)
+	$(BIN)/pytest -m scale tests/scale/test_chaos.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .

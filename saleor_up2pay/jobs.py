@@ -703,6 +703,16 @@ class JobQueue:
         self._wake.clear()
 
 
+def cancel_requested() -> bool:
+    """Whether the running task was asked to stop, even if the ``CancelledError`` never reached
+    it: redis-py (8.1) swallows a cancellation that lands while a command is in flight. A
+    background loop that renews something in Redis (a job's lease, a report's lock) checks this
+    at each turn; relying on the cancel alone, it renewed for ever and its job never ended
+    (found by ``tests/scale/test_chaos.py``)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
     """Delay after ``attempts`` failed runs: ``base * 2**(attempts-1)``, capped at ``cap``."""
     exponent = max(0, min(attempts - 1, 30))
@@ -809,9 +819,10 @@ class Worker:
         return "done"
 
     async def _keep_leased(self, job: Job) -> None:
-        """Extend ``job``'s lease while its handler runs (a slow call must not free it)."""
+        """Extend ``job``'s lease while its handler runs (a slow call must not free it); stops
+        when cancelled, even if the cancellation was lost (:func:`cancel_requested`)."""
         interval = max(0.01, self.queue.visibility_timeout / 3)
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(interval)
             try:
                 if not await self.queue.extend(job):

@@ -57,7 +57,7 @@ import structlog
 
 from saleor_up2pay.activity import MAX_ENTRIES as ACTIVITY_MAX_ENTRIES
 from saleor_up2pay.activity import activity_key
-from saleor_up2pay.jobs import COMPLETE_LUA, Job, job_scope
+from saleor_up2pay.jobs import COMPLETE_LUA, Job, cancel_requested, job_scope
 from saleor_up2pay.metrics import LEGS_REPORTED
 from saleor_up2pay.problems import problems_key
 from saleor_up2pay.redis_store import LuaScript, instance_id, instance_key
@@ -258,9 +258,10 @@ class LegReporter:
             await redis.eval(_UNLOCK, 1, key, token)
 
     async def _keep_locked(self, key: str, token: str, ttl_ms: int) -> None:
-        """Renew a held reference lock until cancelled (stops if someone else holds it now)."""
+        """Renew a held reference lock until cancelled, even if the cancellation was lost
+        (:func:`~saleor_up2pay.jobs.cancel_requested`); stops if someone else holds it now."""
         interval = max(0.01, ttl_ms / 3000)
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(interval)
             try:
                 if not await self.services.redis.eval(_RENEW, 1, key, token, ttl_ms):

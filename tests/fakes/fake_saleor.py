@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +69,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     GraphQLError,
     GraphQLSchema,
@@ -104,6 +105,20 @@ def validate_document(query: str, schema: GraphQLSchema | None = None) -> list[G
     except GraphQLError as exc:
         return [exc]
     return list(validate(schema or saleor_schema(), document))
+
+
+@lru_cache(maxsize=512)
+def _checked(query: str, schema_path: Path) -> tuple[GraphQLError, ...]:
+    """:func:`validate_document` once per distinct document: the app sends the same few
+    documents over and over (thousands of reports in ``tests/scale``), and validating one costs
+    milliseconds."""
+    return tuple(validate_document(query, saleor_schema(schema_path)))
+
+
+@lru_cache(maxsize=512)
+def _parsed(query: str) -> DocumentNode:
+    """A valid document, parsed once (graphql-core's nodes are not changed by reading them)."""
+    return parse(query)
 
 
 def b64url(data: bytes) -> str:
@@ -382,7 +397,7 @@ class FakeSaleor:
             return JSONResponse({"errors": [{"message": "Must provide a query string."}]}, 400)
         query: str = body["query"]
         variables = body.get("variables") or {}
-        errors = validate_document(query, saleor_schema(self.schema_path))
+        errors = _checked(query, self.schema_path)
         if errors:
             return JSONResponse({"errors": [e.formatted for e in errors]}, 400)
         operation = _pick_operation(query, body.get("operationName"))
@@ -461,7 +476,7 @@ class FakeSaleor:
             count = len(operation.selection_set.selections)
             if count > self.mutation_limit:
                 return f"Number of mutations exceed the limit of {self.mutation_limit}"
-        aliases = sum(1 for _ in _aliases(parse(query)))
+        aliases = sum(1 for _ in _aliases(_parsed(query)))
         if aliases > self.alias_limit:
             return f"Number of aliases exceed the limit of {self.alias_limit}"
         return None
@@ -714,7 +729,7 @@ def _aliases(node: Any) -> Iterator[str]:
 
 
 def _pick_operation(query: str, name: object) -> OperationDefinitionNode | None:
-    operations = [d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode)]
+    operations = [d for d in _parsed(query).definitions if isinstance(d, OperationDefinitionNode)]
     if isinstance(name, str) and name:
         return next((o for o in operations if o.name and o.name.value == name), None)
     return operations[0] if len(operations) == 1 else None
