@@ -307,6 +307,20 @@ class ReplicaAckMissing(RedisError):
     """
 
 
+class WriteLost(ReplicaAckMissing):
+    """A write :meth:`ReplicaAcks.confirm` was asked to confirm is no longer on the primary: a
+    failover lost it before any replica had it (whatever was to follow it must not happen)."""
+
+
+# KEYS[1] = a string written earlier (on any connection): written again with its own value
+# and TTL, so this connection's last write comes after it in the replication stream.
+_REWRITE = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+redis.call('SET', KEYS[1], value, 'KEEPTTL')
+return 1
+"""
+
 REPLICA_CHECK_SECONDS = 5.0
 """How long ``auto`` trusts what a primary said about its replicas (``INFO replication``)."""
 
@@ -326,6 +340,24 @@ class ReplicaAcks:
         self.mode = mode
         self.timeout_ms = timeout_ms
         self._replicas: dict[str, tuple[float, int]] = {}
+        self._rewrite = LuaScript(_REWRITE)
+
+    async def confirm(self, redis: Redis, key: str) -> None:
+        """When the mode says so, wait until a replica has the string ``key``, written earlier
+        on whatever pooled connection: before a step that must not happen if a failover could
+        still lose that write (the operation journal's intent before a GAE call).
+
+        ``WAIT`` counts the writes of its own connection, so the key is written again (same
+        value and TTL) on one connection, followed by the ``WAIT``: the replication stream is
+        ordered, a replica that has the rewrite has the first write. Raises
+        :class:`ReplicaAckMissing` (no acknowledgement) or :class:`WriteLost` (the key is gone:
+        the primary that had it failed over first).
+        """
+        if self.mode == "off" or (self.mode == "auto" and await self.replicas_of(redis, key) == 0):
+            return
+        if not await self.run(redis, self._rewrite, [key], []):
+            msg = "the write to confirm is not on the primary (lost in a failover?)"
+            raise WriteLost(msg)
 
     async def run(
         self,
@@ -363,6 +395,7 @@ class ReplicaAcks:
                 if isinstance(result, Exception):
                     raise result
             if int(acked) < 1:
+                self._replicas.clear()  # a failover may have changed them: ask again next time
                 msg = f"no replica acknowledged the write within {self.timeout_ms} ms"
                 raise ReplicaAckMissing(msg)
             return answer
