@@ -40,7 +40,13 @@ async def _captures(world: World, numtrans: int) -> int:
 async def test_no_capture_is_sent_until_a_replica_has_its_intent(world: World) -> None:
     paid = await pay(world, "channel-eur-auth")
     world.app_services.replica_acks = ReplicaAcks("required", 20)  # never acknowledged here
-    await world.request_action(paid.item.id, "CHARGE", "30.00")  # and Saleor's redeliveries
+    world.saleor.action_redeliveries = 0
+    await world.request_action(paid.item.id, "CHARGE", "30.00")
+    _, status, answer = world.saleor.webhook_responses[-1]
+    assert status == 503, answer  # not sent; Saleor redelivers
+    assert "STORE_UNAVAILABLE" in str(answer)
+    world.saleor.action_redeliveries = 5
+    await world.saleor.redeliver(world.app_url)  # the intent exists: re-entered, not sent
     assert await _captures(world, paid.numtrans) == 0
     assert paid.item.amounts["charged"] == 0
 
