@@ -10,8 +10,11 @@ from typing import ClassVar
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from saleor_up2pay.redis_store import ReplicaAckMissing
 
 log = structlog.get_logger(__name__)
 
@@ -102,8 +105,20 @@ def store_unavailable_response(exc: Exception, path: str) -> JSONResponse:
     return app_error_response(StoreUnavailable(), path)
 
 
-STORE_ERRORS = (RedisConnectionError, RedisTimeoutError)
-"""What :func:`store_unavailable_response` answers."""
+STORE_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReplicaAckMissing,
+    ClusterError,
+    TryAgainError,
+    AskError,
+    RedisClusterException,
+)
+"""What :func:`store_unavailable_response` answers: Redis unreachable, a write no replica
+acknowledged (:class:`~saleor_up2pay.redis_store.ReplicaAckMissing`, e.g. an order action's
+journal intent), and a Redis Cluster in the middle of a failover (``CLUSTERDOWN``, ``TRYAGAIN``,
+a slot still moving after redis-py's redirections, no reachable node: ``RedisClusterException``
+is not a ``RedisError``)."""
 
 
 async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:

@@ -29,6 +29,10 @@ script (ADR 0005). Per shard:
 before it first writes a job there (then once a minute), and workers re-read the list every
 second, so a worker claims from every shard whichever process queued the job.
 :meth:`JobQueue.drop_scope` (APP_DELETED) deletes a scope's shard and takes it off the list.
+The list is an index that can lose an entry (its ``SADD`` is not waited on: a failover of the
+``{global}`` primary may lose it while the job, in another slot or WAITed, survived), so
+workers also sweep (:meth:`JobQueue.sweep_shards`, every :data:`SHARD_SWEEP_SECONDS`, and when
+they start): a ``SCAN`` of every primary for the shards' due sets, re-listing those missing.
 
 Enqueueing is one atomic Lua script (the hash and its due time are written together, so a Redis
 failure mid-way cannot leave a job that exists but is never due). Claiming is another: it moves
@@ -98,6 +102,8 @@ SHARD_REFRESH_SECONDS = 1.0
 """How often a worker re-reads :data:`SHARDS_KEY` (its own process's shards it knows at once)."""
 SHARD_MEMO_SECONDS = 60.0
 """How long a process trusts that a scope it registered is still in :data:`SHARDS_KEY`."""
+SHARD_SWEEP_SECONDS = 60.0
+"""How often a worker looks for shards :data:`SHARDS_KEY` lost (:meth:`JobQueue.sweep_shards`)."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,32 @@ class JobQueue:
         self._next_shard = 0
 
     # --- shards ---------------------------------------------------------------------------------
+    async def sweep_shards(self) -> list[str]:
+        """Re-list in :data:`SHARDS_KEY` every scope that has pending jobs but is not listed;
+        returns those scopes.
+
+        The list's ``SADD`` is not waited on: after a failover it may be gone while the jobs
+        survived, and no worker would claim them until the scope's next enqueue. A ``SCAN`` of
+        every primary (a Cluster's too) for the shards' due sets finds them again.
+        """
+        head, _, tail = scope_key("\0", "jobs", "due").partition("\0")
+        pattern = glob_escape(head) + "*" + glob_escape(tail)
+        found: set[str] = set()
+        for key in await scan_keys(self.redis, pattern):
+            scope = key[len(head) : len(key) - len(tail)]
+            if scope and "{" not in scope and "}" not in scope:
+                found.add(scope)
+        if not found:
+            return []
+        listed = {str(s) for s in cast("set[str]", await self.redis.smembers(SHARDS_KEY))}
+        missing = sorted(found - listed)
+        if missing:
+            await self.redis.sadd(SHARDS_KEY, *missing)
+            log.warning("jobs.shards_relisted", scopes=len(missing))
+            for scope in missing:
+                self._shards.setdefault(scope, scope_shard(scope))
+        return missing
+
     async def register_shard(self, job_id: str) -> Shard:
         """The shard of ``job_id``, listed in :data:`SHARDS_KEY` so every worker claims from it.
 
@@ -731,6 +763,7 @@ class Worker:
         base_backoff: float = DEFAULT_BASE_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         poll_interval: float = 1.0,
+        shard_sweep_interval: float = SHARD_SWEEP_SECONDS,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
@@ -738,6 +771,8 @@ class Worker:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
+        self.shard_sweep_interval = shard_sweep_interval
+        """How often :meth:`run_forever` runs :meth:`JobQueue.sweep_shards` (first: at start)."""
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -834,15 +869,21 @@ class Worker:
                 log.warning("jobs.lease_extend_failed", job_id=job.id, exc_info=True)
 
     async def run_forever(self) -> None:
-        """Run due jobs until :meth:`stop`; sleeps until the next due job or an enqueue.
+        """Run due jobs until :meth:`stop`; sleeps until the next due job or an enqueue. Sweeps
+        for unlisted shards at start and every :attr:`shard_sweep_interval` seconds.
 
         While Redis is unreachable each failed try is one WARNING line (no traceback) and the
         tries back off exponentially up to :attr:`outage_backoff_max` seconds; one INFO line says
         when it works again.
         """
         failures = 0
+        swept_at: float | None = None
         while not self._stopping.is_set():
             try:
+                now = time.monotonic()
+                if swept_at is None or now - swept_at >= self.shard_sweep_interval:
+                    await self.queue.sweep_shards()
+                    swept_at = now
                 await self.run_once()
                 next_due = await self.queue.next_due()
             except asyncio.CancelledError:

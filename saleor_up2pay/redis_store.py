@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -12,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from saleor_up2pay.settings import RedisTarget, Settings, parse_redis_url
@@ -307,8 +308,30 @@ class ReplicaAckMissing(RedisError):
     """
 
 
+class WriteLost(ReplicaAckMissing):
+    """A write :meth:`ReplicaAcks.confirm` was asked to confirm is no longer on the primary: a
+    failover lost it before any replica had it (whatever was to follow it must not happen)."""
+
+
+# KEYS[1] = a string written earlier (on any connection): written again with its own value
+# and TTL, so this connection's last write comes after it in the replication stream.
+_REWRITE = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+redis.call('SET', KEYS[1], value, 'KEEPTTL')
+return 1
+"""
+
 REPLICA_CHECK_SECONDS = 5.0
 """How long ``auto`` trusts what a primary said about its replicas (``INFO replication``)."""
+
+
+async def _follow_slot(redis: RedisCluster, key: str) -> None:
+    """A plain command on ``key``: redis-py follows MOVED and, on a connection error, reloads the
+    slot map (after a failover the next write goes to the new primary). Its own failure is
+    not this caller's answer: ignored."""
+    with contextlib.suppress(RedisError, OSError):
+        await redis.exists(key)
 
 
 class ReplicaAcks:
@@ -316,7 +339,8 @@ class ReplicaAcks:
 
     The ``WAIT`` follows the script on the **same connection** (one pipeline: one round trip),
     as ``WAIT`` counts the replicas that have every write that connection made. On a Redis
-    Cluster the pipeline sends both to the primary owning the script's first key. Modes
+    Cluster both go to the primary owning the script's first key, on one of its connections,
+    never redirected nor retried elsewhere (:meth:`_on_cluster_node`). Modes
     (REDIS_REPLICA_ACK): ``off``; ``auto`` waits when that primary has a replica connected
     (asked every :data:`REPLICA_CHECK_SECONDS`); ``required`` always waits. Waiting and getting
     no acknowledgement raises :class:`ReplicaAckMissing`.
@@ -326,6 +350,24 @@ class ReplicaAcks:
         self.mode = mode
         self.timeout_ms = timeout_ms
         self._replicas: dict[str, tuple[float, int]] = {}
+        self._rewrite = LuaScript(_REWRITE)
+
+    async def confirm(self, redis: Redis, key: str) -> None:
+        """When the mode says so, wait until a replica has the string ``key``, written earlier
+        on whatever pooled connection: before a step that must not happen if a failover could
+        still lose that write (the operation journal's intent before a GAE call).
+
+        ``WAIT`` counts the writes of its own connection, so the key is written again (same
+        value and TTL) on one connection, followed by the ``WAIT``: the replication stream is
+        ordered, a replica that has the rewrite has the first write. Raises
+        :class:`ReplicaAckMissing` (no acknowledgement) or :class:`WriteLost` (the key is gone:
+        the primary that had it failed over first).
+        """
+        if self.mode == "off" or (self.mode == "auto" and await self.replicas_of(redis, key) == 0):
+            return
+        if not await self.run(redis, self._rewrite, [key], []):
+            msg = "the write to confirm is not on the primary (lost in a failover?)"
+            raise WriteLost(msg)
 
     async def run(
         self,
@@ -340,33 +382,67 @@ class ReplicaAcks:
         ):
             return await script(redis, keys, args)
         for attempt in range(2):
-            node = None
-            async with redis.pipeline(transaction=False) as pipe:
-                script.queue(pipe, keys, args)
-                if isinstance(redis, RedisCluster):
-                    node = redis.get_node_from_key(keys[0])
-                    pipe.execute_command("WAIT", 1, self.timeout_ms, target_nodes=node)
-                else:
+            if isinstance(redis, RedisCluster):
+                answer, acked = await self._on_cluster_node(redis, script, keys, args)
+            else:
+                async with redis.pipeline(transaction=False) as pipe:
+                    script.queue(pipe, keys, args)
                     pipe.execute_command("WAIT", 1, self.timeout_ms)
-                answer, acked = await pipe.execute(raise_on_error=False)
-            if isinstance(redis, RedisCluster) and node is not None:
-                owner = redis.get_node_from_key(keys[0])
-                if owner is None or owner.name != node.name:
-                    # The slot moved (a failover) while the pipeline ran: the script was sent
-                    # again to the new owner, the WAIT was not; its answer says nothing.
-                    msg = "the slot moved during the write; its acknowledgement is unknown"
-                    raise ReplicaAckMissing(msg)
+                    answer, acked = await pipe.execute(raise_on_error=False)
             if isinstance(answer, NoScriptError) and attempt == 0:
-                await redis.script_load(script.source)  # then once more, on one connection
+                # (a new primary after a failover): load it, then both again on one connection;
+                # this WAIT's answer counted nothing of the script's.
+                await redis.script_load(script.source)
                 continue
             for result in (answer, acked):
                 if isinstance(result, Exception):
                     raise result
             if int(acked) < 1:
+                self._replicas.clear()  # a failover may have changed them: ask again next time
                 msg = f"no replica acknowledged the write within {self.timeout_ms} ms"
                 raise ReplicaAckMissing(msg)
             return answer
         raise AssertionError  # unreachable: the second attempt returns or raises
+
+    async def _on_cluster_node(
+        self,
+        redis: RedisCluster,
+        script: LuaScript,
+        keys: list[str],
+        args: Sequence[str | bytes | int | float],
+    ) -> tuple[Any, Any]:
+        """``EVALSHA`` and ``WAIT`` on one connection to the primary the client maps the
+        script's slot to; both answers (an error as a value).
+
+        Not through redis-py's cluster pipeline: when sending fails with a connection error, it
+        sends the queued commands again after refreshing the slot map, and the ``WAIT`` goes
+        without the node it was given (redis-py 8.1 pops ``target_nodes`` on the first try), to
+        whichever node; a ``WAIT`` on a connection that wrote nothing answers at once with that
+        node's replica count: a false acknowledgement. Here nothing is redirected or retried: a
+        moved slot (``MOVED``/``ASK``) or a connection error is raised (503; Up2pay retries),
+        after a plain command on the key has brought the client's slot map up to date.
+        """
+        await redis.initialize()  # a no-op once the slot map is known
+        node = redis.get_node_from_key(keys[0])
+        if node is None:
+            await _follow_slot(redis, keys[0])
+            msg = "no primary serves the key's slot now; its acknowledgement is unknown"
+            raise ReplicaAckMissing(msg)
+        commands = [
+            PipelineCommand(0, "EVALSHA", script.sha, len(keys), *keys, *args),
+            PipelineCommand(1, "WAIT", 1, self.timeout_ms),
+        ]
+        try:
+            await node.execute_pipeline(commands)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            await _follow_slot(redis, keys[0])
+            raise
+        answer, acked = commands[0].result, commands[1].result
+        if isinstance(answer, (MovedError, AskError, RedisConnectionError, RedisTimeoutError)):
+            await _follow_slot(redis, keys[0])
+            msg = "the slot moved or its primary failed during the write; acknowledgement unknown"
+            raise ReplicaAckMissing(msg) from answer
+        return answer, acked
 
     async def replicas_of(self, redis: Redis, key: str) -> int:
         """How many replicas the primary holding ``key`` has connected (cached a few seconds)."""

@@ -427,3 +427,39 @@ class TestShards:
         assert per_kind[0] == (2, clock.now - 5)
         assert per_kind[1][0] == 1
         assert per_kind[2] == (0, None)
+
+    async def test_a_shard_lost_from_the_list_is_swept_back_and_its_job_runs(
+        self, redis: aioredis.Redis
+    ) -> None:
+        """The list's SADD is not waited on: after a failover the list may have lost a scope
+        whose job survived. A worker that never wrote there finds it again by its sweep."""
+        await JobQueue(redis).enqueue("k", {"n": 1}, job_id="k:orphan:1")
+        await redis.srem("up2pay:{global}:jobs:shards", "orphan")  # lost in the failover
+        assert await JobQueue(redis).claim(limit=10) == []  # the list alone no longer finds it
+
+        ran = asyncio.Event()
+
+        async def handler(job: Job) -> None:
+            ran.set()
+
+        worker = Worker(
+            JobQueue(redis), {"k": handler}, poll_interval=0.05, shard_sweep_interval=0.2
+        )
+        worker.start()
+        try:
+            await asyncio.wait_for(ran.wait(), 30)
+        finally:
+            await worker.stop()
+        assert await redis.sismember("up2pay:{global}:jobs:shards", "orphan")
+        assert await JobQueue(redis).pending_count() == 0
+
+    async def test_the_sweep_relists_only_what_is_missing(self, redis: aioredis.Redis) -> None:
+        queue = JobQueue(redis)
+        await queue.enqueue("k", {}, job_id="k:listed:1")
+        await queue.enqueue("k", {}, job_id="k:lost:1")
+        await queue.enqueue("k", {}, job_id="global-job")
+        await redis.srem("up2pay:{global}:jobs:shards", "lost")
+        assert await JobQueue(redis).sweep_shards() == ["lost"]
+        assert await JobQueue(redis).sweep_shards() == []
+        members = await redis.smembers("up2pay:{global}:jobs:shards")
+        assert sorted(members) == ["listed", "lost"]

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -275,7 +275,9 @@ async def _receive(services: Services, raw: bytes) -> _Logged:
         # Up2pay was told it delivered. Sent again, it is a duplicate the intake recognises.
         fields = {"outcome": "replica_unacknowledged", "error": str(exc)}
         return 503, log.error, "ipn.replica_unacknowledged", fields
-    except RedisError as exc:
+    except (RedisError, RedisClusterException) as exc:
+        # RedisClusterException (no slot owner known yet, e.g. just after a failover) is not a
+        # RedisError: without it here the IPN would get a 500 instead of a 503 with Retry-After.
         IPNS.labels("store_unavailable").inc()
         # Not stored, so not acknowledged: Up2pay sends the IPN again later. What was written
         # before the failure is safe to repeat (the job is queued atomically, the leg with NX).

@@ -281,12 +281,16 @@ async def execute(
 ) -> JournalEntry:
     """Make the intent's GAE call and write its outcome; returns the entry as it now stands.
 
+    The intent is first confirmed on a replica (:meth:`ActionServices.confirm_intent`; raises
+    before anything is sent when it cannot be).
+
     ``retry_unavailable`` (jobs): GAE unreachable raises :class:`RetryUnavailable` after
     putting the entry back as it was (nothing moved). Never raises after GAE answered: the
     returned entry (maybe not stored) says what to answer. ``adopt_refund_number``: an
     immediate refund answered synchronously takes Up2pay's own number for the refund as its
     pspReference (a job reports with the one already answered).
     """
+    await deps.confirm_intent(entry)  # a replica has the intent: a failover cannot lose it now
     await deps.faults("before_gae")
     result = await call_gae(target, entry)
     await deps.faults("after_gae")

@@ -38,14 +38,14 @@ from saleor_up2pay.configuration import ConfigurationRepository, Up2payConfigura
 from saleor_up2pay.errors import AppError
 from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.problems import ProblemBoard
-from saleor_up2pay.redis_store import Redis, instance_key
+from saleor_up2pay.redis_store import Redis, ReplicaAcks, instance_key
 from saleor_up2pay.saleor.ids import SaleorApiUrl, TransactionItemId
 from saleor_up2pay.saleor.payloads import ActionRequest
 from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import FaultHook, Services, no_faults
 from saleor_up2pay.transactions.follow_up_events import EVENT_DELAY, EVENT_JOB
 from saleor_up2pay.transactions.gateway import Clock, app_clock, gateway_factory
-from saleor_up2pay.transactions.journal import OperationJournal
+from saleor_up2pay.transactions.journal import JournalEntry, OperationJournal, journal_key
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, available_actions
 from saleor_up2pay.transactions.results import ActionFailure, Operation
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
@@ -149,8 +149,11 @@ class ActionServices:
         problems: ProblemBoard | None = None,
         faults: FaultHook = no_faults,
         lease: timedelta = timedelta(seconds=20),
+        replica_acks: ReplicaAcks | None = None,
     ) -> None:
         self.redis = redis
+        self.replica_acks = replica_acks
+        """Confirms an intent is on a replica before its GAE call (None: never waits)."""
         self.journal = journal or OperationJournal(redis)
         self.problems = problems
         """Where problems the merchant must see go (None in unit tests: logged only)."""
@@ -182,7 +185,21 @@ class ActionServices:
             faults=services.faults,
             lease=timedelta(seconds=float(services.settings.gae_time_budget_seconds))
             + LEASE_MARGIN,
+            replica_acks=services.replica_acks,
         )
+
+    async def confirm_intent(self, entry: JournalEntry) -> None:
+        """Before an intent's GAE call: wait until a replica has the intent (REDIS_REPLICA_ACK).
+
+        A failover that lost the intent after money moved would let a redelivery of the
+        request send the call again blindly (nothing would remember it). Raises
+        :class:`~saleor_up2pay.redis_store.ReplicaAckMissing` (or ``WriteLost``) instead: nothing
+        is sent; the request fails as a crash before GAE does (Saleor redelivers, a job reruns).
+        """
+        if self.replica_acks is not None:
+            await self.replica_acks.confirm(
+                self.redis, journal_key(entry.saleor_api_url, entry.op_id)
+            )
 
     async def raise_problem(self, saleor_api_url: str, problem: Problem) -> None:
         """Show ``problem`` to the merchant; never raises (a problem shows a fault)."""

@@ -14,9 +14,17 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from saleor_up2pay.main import create_app
-from saleor_up2pay.redis_store import close_client, instance_key, new_client
+from saleor_up2pay.redis_store import (
+    ReplicaAckMissing,
+    ReplicaAcks,
+    WriteLost,
+    close_client,
+    instance_key,
+    new_client,
+)
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings
@@ -199,3 +207,64 @@ async def test_a_killed_cluster_primary_loses_no_acknowledged_ipn(
     _report("cluster", counts)
     assert counts["answered 200"] == BURST
     assert counts["acknowledged and lost"] == 0
+
+
+async def _noscript_then_ipn(topo: Topology, tmp_path: Path) -> None:
+    """A new primary after a failover has no scripts: the intake's EVALSHA inside the
+    [script, WAIT] pipeline fails with NOSCRIPT. The IPN must still be stored, acknowledged by a
+    replica and answered 200 (never a 200 on the failed pipeline's WAIT alone)."""
+    async with _app(_settings(tmp_path, topo.url, ack="required")) as (client, services):
+        await SessionRepository(services.redis).save(session_of(API_URL, REFERENCE))
+        assert (await _post(client, "300000001")).status_code == 200
+        await services.redis.script_flush()  # as on a freshly promoted primary
+        assert (await _post(client, "300000002")).status_code == 200
+        legs = await LegRepository(services.redis).legs_for_reference(API_URL, REFERENCE)
+        assert sorted(leg.numtrans for leg in legs) == ["300000001", "300000002"]
+    replica = next(n for n in topo.replicas() if n.alive())
+    if topo.kind == "cluster":  # the replica of the instance's primary
+        owner = topo.primary(_leg_key("300000002"))
+        replica = next(
+            n for n in topo.replicas() if n.info("replication")["master_port"] == owner.port
+        )
+    with replica.client() as direct:
+        if topo.kind == "cluster":
+            direct.execute_command("READONLY")
+        assert direct.get(_leg_key("300000002")) is not None
+
+
+async def test_an_ipn_after_script_flush_is_stored_and_acknowledged(
+    redis_standalone_with_replica: Topology, tmp_path: Path
+) -> None:
+    await _noscript_then_ipn(redis_standalone_with_replica, tmp_path)
+
+
+async def test_an_ipn_after_script_flush_on_a_cluster_is_stored_and_acknowledged(
+    redis_cluster: Topology, tmp_path: Path
+) -> None:
+    await _noscript_then_ipn(redis_cluster, tmp_path)
+
+
+async def test_confirm_waits_for_a_replica_to_have_an_earlier_write(
+    redis_standalone_with_replica: Topology,
+) -> None:
+    """The journal intent's confirmation before a GAE call (ReplicaAcks.confirm)."""
+    topo = redis_standalone_with_replica
+    (replica,) = topo.replicas()
+    acks = ReplicaAcks("required", 300)
+    redis = new_client(topo.url)
+    key = instance_key(API_URL, "op", "confirm-me")
+    try:
+        with _frozen(replica):
+            await redis.set(key, "intent", ex=3600)
+            with pytest.raises(ReplicaAckMissing):
+                await acks.confirm(redis, key)
+        await acks.confirm(redis, key)  # the replica caught up: acknowledged
+        with replica.client() as direct:
+            assert direct.get(key) == "intent"
+            assert direct.ttl(key) > 3000  # the rewrite kept the TTL
+        await redis.delete(key)  # as if a failover had lost it
+        with pytest.raises(WriteLost):
+            await acks.confirm(redis, key)
+        assert await redis.exists(key) == 0  # nothing written back
+    finally:
+        await close_client(redis)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisClusterException
 from structlog.testing import capture_logs
 
+from saleor_up2pay.api import up2pay_routes
 from saleor_up2pay.main import create_app
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.legs import LegRepository
@@ -141,3 +144,24 @@ class TestIpnRoute:
         assert await services.job_queue.pending_count() == 0
         legs = LegRepository(services.redis)
         assert await legs.get_by_numtrans(installed.api_url, "722487980") is None
+
+
+async def test_a_cluster_without_a_known_slot_owner_is_503_not_500(
+    app_client: httpx.AsyncClient,
+    services: Services,
+    installed: SaleorWorld,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Just after a Cluster failover redis-py may raise ``RedisClusterException`` (not a
+    ``RedisError``): the IPN is not acknowledged, and Up2pay is told to come back (503)."""
+    session = await new_session(services, installed)
+
+    async def no_slot_owner(services: Services, raw: bytes) -> None:
+        raise RedisClusterException("no node serves the slot yet")
+
+    monkeypatch.setattr(up2pay_routes, "receive_ipn", no_slot_owner)
+    response = await app_client.post(
+        "/api/up2pay/ipn", content=ipn(session.reference, amount_cents=2000), headers=FORM
+    )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
