@@ -623,12 +623,15 @@ async def profile(bench: Bench, app: Server, requests: list[Request]) -> str:
 # --- end to end -------------------------------------------------------------------------------
 
 
-def steady_figures(samples: list[tuple[float, int, int]], warm_up: float) -> dict[str, float]:
+def steady_figures(
+    samples: list[tuple[float, int, int]], warm_up: float, until: float
+) -> dict[str, float]:
     """What a fixed-rate run did once warmed up, from its per-second ``(seconds, backlog, legs
-    reported so far)`` samples taken at and after ``warm_up``: legs reported per second, jobs
-    queued per second (backlog plus reported: every IPN taken in queues one report), the
-    backlog's least-squares slope in jobs per second, and the seconds covered."""
-    window = [sample for sample in samples if sample[0] >= warm_up]
+    reported so far)`` samples taken from ``warm_up`` to ``until`` (wrk's duration: a sample
+    taken after the load stopped would count seconds without intake): legs reported per
+    second, jobs queued per second (backlog plus reported: every IPN taken in queues one
+    report), the backlog's least-squares slope in jobs per second, and the seconds covered."""
+    window = [sample for sample in samples if warm_up <= sample[0] <= until]
     if len(window) < 2 or window[-1][0] <= window[0][0]:
         return {"legs_per_s": 0.0, "queued_per_s": 0.0, "slope_per_s": 0.0, "seconds": 0.0}
     (t0, b0, r0), (t1, b1, r1) = window[0], window[-1]
@@ -722,7 +725,7 @@ async def end_to_end(
     }
     if rate:
         warm_up = min(bench.args.e2e_warm_up, seconds / 3)
-        steady = steady_figures(samples, warm_up)
+        steady = steady_figures(samples, warm_up, until=max(1, round(seconds)))
         result |= {
             "rate": rate,
             "warm_up_seconds": warm_up,

@@ -202,12 +202,14 @@ def test_a_fixed_rate_runs_steady_state_leaves_the_warm_up_out() -> None:
     # (seconds, backlog, legs reported so far): a ramp of 300 jobs in the first 2 s, then flat
     # while 500 legs/s are reported.
     samples = [(1.0, 200, 0), (2.0, 300, 400), (3.0, 300, 900), (4.0, 300, 1400), (5.0, 300, 1900)]
-    steady = steady_figures(samples, warm_up=2.0)
+    # The last sample came after the load stopped (no intake, the backlog drained): left out.
+    samples.append((6.0, 0, 2200))
+    steady = steady_figures(samples, warm_up=2.0, until=5.0)
     assert steady["legs_per_s"] == pytest.approx(500.0)
     assert steady["queued_per_s"] == pytest.approx(500.0)
     assert steady["slope_per_s"] == pytest.approx(0.0)
     assert steady["seconds"] == pytest.approx(3.0)
-    assert steady_figures(samples, warm_up=9.0)["legs_per_s"] == 0.0
+    assert steady_figures(samples, warm_up=9.0, until=10.0)["legs_per_s"] == 0.0
 
 
 def test_the_e2e_target_is_judged_on_the_fixed_rate_run() -> None:
