@@ -84,7 +84,9 @@ def test_profile_summary_reads_collapsed_stacks(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
-def test_wrk_loads_the_lua_script(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rate", [[], ["50"]], ids=["full speed", "fixed rate"])
+def test_wrk_loads_the_lua_script(tmp_path: Path, rate: list[str]) -> None:
+    """The script replays the file, unthrottled or on a fixed-rate schedule (delay() hook)."""
     path = tmp_path / "requests.tsv"
     messages.write_requests(path, [messages.Request("POST", "/bare", b"x=1", {"A": "b"})])
     seen: list[tuple[str, bytes]] = []
@@ -107,7 +109,7 @@ def test_wrk_loads_the_lua_script(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
         done = subprocess.run(
-            ["wrk", "-t1", "-c1", "-d1s", "-s", str(LUA), url, "--", str(path), "1"],
+            ["wrk", "-t1", "-c1", "-d1s", "-s", str(LUA), url, "--", str(path), "1", *rate],
             capture_output=True,
             text=True,
             check=False,
@@ -180,3 +182,64 @@ def test_fake_saleor_answers_each_aliased_report_and_keeps_names() -> None:
     assert isinstance(data, dict)
     assert [data[alias]["transaction"]["name"] for alias in ("m0", "m1", "m2")] == ["N", "", ""]
     assert fake_saleor.counts["transactionEventReport"] >= 4
+
+
+def test_the_backlog_slope_is_a_least_squares_fit() -> None:
+    from benchmarks.run import backlog_slope  # noqa: PLC0415
+
+    assert backlog_slope([(1.0, 10.0), (2.0, 13.0), (3.0, 16.0)]) == pytest.approx(3.0)
+    # Noise around a flat backlog fits a slope near 0; a draining backlog a negative one.
+    assert backlog_slope([(1.0, 20.0), (2.0, 25.0), (3.0, 15.0), (4.0, 20.0)]) == pytest.approx(
+        -1.0
+    )
+    assert backlog_slope([(0.0, 100.0), (2.0, 60.0)]) == pytest.approx(-20.0)
+    assert backlog_slope([(1.0, 5.0)]) == 0.0
+
+
+def test_a_fixed_rate_runs_steady_state_leaves_the_warm_up_out() -> None:
+    from benchmarks.run import steady_figures  # noqa: PLC0415
+
+    # (seconds, backlog, legs reported so far): a ramp of 300 jobs in the first 2 s, then flat
+    # while 500 legs/s are reported.
+    samples = [(1.0, 200, 0), (2.0, 300, 400), (3.0, 300, 900), (4.0, 300, 1400), (5.0, 300, 1900)]
+    # The last sample came after the load stopped (no intake, the backlog drained): left out.
+    samples.append((6.0, 0, 2200))
+    steady = steady_figures(samples, warm_up=2.0, until=5.0)
+    assert steady["legs_per_s"] == pytest.approx(500.0)
+    assert steady["queued_per_s"] == pytest.approx(500.0)
+    assert steady["slope_per_s"] == pytest.approx(0.0)
+    assert steady["seconds"] == pytest.approx(3.0)
+    assert steady_figures(samples, warm_up=9.0, until=10.0)["legs_per_s"] == 0.0
+
+
+def test_the_e2e_target_is_judged_on_the_fixed_rate_run() -> None:
+    """Met only at >= 500 IPN/s offered, the intake and the reporting keeping up, the backlog
+    flat; the unthrottled run is not judged when there is a fixed-rate one."""
+    from benchmarks.run import TARGET_E2E, check_targets, sustained  # noqa: PLC0415
+
+    def run(rate: float, intake: float, legs: float, slope: float) -> dict[str, float]:
+        return {
+            "rate": rate,
+            "intake_rate": intake,
+            "legs_per_s_after_warm_up": legs,
+            "backlog_slope_per_s": slope,
+            "backlog_at_end_of_load": 40.0,
+        }
+
+    unthrottled = {"legs_per_s_under_load": 305.0, "backlog_at_end_of_load": 6843.0}
+    flat = run(500, 498, 490, 3.0)
+    assert sustained(flat)[0] is True
+    assert "tolerance < 10" in sustained(flat)[1]
+    assert sustained(run(500, 440, 440, 0.0))[0] is False  # intake below 95 % of the rate
+    assert sustained(run(500, 500, 450, 0.0))[0] is False  # reporting below 95 % of intake
+    assert sustained(run(500, 500, 490, 12.0))[0] is False  # backlog growing
+    assert sustained(run(500, 500, 520, -30.0))[0] is True  # a draining backlog is fine
+
+    def verdict(fixed: list[dict[str, float]] | None) -> bool | None:
+        checks = {t: m for t, _, m in check_targets([], {}, unthrottled, fixed)}
+        return checks[TARGET_E2E]
+
+    assert verdict(None) is False  # the unthrottled run's figures
+    assert verdict([flat]) is True
+    assert verdict([run(300, 300, 300, 0.0)]) is False  # sustained, but below 500
+    assert verdict([run(300, 300, 300, 0.0), flat, run(700, 690, 400, 250.0)]) is True
