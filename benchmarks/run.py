@@ -376,16 +376,32 @@ def format_row(row: Row) -> str:
 _MONITOR_LINE = re.compile(r'^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"')
 
 
+def is_background(command: str, args: list[str]) -> bool:
+    """Whether a top-level command seen by MONITOR is the job worker's own polling, not a
+    request's: the queue's shard list (``SMEMBERS …:jobs:shards``), a claim (a script whose
+    first key is a shard's ``…:jobs:due``), the shard sweep (``SCAN``), and redis-py's health
+    check of a connection idle for a while (``PING``, not made under load)."""
+    if command in {"SCAN", "PING"}:
+        return True
+    if command == "SMEMBERS" and args and args[0].endswith(":jobs:shards"):
+        return True
+    return command in {"EVAL", "EVALSHA"} and len(args) > 2 and args[2].endswith(":jobs:due")
+
+
 def count_round_trips(lines: list[str]) -> dict[str, tuple[int, int]]:
     """Per ``ECHO`` marker: (round trips, commands) seen by MONITOR, scripts' inner calls apart.
 
     A MULTI…EXEC block (a redis-py transaction pipeline, sent in one write) is one round trip;
     every other command from a client is one; commands run inside a Lua script (``lua``) count
-    as commands, not round trips.
+    as commands, not round trips. The job worker's background polling (:func:`is_background`),
+    which MONITOR interleaves with the requests, is left out with the commands its scripts run.
+    A pipeline without MULTI is sent in one write but MONITOR shows its commands one by one:
+    each counts here (an upper bound; ``tests/support/redis_traffic.py`` counts the writes).
     """
     counts: dict[str, list[int]] = {}
     current: list[int] | None = None
     in_multi = False
+    in_background = False
     for line in lines:
         found = _MONITOR_LINE.match(line)
         if not found:
@@ -398,7 +414,11 @@ def count_round_trips(lines: list[str]) -> dict[str, tuple[int, int]]:
         if current is None or command in {"CLIENT", "HELLO", "MONITOR"}:
             continue
         if origin == "lua":
-            current[1] += 1
+            if not in_background:
+                current[1] += 1
+            continue
+        in_background = is_background(command, _MONITOR_ARGS.findall(line)[1:])
+        if in_background:
             continue
         if command == "MULTI":
             in_multi = True
@@ -423,6 +443,7 @@ def request_commands(lines: list[str], marker: str) -> list[str]:
     commands indented under its ``EVALSHA``), to break a round-trip count down."""
     found: list[str] = []
     inside = False
+    in_background = False
     for line in lines:
         match = _MONITOR_LINE.match(line)
         if not match:
@@ -434,6 +455,10 @@ def request_commands(lines: list[str], marker: str) -> list[str]:
         if not inside or command in {"CLIENT", "HELLO", "MONITOR"}:
             continue
         args = _MONITOR_ARGS.findall(line[match.end() :])
+        if origin != "lua":
+            in_background = is_background(command, args)
+        if in_background:
+            continue
         if command in {"EVALSHA", "EVAL"} and len(args) > 2:
             first = args[2] if args[1] != "0" else ""
         else:

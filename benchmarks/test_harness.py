@@ -243,3 +243,26 @@ def test_the_e2e_target_is_judged_on_the_fixed_rate_run() -> None:
     assert verdict([flat]) is True
     assert verdict([run(300, 300, 300, 0.0)]) is False  # sustained, but below 500
     assert verdict([run(300, 300, 300, 0.0), flat, run(700, 690, 400, 250.0)]) is True
+
+
+def test_the_job_workers_polling_is_not_counted_as_the_requests() -> None:
+    """MONITOR interleaves the worker's shard list, claims, sweep and health checks with the
+    requests' commands: they are left out of both the counts and the breakdown."""
+    lines = [
+        '1.0 [0 unix:/s] "ECHO" "init"',
+        '1.1 [0 unix:/s] "SMEMBERS" "up2pay:{global}:jobs:shards"',
+        '1.2 [0 unix:/s] "SET" "up2pay:ref:R1" "u"',
+        '1.3 [0 unix:/s] "EVALSHA" "abc" "1" "up2pay:{global}:jobs:due" "10"',
+        '1.4 [0 lua] "ZRANGEBYSCORE" "up2pay:{global}:jobs:due" "-inf" "1"',
+        '1.5 [0 unix:/s] "EVALSHA" "def" "1" "up2pay:i:{x}:session:R1"',
+        '1.6 [0 lua] "SET" "up2pay:i:{x}:session:R1" "{}"',
+        '1.7 [0 unix:/s] "SCAN" "0" "MATCH" "*:jobs:due"',
+        '1.8 [0 unix:/s] "PING"',
+        '1.9 [0 unix:/s] "ECHO" "end"',
+    ]
+    assert count_round_trips(lines)["init"] == (2, 3)
+    assert request_commands(lines, "init") == [
+        "SET up2pay:ref:R1",
+        "EVALSHA up2pay:i:{x}:session:R1",
+        "    SET up2pay:i:{x}:session:R1",
+    ]
