@@ -76,7 +76,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
@@ -523,19 +523,7 @@ class JobQueue:
         for job_id, token, flat in raw:
             job = _job_from_hash(str(job_id), dict(zip(flat[0::2], flat[1::2], strict=True)))
             if job is not None:
-                jobs.append(
-                    Job(
-                        id=job.id,
-                        kind=job.kind,
-                        payload=job.payload,
-                        attempts=job.attempts,
-                        created_at=job.created_at,
-                        last_error=job.last_error,
-                        max_attempts=job.max_attempts,
-                        lease=str(token),
-                        trace=job.trace,
-                    )
-                )
+                jobs.append(replace(job, lease=str(token)))
         return jobs
 
     async def get(self, job_id: str) -> Job | None:
