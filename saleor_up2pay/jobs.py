@@ -541,9 +541,12 @@ class JobQueue:
         and tools that must make a job run now whatever its state (False: not pending)."""
         return bool(await self.redis.zadd(shard_of(job_id).due, {job_id: when}, xx=True, ch=True))
 
-    async def _per_shard(self, command: Callable[[Any, Shard], Any]) -> list[Any]:
-        """One read per shard, pipelined (on a Redis Cluster, one batch per node)."""
-        shards = await self.shards(refresh=True)
+    async def _per_shard(
+        self, command: Callable[[Any, Shard], Any], *, refresh: bool = True
+    ) -> list[Any]:
+        """The reads ``command`` queues for each shard, pipelined (on a Redis Cluster, one batch
+        per node); their answers in order. ``refresh``: see :meth:`shards`."""
+        shards = await self.shards(refresh=refresh)
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in shards:
                 command(pipe, shard)
@@ -563,11 +566,9 @@ class JobQueue:
 
     async def next_due(self) -> float | None:
         """Epoch seconds of the earliest pending job, or None when the queue is empty."""
-        shards = await self.shards()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in shards:
-                pipe.zrange(shard.due, 0, 0, withscores=True)
-            firsts = await pipe.execute()
+        firsts = await self._per_shard(
+            lambda pipe, shard: pipe.zrange(shard.due, 0, 0, withscores=True), refresh=False
+        )
         scores = [float(first[0][1]) for first in firsts if first]
         return min(scores) if scores else None
 
@@ -580,15 +581,15 @@ class JobQueue:
         """For ``/metrics``: ``(due now, dead, [(pending, oldest queued at or None) per kind])``
         summed over every shard (one pipelined batch)."""
         now = self.clock()
-        shards = await self.shards(refresh=True)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in shards:
-                pipe.zcount(shard.due, "-inf", repr(now))
-                pipe.llen(shard.dead)
-                for kind in kinds:
-                    pipe.zcard(shard.kind(kind))
-                    pipe.zrange(shard.kind(kind), 0, 0, withscores=True)
-            rows = await pipe.execute()
+
+        def read(pipe: Any, shard: Shard) -> None:
+            pipe.zcount(shard.due, "-inf", repr(now))
+            pipe.llen(shard.dead)
+            for kind in kinds:
+                pipe.zcard(shard.kind(kind))
+                pipe.zrange(shard.kind(kind), 0, 0, withscores=True)
+
+        rows = await self._per_shard(read)
         width = 2 + 2 * len(kinds)
         due = dead = 0
         per_kind: list[tuple[int, float | None]] = [(0, None)] * len(kinds)
