@@ -363,7 +363,7 @@ class ReplicaAcks:
         :class:`ReplicaAckMissing` (no acknowledgement) or :class:`WriteLost` (the key is gone:
         the primary that had it failed over first).
         """
-        if self.mode == "off" or (self.mode == "auto" and await self.replicas_of(redis, key) == 0):
+        if not await self._waits(redis, key):
             return
         if not await self.run(redis, self._rewrite, [key], []):
             msg = "the write to confirm is not on the primary (lost in a failover?)"
@@ -377,9 +377,7 @@ class ReplicaAcks:
         args: Sequence[str | bytes | int | float],
     ) -> Any:
         """Run ``script``; then, when the mode says so, wait for a replica's acknowledgement."""
-        if self.mode == "off" or (
-            self.mode == "auto" and await self.replicas_of(redis, keys[0]) == 0
-        ):
+        if not await self._waits(redis, keys[0]):
             return await script(redis, keys, args)
         for attempt in range(2):
             if isinstance(redis, RedisCluster):
@@ -403,6 +401,12 @@ class ReplicaAcks:
                 raise ReplicaAckMissing(msg)
             return answer
         raise AssertionError  # unreachable: the second attempt returns or raises
+
+    async def _waits(self, redis: Redis, key: str) -> bool:
+        """Whether the mode says to wait for a replica of the primary holding ``key``."""
+        if self.mode == "off":
+            return False
+        return self.mode != "auto" or await self.replicas_of(redis, key) != 0
 
     async def _on_cluster_node(
         self,
