@@ -398,11 +398,6 @@ class Settings(BaseSettings):
         parse_redis_url(value)  # raises ValueError with a one-line message
         return value
 
-    @property
-    def redis_target(self) -> RedisTarget | None:
-        """REDIS_URL read (None: unset, the embedded server)."""
-        return parse_redis_url(self.redis_url) if self.redis_url else None
-
     def saleor_api_url_allowed(self, saleor_api_url: str) -> bool:
         """Whether a Saleor instance may install the app (empty allow-list = any)."""
         if not self.allowed_saleor_api_urls:
