@@ -347,10 +347,14 @@ def _root(kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"up2pay-redis-{kind}-"))
 
 
-def _replica_of(root: Path, primary: Node) -> Node:
-    replica = _start_node(root, "--replicaof", HOST, str(primary.port))
+def _start_primary_and_replica(topo: Topology) -> Node:
+    """Start a primary and one replica of it (synced) into ``topo``; returns the primary."""
+    primary = _start_node(topo.root)
+    topo.nodes.append(primary)
+    replica = _start_node(topo.root, "--replicaof", HOST, str(primary.port))
+    topo.nodes.append(replica)
     _wait("the replica's first sync", lambda: _replica_in_sync(replica), START_TIMEOUT)
-    return replica
+    return primary
 
 
 @contextmanager
@@ -359,9 +363,7 @@ def standalone_with_replica() -> Iterator[Topology]:
     root = _root("standalone")
     topo = Topology(kind="standalone", nodes=[], root=root)
     try:
-        primary = _start_node(root)
-        topo.nodes.append(primary)
-        topo.nodes.append(_replica_of(root, primary))
+        _start_primary_and_replica(topo)
         yield topo
     finally:
         topo.close()
@@ -373,9 +375,7 @@ def sentinel_group() -> Iterator[Topology]:
     root = _root("sentinel")
     topo = Topology(kind="sentinel", nodes=[], root=root)
     try:
-        primary = _start_node(root)
-        topo.nodes.append(primary)
-        topo.nodes.append(_replica_of(root, primary))
+        primary = _start_primary_and_replica(topo)
         conf = [
             f"sentinel monitor {MASTER_NAME} {HOST} {primary.port} 2",
             f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
