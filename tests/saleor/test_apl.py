@@ -23,6 +23,19 @@ def auth(url: str, token: str = "tok-a", app_id: str = "QXBwOjE=") -> AuthData:
     return AuthData(saleor_api_url=url, token=token, app_id=app_id, jwks='{"keys": []}')
 
 
+def count_decryptions(box: SecretBox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ciphertexts ``box`` decrypts from now on (appended as it decrypts them)."""
+    decrypted: list[str] = []
+    real = box.decrypt
+
+    def counting(text: str) -> str:
+        decrypted.append(text)
+        return real(text)
+
+    monkeypatch.setattr(box, "decrypt", counting)
+    return decrypted
+
+
 @pytest.fixture
 def store(redis: aioredis.Redis) -> AuthStore:
     return AuthStore(redis, SecretBox("k1"))
@@ -104,14 +117,7 @@ class TestTokenCache:
         box = SecretBox("k1")
         store = AuthStore(redis, box)
         await store.set(auth(URL_A, token="tok-1"))
-        decrypted: list[str] = []
-        real = box.decrypt
-
-        def counting(text: str) -> str:
-            decrypted.append(text)
-            return real(text)
-
-        monkeypatch.setattr(box, "decrypt", counting)
+        decrypted = count_decryptions(box, monkeypatch)
         for _ in range(3):
             found = await store.get(URL_A)
             assert found is not None
@@ -136,14 +142,7 @@ class TestTokenCache:
         await store.set(auth(URL_B, token="tok-b"))
         await store.get(URL_A)
         await store.get(URL_B)
-        decrypted: list[str] = []
-        real = box.decrypt
-
-        def counting(text: str) -> str:
-            decrypted.append(text)
-            return real(text)
-
-        monkeypatch.setattr(box, "decrypt", counting)
+        decrypted = count_decryptions(box, monkeypatch)
         store.forget_token(URL_A)
         await store.get(URL_A)
         await store.get(URL_B)
