@@ -161,25 +161,14 @@ DEFAULT_BASE_BACKOFF = 1.0
 DEFAULT_MAX_BACKOFF = 300.0
 
 
-# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, due at,
-# created at, then field/value pairs.
-# A hash without a payload (left by an older, non-atomic enqueue) counts as absent.
-_ENQUEUE = """
-if redis.call('HEXISTS', KEYS[2], 'payload') == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return 1
-"""
-
 ENQUEUE_LUA = """
 local function enqueue_job(due_key, job_key, kind_key, job_id, due, kind, payload, created_at,
-    trace)
+    trace, max_attempts)
   if redis.call('HEXISTS', job_key, 'payload') == 1 then return 0 end
   redis.call('DEL', job_key)
   redis.call('HSET', job_key, 'kind', kind, 'payload', payload, 'attempts', '0',
-    'created_at', created_at, 'last_error', '', 'max_attempts', '', 'trace', trace or '')
+    'created_at', created_at, 'last_error', '', 'max_attempts', max_attempts or '',
+    'trace', trace or '')
   redis.call('ZADD', due_key, due, job_id)
   redis.call('ZADD', kind_key, created_at, job_id)
   return 1
@@ -188,12 +177,22 @@ end
 """A Lua function for other scripts that must queue a job atomically with their own writes.
 
 ``enqueue_job(due_key, job_key, kind_key, job_id, due, kind, payload_json, created_at, trace)``
-does what :meth:`JobQueue.enqueue` does (no ``max_attempts``); the keys come from
+does what :meth:`JobQueue.enqueue` does (an optional last argument, ``max_attempts`` as text,
+is the one :meth:`JobQueue.enqueue` passes; nil or '': none). A hash without a payload (left by
+an older, non-atomic enqueue) counts as absent. The keys come from
 :meth:`JobQueue.script_keys` and must be declared in the calling script's KEYS (they share the
 job's scope hash tag); ``trace``: :func:`saleor_up2pay.tracing.current_traceparent`, may be nil.
 The caller awaits :meth:`JobQueue.register_shard` before the script and calls
 :meth:`JobQueue.wake` after it ran.
 """
+
+# KEYS[1] = due zset, KEYS[2] = job hash, KEYS[3] = kind index; ARGV = job id, due at, kind,
+# payload, created at, trace, max attempts ('' for none)
+_ENQUEUE = (
+    ENQUEUE_LUA
+    + "return enqueue_job(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], "
+    + "ARGV[5], ARGV[6], ARGV[7])\n"
+)
 
 
 # KEYS[1] = due zset, KEYS[2] = job hash; ARGV = job id, token, lease until
@@ -455,18 +454,8 @@ class JobQueue:
     ) -> bool:
         """Queue a job; with ``job_id`` a second enqueue of a pending job is a no-op (False)."""
         job_id = job_id or secrets.token_hex(12)
-        due = self.clock() if run_at is None else _to_epoch(run_at)
+        due = self.due_text(run_at)
         created_at = repr(self.clock())
-        fields = {
-            "kind": kind,
-            "payload": json.dumps(dict(payload), separators=(",", ":")),
-            "attempts": "0",
-            "created_at": created_at,
-            "last_error": "",
-            "max_attempts": "" if max_attempts is None else str(max_attempts),
-            "trace": current_traceparent(),
-        }
-        pairs = [part for item in fields.items() for part in item]
         shard = await self.register_shard(job_id)
         # One script: either the whole job (hash + due time) exists afterwards, or nothing new.
         created = await _eval(
@@ -477,9 +466,12 @@ class JobQueue:
             shard.job(job_id),
             shard.kind(kind),
             job_id,
-            repr(due),
+            due,
+            kind,
+            json.dumps(dict(payload), separators=(",", ":")),
             created_at,
-            *pairs,
+            current_traceparent(),
+            "" if max_attempts is None else str(max_attempts),
         )
         if not created:
             return False
