@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -44,7 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise SettingsError(_SHARED_REDIS.format(command="serve --no-worker"))
     # Before the app exists: the web process(es) and the worker child count into one directory
     # (a temporary one unless PROMETHEUS_MULTIPROC_DIR is set; it is removed at shutdown).
-    made = metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
+    metrics.prepare_multiprocess(settings.prometheus_multiproc_dir)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -60,8 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
             # workers=1 said explicitly: uvicorn would read WEB_CONCURRENCY itself.
             uvicorn.run(app, workers=1, **options)
     finally:  # reached when uvicorn returns (a failed start, or --workers); see release()
-        if made is not None:
-            shutil.rmtree(made, ignore_errors=True)
+        metrics.release()
     return 0
 
 

@@ -24,17 +24,17 @@ from saleor_up2pay.dashboard import routes as dashboard_routes
 from saleor_up2pay.errors import install_error_handlers
 from saleor_up2pay.jobs import Worker
 from saleor_up2pay.log import configure_logging
-from saleor_up2pay.redis_store import RedisHandle, open_redis
+from saleor_up2pay.redis_store import Redis, open_redis
 from saleor_up2pay.secretbox import SecretBox
 from saleor_up2pay.services import Services, new_http_client
 from saleor_up2pay.settings import Settings, load_settings
 from saleor_up2pay.wiring import WEBHOOK_HANDLERS, job_handlers
 
 
-def build_services(settings: Settings, redis_handle: RedisHandle) -> Services:
+def build_services(settings: Settings, redis: Redis) -> Services:
     return Services(
         settings=settings,
-        redis=redis_handle.client,
+        redis=redis,
         http=new_http_client(),
         secretbox=SecretBox(settings.resolved_secret_key(), settings.secret_key_fallbacks),
     )
@@ -44,6 +44,20 @@ WORKER_CONCURRENCY = 32
 """Jobs the worker runs at once. Reports mostly wait on Saleor and Redis: under intake load each
 of their awaits queues behind the requests in flight, so more of them at once keep reporting
 going (8 reported ~23 legs/s under intake load in the first ``make bench``)."""
+
+
+def build_worker(services: Services, **tuning: float) -> Worker:
+    """The job worker over ``services``, in the app's process or in a worker process;
+    ``tuning``: more of :class:`Worker`'s keyword arguments (``poll_interval``)."""
+    settings = services.settings
+    return Worker(
+        services.job_queue,
+        job_handlers(services),
+        concurrency=WORKER_CONCURRENCY,
+        base_backoff=settings.job_retry_base_seconds,
+        max_backoff=settings.job_retry_max_seconds,
+        **tuning,
+    )
 
 
 @asynccontextmanager
@@ -62,7 +76,7 @@ async def _run(
 ) -> AsyncIterator[None]:
     """Open Redis and the services; run the job worker where it belongs; close all at the end."""
     handle = open_redis(settings)
-    built = build_services(settings, handle)
+    built = build_services(settings, handle.client)
     app.state.services = built
     if not run_jobs:
         try:
@@ -84,13 +98,7 @@ async def _run(
             await built.http.aclose()
             await handle.close()
         return
-    worker = Worker(
-        built.job_queue,
-        job_handlers(built),
-        concurrency=WORKER_CONCURRENCY,
-        base_backoff=settings.job_retry_base_seconds,
-        max_backoff=settings.job_retry_max_seconds,
-    )
+    worker = build_worker(built)
     worker.start()  # durable jobs (IPN reports, deferred refunds); tests run it explicitly
     try:
         yield

@@ -82,33 +82,16 @@ async def _run(
     settings: Settings, redis_url: str | None, unix_socket_path: str | None, *, parent: int | None
 ) -> None:
     from saleor_up2pay import metrics, tracing  # noqa: PLC0415
-    from saleor_up2pay.jobs import Worker  # noqa: PLC0415 - imported in the child only
     from saleor_up2pay.log import configure_logging  # noqa: PLC0415
+    from saleor_up2pay.main import WORKER_CONCURRENCY, build_services, build_worker  # noqa: PLC0415
     from saleor_up2pay.redis_store import new_client  # noqa: PLC0415
-    from saleor_up2pay.secretbox import SecretBox  # noqa: PLC0415
-    from saleor_up2pay.services import Services, new_http_client  # noqa: PLC0415
-    from saleor_up2pay.wiring import job_handlers  # noqa: PLC0415
 
     configure_logging(settings.log_level, settings.log_format)
     metrics.install()
     tracing.configure(settings.otel_exporter_otlp_endpoint, role="worker")
     redis = new_client(redis_url, unix_socket_path=unix_socket_path)
-    services = Services(
-        settings=settings,
-        redis=redis,
-        http=new_http_client(),
-        secretbox=SecretBox(settings.resolved_secret_key(), settings.secret_key_fallbacks),
-    )
-    from saleor_up2pay.main import WORKER_CONCURRENCY  # noqa: PLC0415
-
-    worker = Worker(
-        services.job_queue,
-        job_handlers(services),
-        concurrency=WORKER_CONCURRENCY,
-        base_backoff=settings.job_retry_base_seconds,
-        max_backoff=settings.job_retry_max_seconds,
-        poll_interval=POLL_SECONDS,
-    )
+    services = build_services(settings, redis)
+    worker = build_worker(services, poll_interval=POLL_SECONDS)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)

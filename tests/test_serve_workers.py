@@ -20,16 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from prometheus_client.mmap_dict import MmapedDict
 
-from saleor_up2pay.jobs import JobQueue
-from saleor_up2pay.problems import ProblemBoard
-from saleor_up2pay.transactions.ipn_received import UNKNOWN_PROBLEM_JOB
 from tests.conftest import PROJECT_ROOT
+from tests.support.app_processes import queue_a_job_and_wait
 from tests.support.servers import free_port
 
-NOT_INSTALLED = "https://gone.example.com/graphql/"
 METRICS_TOKEN = "serve-workers-metrics-token"
 
 
@@ -152,30 +148,7 @@ def test_two_web_workers_one_job_worker_and_sigterm_stops_all(
         assert counted == sent
 
     # One job worker runs the jobs the web workers queue.
-    async def queue_and_wait() -> list[str]:
-        redis = aioredis.Redis(unix_socket_path=redis_server.socket_file, decode_responses=True)
-        try:
-            await JobQueue(redis).enqueue(
-                UNKNOWN_PROBLEM_JOB,
-                {"saleor_api_url": NOT_INSTALLED, "reference": "R1", "reason": "unknown reference"},
-                job_id="ipn-unknown:test:R1",
-            )
-
-            async def no_client(_: str) -> None:
-                return None
-
-            board = ProblemBoard(redis, no_client)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                keys = [p.key for p in await board.open(NOT_INSTALLED)]
-                if keys:
-                    return keys
-                await asyncio.sleep(0.1)
-            return []
-        finally:
-            await redis.aclose()
-
-    assert asyncio.run(queue_and_wait()) == ["ipn-unknown-reference"]
+    assert asyncio.run(queue_a_job_and_wait(redis_server.socket_file)) == ["ipn-unknown-reference"]
 
     # SIGTERM: every process of the group stops, and serve exits cleanly.
     process.send_signal(signal.SIGTERM)

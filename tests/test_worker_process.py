@@ -4,24 +4,13 @@ are run there, and stopping the app stops it."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
-from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.main import create_app
-from saleor_up2pay.problems import ProblemBoard
 from saleor_up2pay.settings import Settings
-from saleor_up2pay.transactions.ipn_received import UNKNOWN_PROBLEM_JOB
+from tests.support.app_processes import queue_a_job_and_wait
 from tests.support.servers import free_port, serve
-
-NOT_INSTALLED = "https://gone.example.com/graphql/"
-
-
-async def _no_client(_: str) -> None:
-    return None
 
 
 def test_jobs_run_in_the_worker_process(tmp_path: Path, redis_server: Any) -> None:
@@ -35,26 +24,9 @@ def test_jobs_run_in_the_worker_process(tmp_path: Path, redis_server: Any) -> No
         redis_url=f"unix://{redis_server.socket_file}",
     )
 
-    async def queue_and_wait() -> list[str]:
-        redis = aioredis.Redis(unix_socket_path=redis_server.socket_file, decode_responses=True)
-        try:
-            await JobQueue(redis).enqueue(
-                UNKNOWN_PROBLEM_JOB,
-                {"saleor_api_url": NOT_INSTALLED, "reference": "R1", "reason": "unknown reference"},
-                job_id="ipn-unknown:test:R1",
-            )
-            board = ProblemBoard(redis, _no_client)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                keys = [p.key for p in await board.open(NOT_INSTALLED)]
-                if keys:
-                    return keys
-                await asyncio.sleep(0.1)
-            return []
-        finally:
-            await redis.aclose()
-
     app = create_app(settings, worker_process=True)
     with serve(app, port=port):
         # Nothing in this process runs jobs: the child does.
-        assert asyncio.run(queue_and_wait()) == ["ipn-unknown-reference"]
+        assert asyncio.run(queue_a_job_and_wait(redis_server.socket_file)) == [
+            "ipn-unknown-reference"
+        ]

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from saleor_up2pay.api.asgi import route_path
 from saleor_up2pay.errors import PayloadTooLarge
 
 KIB = 1024
@@ -72,11 +73,7 @@ class LimitsMiddleware:
                 message = _with_nosniff(message)
             await send(message)
 
-        path = scope["path"]
-        root = scope.get("root_path") or ""
-        if root and path.startswith(root):
-            path = path[len(root) :] or "/"
-        limit = body_limit(path)
+        limit = body_limit(route_path(scope))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _reject(send_nosniff, limit)

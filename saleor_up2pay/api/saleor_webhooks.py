@@ -15,6 +15,7 @@ answers the same way when used alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,9 +25,9 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from saleor_up2pay.api import asgi
 from saleor_up2pay.errors import (
     STORE_ERRORS,
     AppError,
@@ -124,7 +125,7 @@ class WebhookEndpoints:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         definition = (
-            self._definitions.get(_route_path(scope))
+            self._definitions.get(asgi.route_path(scope))
             if scope["type"] == "http" and scope["method"] == "POST"
             else None
         )
@@ -135,35 +136,17 @@ class WebhookEndpoints:
         response: Response
         try:
             response = await _delivered(
-                services, definition, self._handlers, Headers(scope=scope), _body_of(receive)
+                services,
+                definition,
+                self._handlers,
+                Headers(scope=scope),
+                functools.partial(asgi.read_body, receive),
             )
         except AppError as exc:
             response = app_error_response(exc, definition.path)
         except STORE_ERRORS as exc:
             response = store_unavailable_response(exc, definition.path)
         await response(scope, receive, send)
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root = scope.get("root_path") or ""
-    if root and path.startswith(root):
-        return path[len(root) :] or "/"
-    return path
-
-
-def _body_of(receive: Receive) -> Callable[[], Awaitable[bytes]]:
-    async def read() -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    return read
 
 
 def install_webhooks(app: FastAPI, handlers: Mapping[str, WebhookHandler]) -> None:

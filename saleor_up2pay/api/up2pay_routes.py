@@ -35,6 +35,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from saleor_up2pay.api.asgi import read_body, route_path
 from saleor_up2pay.errors import RETRY_AFTER_SECONDS, AppError, PayloadTooLarge
 from saleor_up2pay.log import quiet_access_log
 from saleor_up2pay.metrics import IPNS
@@ -215,7 +216,7 @@ class IpnEndpoint:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _route_path(scope) != IPN_PATH:
+        if scope["type"] != "http" or route_path(scope) != IPN_PATH:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -242,7 +243,7 @@ async def _handle(scope: Scope, receive: Receive, send: Send, method: str) -> _L
     raw = b""
     if method == "POST":
         try:
-            raw = await _read_body(receive)
+            raw = await read_body(receive)
         except ClientDisconnect:
             await _answer(send, 400)  # nobody is listening; nothing was received
             return 400, log.info, "ipn.client_disconnected", {"outcome": "client_disconnected"}
@@ -295,25 +296,6 @@ async def _receive(services: Services, raw: bytes) -> _Logged:
         "amount": receipt.amount,
     }
     return 200, log.info, event, fields
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root = scope.get("root_path") or ""
-    if root and path.startswith(root):
-        return path[len(root) :] or "/"
-    return path
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 _EMPTY = [(b"content-length", b"0")]

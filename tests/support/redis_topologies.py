@@ -358,6 +358,17 @@ def _start_primary_and_replica(topo: Topology) -> Node:
 
 
 @contextmanager
+def standalone_server(root: Path) -> Iterator[Node]:
+    """One redis-server on a free loopback port, no replica, its files under ``root``; stopped
+    when the block ends."""
+    node = _start_node(root)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@contextmanager
 def standalone_with_replica() -> Iterator[Topology]:
     """A primary and one replica (``redis://`` on the primary)."""
     root = _root("standalone")
