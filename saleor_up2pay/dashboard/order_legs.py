@@ -69,6 +69,7 @@ from saleor_up2pay.transactions.legs import (
     LegRepository,
     authorized_left,
     available_actions,
+    main_leg,
 )
 from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.transactions.transaction_refund_requested import (
@@ -297,7 +298,7 @@ async def order_view(
     allowances = []
     for item in order.get("transactions") or []:
         records = await legs.legs_for_transaction(url, str(item["id"]))
-        main = await legs.get_by_transaction(url, str(item["id"]))
+        main = main_leg(records)
         if main is None:
             continue
         allowances.append(allowance(str(item["id"]), main, now))
