@@ -42,6 +42,8 @@ import structlog
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.dashboard.auth import DashboardSession
 from saleor_up2pay.dashboard.refund_split import (
+    CENT,
+    ZERO,
     Grant,
     GrantPlan,
     LegAllowance,
@@ -82,8 +84,6 @@ from saleor_up2pay.up2pay.models import Leg
 
 log = structlog.get_logger(__name__)
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
 HISTORY_SCAN = 500
 """How many of the instance's latest activity lines are searched for a leg's history."""
 
@@ -121,7 +121,7 @@ def _cents(amount: Decimal) -> str:
 
 def _amount(money: Any) -> str:
     if isinstance(money, dict) and money.get("amount") is not None:
-        return str(Decimal(str(money["amount"])).quantize(CENT))
+        return _cents(Decimal(str(money["amount"])))
     return "0"
 
 
@@ -416,7 +416,7 @@ async def confirm(
         if leg is None or transaction_id in seen:
             raise SplitRefused("A part of this refund names no Up2pay leg of this order.")
         seen.add(transaction_id)
-        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        if amount <= 0 or amount != amount.quantize(CENT):
             raise SplitRefused("Each part must be a positive amount in cents.")
         if amount > leg.refundable_now:
             msg = (
