@@ -672,12 +672,9 @@ async def check_leg(
         raise NotFound("This transaction is not an Up2pay leg.")
     session_record = await SessionRepository(services.redis).get(url, record.reference)
     channel = session_record.channel if session_record else order.get("channel", {}).get("slug")
-    if session_record is not None:
-        config = await services.configurations.get(url, session_record.config_id)
-    elif channel:
-        config = await services.configurations.for_channel(url, channel)
-    else:
-        config = services.configurations.default()
+    config = await services.configurations.for_payment(
+        url, session_record.config_id if session_record else None, channel or None
+    )
     gae = gateway_factory(services)(config).gae()
     result = await gae.inquire(
         leg=record.leg,
