@@ -232,22 +232,24 @@ Methods = Annotated[list[MethodCode], AfterValidator(_check_methods)]
 ConfigurationId = Annotated[str, AfterValidator(_check_id)]
 
 
-class Up2payConfiguration(BaseModel):
-    """Credentials and options of one Up2pay contract, as stored and used by the payment flows."""
+class _ConfigurationFields(BaseModel):
+    """The fields a stored configuration and the page's input share, in their one order.
+
+    The repository builds the one from the other (``model_dump``), so both must have the same
+    fields. ``id`` and ``hmac_key`` are typed by each subclass; they are declared here only so that
+    they keep their place (a field redeclared in a subclass keeps its parent's position), and with
+    it the order of validation errors the page shows.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: ConfigurationId
+    id: ConfigurationId | None = None
     name: Name
     environment: EnvironmentName
     site: Site
     rang: Rang
     identifiant: Identifiant
-    hmac_key: Annotated[
-        SecretStr,
-        BeforeValidator(_strip),
-        AfterValidator(lambda v: SecretStr(_check_hmac_key(v.get_secret_value()))),
-    ]
+    hmac_key: object = ""
     methods: Methods
     capture_mode: CaptureMode = "follow_saleor"
     meal_eligible_product_types: Slugs = []
@@ -261,6 +263,17 @@ class Up2payConfiguration(BaseModel):
     """Minimum amount per payment, by method; none by default (not confirmed rules)."""
     storefront_origins: Origins = []
     """Origins a ``returnUrl`` may point to (see ``docs/security.md``)."""
+
+
+class Up2payConfiguration(_ConfigurationFields):
+    """Credentials and options of one Up2pay contract, as stored and used by the payment flows."""
+
+    id: ConfigurationId
+    hmac_key: Annotated[
+        SecretStr,
+        BeforeValidator(_strip),
+        AfterValidator(lambda v: SecretStr(_check_hmac_key(v.get_secret_value()))),
+    ]
 
     @property
     def meal_restricted(self) -> bool:
@@ -278,35 +291,14 @@ class Up2payConfiguration(BaseModel):
         return self.id == DEFAULT_CONFIGURATION_ID
 
 
-class ConfigurationInput(BaseModel):
+class ConfigurationInput(_ConfigurationFields):
     """What the dashboard sends to create or update a configuration.
 
     ``id`` absent: a new configuration. ``hmac_key`` empty: keep the stored key (required when
     creating, checked by the repository).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: ConfigurationId | None = None
-    name: Name
-    environment: EnvironmentName
-    site: Site
-    rang: Rang
-    identifiant: Identifiant
     hmac_key: Annotated[str, BeforeValidator(_strip), AfterValidator(_check_optional_hmac_key)] = ""
-    methods: Methods
-    capture_mode: CaptureMode = "follow_saleor"
-    meal_eligible_product_types: Slugs = []
-    """Product type slugs a meal voucher may pay; with no type nor category: no restriction."""
-    meal_eligible_categories: Slugs = []
-    """Category slugs a meal voucher may pay (a line qualifies by its type or its category)."""
-    meal_excluded_categories: Slugs = []
-    """Category slugs never payable by a meal voucher (the rule set's excluded kinds, mapped)."""
-    meal_rule_set: RuleSetId = DEFAULT_RULE_SET
-    method_minimums: Minimums = {}
-    """Minimum amount per payment, by method; none by default (not confirmed rules)."""
-    storefront_origins: Origins = []
-    """Origins a ``returnUrl`` may point to (see ``docs/security.md``)."""
 
     def __repr__(self) -> str:
         # The key is a plain str here (it is empty when kept): never let it reach a repr or log.

@@ -217,6 +217,17 @@ class ConfigurationRepository:
             raise ConfigurationNotFound("This configuration does not exist (any more).")
         return self._decode(_text(raw))
 
+    async def for_payment(
+        self, saleor_api_url: str, config_id: str | None, channel: str | None
+    ) -> Up2payConfiguration:
+        """The configuration of a payment already made (for GAE actions on its legs): the one its
+        session started with (``config_id``), else its channel's, else :meth:`default`."""
+        if config_id is not None:
+            return await self.get(saleor_api_url, config_id)
+        if channel is not None:
+            return await self.for_channel(saleor_api_url, channel)
+        return self.default()
+
     async def channel_mapping(self, saleor_api_url: str) -> dict[str, str]:
         """Channel slug → configuration id, for mapped channels only."""
         raw = await self._redis.hgetall(_channels_key(saleor_api_url))

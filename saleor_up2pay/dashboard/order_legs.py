@@ -42,6 +42,8 @@ import structlog
 from saleor_up2pay.activity import ActivityEntry, ActivityLog
 from saleor_up2pay.dashboard.auth import DashboardSession
 from saleor_up2pay.dashboard.refund_split import (
+    CENT,
+    ZERO,
     Grant,
     GrantPlan,
     LegAllowance,
@@ -69,6 +71,7 @@ from saleor_up2pay.transactions.legs import (
     LegRepository,
     authorized_left,
     available_actions,
+    main_leg,
 )
 from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.transactions.transaction_refund_requested import (
@@ -81,8 +84,6 @@ from saleor_up2pay.up2pay.models import Leg
 
 log = structlog.get_logger(__name__)
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
 HISTORY_SCAN = 500
 """How many of the instance's latest activity lines are searched for a leg's history."""
 
@@ -120,7 +121,7 @@ def _cents(amount: Decimal) -> str:
 
 def _amount(money: Any) -> str:
     if isinstance(money, dict) and money.get("amount") is not None:
-        return str(Decimal(str(money["amount"])).quantize(CENT))
+        return _cents(Decimal(str(money["amount"])))
     return "0"
 
 
@@ -297,7 +298,7 @@ async def order_view(
     allowances = []
     for item in order.get("transactions") or []:
         records = await legs.legs_for_transaction(url, str(item["id"]))
-        main = await legs.get_by_transaction(url, str(item["id"]))
+        main = main_leg(records)
         if main is None:
             continue
         allowances.append(allowance(str(item["id"]), main, now))
@@ -415,7 +416,7 @@ async def confirm(
         if leg is None or transaction_id in seen:
             raise SplitRefused("A part of this refund names no Up2pay leg of this order.")
         seen.add(transaction_id)
-        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        if amount <= 0 or amount != amount.quantize(CENT):
             raise SplitRefused("Each part must be a positive amount in cents.")
         if amount > leg.refundable_now:
             msg = (
@@ -671,12 +672,9 @@ async def check_leg(
         raise NotFound("This transaction is not an Up2pay leg.")
     session_record = await SessionRepository(services.redis).get(url, record.reference)
     channel = session_record.channel if session_record else order.get("channel", {}).get("slug")
-    if session_record is not None:
-        config = await services.configurations.get(url, session_record.config_id)
-    elif channel:
-        config = await services.configurations.for_channel(url, channel)
-    else:
-        config = services.configurations.default()
+    config = await services.configurations.for_payment(
+        url, session_record.config_id if session_record else None, channel or None
+    )
     gae = gateway_factory(services)(config).gae()
     result = await gae.inquire(
         leg=record.leg,

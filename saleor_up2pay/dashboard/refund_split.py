@@ -77,14 +77,11 @@ class InvalidSplitRequest(ValueError):
 
 
 def _ordered(legs: Sequence[LegAllowance], strategy: Strategy) -> list[LegAllowance]:
+    # sorted() is stable: within complements and within vouchers, the legs keep their order.
     if strategy is Strategy.COMPLEMENT_FIRST:
-        return [leg for leg in legs if leg.is_complement] + [
-            leg for leg in legs if not leg.is_complement
-        ]
+        return sorted(legs, key=lambda leg: not leg.is_complement)
     if strategy is Strategy.VOUCHER_FIRST:
-        return [leg for leg in legs if not leg.is_complement] + [
-            leg for leg in legs if leg.is_complement
-        ]
+        return sorted(legs, key=lambda leg: leg.is_complement)
     return list(legs)
 
 

@@ -26,6 +26,7 @@ API::
     records = await repo.legs_for_reference(url, reference)    # oldest first
     records = await repo.legs_for_transaction(url, transaction_id)
     record = await repo.get_by_transaction(url, transaction_id)  # the accepted leg, else latest
+    record = main_leg(records)                     # the same, of legs already read
     record = await repo.update(url, numtrans, lambda r: r.with_refund(Decimal("3.20")))  # atomic
     await repo.save(record)                        # overwrite (+ indexes)
 """
@@ -241,6 +242,15 @@ def _complement_key(url: str, reference: str) -> str:
     return instance_key(url, "complement-tx", reference)
 
 
+def main_leg(records: list[LegRecord]) -> LegRecord | None:
+    """Of one item's legs (oldest first), the one GAE actions target: the accepted one, else the
+    latest (what :meth:`LegRepository.get_by_transaction` answers, for legs already read)."""
+    accepted = [r for r in records if r.accepted]
+    if accepted:
+        return accepted[-1]
+    return records[-1] if records else None
+
+
 class LegRepository:
     """Stores :class:`LegRecord` objects in Redis (layout in the module docstring)."""
 
@@ -302,11 +312,7 @@ class LegRepository:
         self, saleor_api_url: str, transaction_id: str
     ) -> LegRecord | None:
         """The leg that GAE actions on this item target: the accepted one, else the latest."""
-        records = await self.legs_for_transaction(saleor_api_url, transaction_id)
-        accepted = [r for r in records if r.accepted]
-        if accepted:
-            return accepted[-1]
-        return records[-1] if records else None
+        return main_leg(await self.legs_for_transaction(saleor_api_url, transaction_id))
 
     async def update(
         self,

@@ -240,12 +240,9 @@ class ActionServices:
         session = await self.sessions.get(saleor_api_url, record.reference)
         channel = request.transaction.channel or (session.channel if session else None)
         try:
-            if session is not None:
-                config = await self.configs.get(saleor_api_url, session.config_id)
-            elif channel is not None:
-                config = await self.configs.for_channel(saleor_api_url, channel)
-            else:
-                config = self.configs.default()
+            config = await self.configs.for_payment(
+                saleor_api_url, session.config_id if session else None, channel
+            )
         except AppError as exc:
             raise ActionRefused(
                 f"The Up2pay configuration of this payment is gone: {exc.public_message}", record

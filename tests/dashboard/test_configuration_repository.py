@@ -217,6 +217,17 @@ class TestChannels:
         assert (await repo.for_channel(OTHER_URL, "fr")).id == "default"
         assert await repo.channel_mapping(URL) == {"fr": saved.id}
 
+    async def test_a_payment_keeps_its_session_configuration_else_its_channel_s(
+        self, repo: ConfigurationRepository
+    ) -> None:
+        """for_payment: the session's configuration first, then the channel's, then the default."""
+        started = await repo.save(URL, make_input(name="Started with"))
+        mapped = await repo.save(URL, make_input(name="Mapped now"))
+        await repo.map_channel(URL, "fr", mapped.id)
+        assert (await repo.for_payment(URL, started.id, "fr")).id == started.id
+        assert (await repo.for_payment(URL, None, "fr")).id == mapped.id
+        assert (await repo.for_payment(URL, None, None)).id == "default"
+
     async def test_unmapping_returns_to_default(self, repo: ConfigurationRepository) -> None:
         """Mapping to None puts the channel back on the default configuration."""
         saved = await repo.save(URL, make_input())
