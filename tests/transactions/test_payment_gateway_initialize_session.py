@@ -6,7 +6,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from saleor_up2pay.configuration import ConfigurationInput, ConfigurationRepository
 from tests.conftest import RECORDED, require_shared
 from tests.transactions.payment_world import World
 
@@ -66,22 +65,7 @@ class TestGatewayInitialize:
 
     async def test_channel_configuration_limits_the_methods(self, world: World) -> None:
         """A channel mapped to a configuration offers only that configuration's methods."""
-        configs = ConfigurationRepository(
-            world.services.redis, world.services.secretbox, world.services.settings
-        )
-        saved = await configs.save(
-            world.fake.api_url,
-            ConfigurationInput(
-                name="Holiday only",
-                environment="sandbox",
-                site="1999888",
-                rang="32",
-                identifiant="107904482",
-                hmac_key="0123456789ABCDEF" * 8,
-                methods=["CVCONNECT"],
-            ),
-        )
-        await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
+        await world.map_configuration("Holiday only", methods=["CVCONNECT"])
         data = await gateway_data(
             world, recorded_payload("01-payment-gateway-initialize-session.json")
         )
@@ -104,25 +88,13 @@ class TestGatewayInitialize:
 
 async def meal_configuration(world: World, **options: Any) -> None:
     """Map channel-eur to a configuration where meal vouchers pay the "food" product type."""
-    configs = ConfigurationRepository(
-        world.services.redis, world.services.secretbox, world.services.settings
+    await world.map_configuration(
+        "Grocery",
+        methods=["APETIZ", "CVCONNECT"],
+        meal_eligible_product_types=["food"],
+        storefront_origins=["https://shop.example"],
+        **options,
     )
-    saved = await configs.save(
-        world.fake.api_url,
-        ConfigurationInput(
-            name="Grocery",
-            environment="sandbox",
-            site="1999888",
-            rang="32",
-            identifiant="107904482",
-            hmac_key="0123456789ABCDEF" * 8,
-            methods=["APETIZ", "CVCONNECT"],
-            meal_eligible_product_types=["food"],
-            storefront_origins=["https://shop.example"],
-            **options,
-        ),
-    )
-    await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
 
 
 GROCERY = [("food", "fresh", 3, "24.50"), ("kitchenware", "home", 1, "12.00")]
