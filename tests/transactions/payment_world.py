@@ -241,3 +241,14 @@ async def next_day(world: World) -> None:
 
 def event_types(item: Item) -> list[str]:
     return [e.type for e in item.events]
+
+
+async def save_configuration(world: World, channel: str = "channel-eur", **options: Any) -> None:
+    """Map ``channel`` to the "Grocery" configuration (vouchers pay "food"), with ``options``."""
+    fields: dict[str, Any] = {
+        "methods": ["APETIZ", "CVCONNECT"],
+        "meal_eligible_product_types": ["food"],
+        "storefront_origins": ["https://shop.example"],
+        **options,
+    }
+    await world.map_configuration("Grocery", channel, **fields)

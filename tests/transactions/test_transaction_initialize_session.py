@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from saleor_up2pay.transactions.sessions import SessionRepository
-from tests.transactions.payment_world import World, field, form_of
+from tests.transactions.payment_world import World, field, form_of, save_configuration
 
 VOUCHER = {"method": "APETIZ", "returnUrl": "https://shop.example/checkout/payment"}
 
@@ -189,17 +189,6 @@ class TestPayPage:
 
 
 GROCERY = [("food", "fresh", 3, "24.50"), ("kitchenware", "home", 1, "12.00")]
-
-
-async def save_configuration(world: World, channel: str = "channel-eur", **options: Any) -> None:
-    """Map ``channel`` to a sandbox configuration with ``options``."""
-    fields: dict[str, Any] = {
-        "methods": ["APETIZ", "CVCONNECT"],
-        "meal_eligible_product_types": ["food"],
-        "storefront_origins": ["https://shop.example"],
-        **options,
-    }
-    await world.map_configuration("Grocery", channel, **fields)
 
 
 class TestEligibleAmount:
