@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -45,7 +45,14 @@ from saleor_up2pay.saleor.problems import Problem
 from saleor_up2pay.services import FaultHook, Services, no_faults
 from saleor_up2pay.transactions.follow_up_events import EVENT_DELAY, EVENT_JOB
 from saleor_up2pay.transactions.gateway import Clock, app_clock, gateway_factory
-from saleor_up2pay.transactions.journal import JournalEntry, OperationJournal, journal_key
+from saleor_up2pay.transactions.journal import (
+    GaeCall,
+    JournalEntry,
+    JournalState,
+    OperationJournal,
+    OperationKind,
+    journal_key,
+)
 from saleor_up2pay.transactions.legs import LegRecord, LegRepository, available_actions
 from saleor_up2pay.transactions.results import ActionFailure, Operation
 from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
@@ -186,6 +193,38 @@ class ActionServices:
             lease=timedelta(seconds=float(services.settings.gae_time_budget_seconds))
             + LEASE_MARGIN,
             replica_acks=services.replica_acks,
+        )
+
+    def intent(
+        self,
+        op_id: str,
+        target: ActionTarget,
+        *,
+        operation: OperationKind,
+        gae_call: GaeCall,
+        amount: Decimal,
+        psp_reference: str,
+        now: datetime | None = None,
+        state: JournalState = JournalState.INTENT,
+        first_refund: bool = False,
+        reserved: bool = True,
+    ) -> JournalEntry:
+        """A new journal entry on ``target``'s leg, leased from ``now`` (or the clock)."""
+        now = now or self.clock()
+        return JournalEntry(
+            op_id=op_id,
+            operation=operation,
+            gae_call=gae_call,
+            saleor_api_url=target.saleor_api_url,
+            transaction_id=target.transaction_id,
+            numtrans=target.record.numtrans,
+            amount=amount,
+            psp_reference=psp_reference,
+            state=state,
+            created_at=now,
+            lease_until=now + self.lease,
+            first_refund=first_refund,
+            reserved=reserved,
         )
 
     async def confirm_intent(self, entry: JournalEntry) -> None:

@@ -16,7 +16,7 @@ from saleor_up2pay.saleor.ids import SaleorApiUrl
 from saleor_up2pay.saleor.payloads import TransactionCancelationRequested
 from saleor_up2pay.saleor.webhooks import WebhookContext
 from saleor_up2pay.services import Services
-from saleor_up2pay.transactions.journal import JournalEntry, JournalState
+from saleor_up2pay.transactions.journal import JournalState
 from saleor_up2pay.transactions.legs import LegRecord, authorized_left, available_actions
 from saleor_up2pay.transactions.operation_settlement import answer_of, execute, reenter, start
 from saleor_up2pay.transactions.order_actions import (
@@ -79,18 +79,13 @@ class CancelRequested:
             return refused_outcome("CANCEL", exc)
         record = target.record
         psp_reference = await deps.operation_reference(target, "cancel")
-        now = deps.clock()
-        intent = JournalEntry(
-            op_id=op_id,
+        intent = deps.intent(
+            op_id,
+            target,
             operation="cancel",
             gae_call="cancel",
-            saleor_api_url=saleor_api_url,
-            transaction_id=target.transaction_id,
-            numtrans=record.numtrans,
             amount=remaining,
             psp_reference=psp_reference,
-            created_at=now,
-            lease_until=now + deps.lease,
             reserved=False,
         )
         if record.captured_amount > 0:

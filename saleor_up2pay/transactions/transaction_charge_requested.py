@@ -124,18 +124,13 @@ class ChargeRequested:
             voids_rest = record.leg.capabilities.partial_capture_voids_rest
             reservation = CaptureReservation(target.amount, voids_rest=voids_rest)
             psp_reference = await deps.operation_reference(target, "capture")
-            now = deps.clock()
-            intent = JournalEntry(
-                op_id=op_id,
+            intent = deps.intent(
+                op_id,
+                target,
                 operation="capture",
                 gae_call="capture",
-                saleor_api_url=saleor_api_url,
-                transaction_id=target.transaction_id,
-                numtrans=record.numtrans,
                 amount=target.amount,
                 psp_reference=psp_reference,
-                created_at=now,
-                lease_until=now + deps.lease,
             )
 
             def reserve(current: LegRecord) -> LegRecord:

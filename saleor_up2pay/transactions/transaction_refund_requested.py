@@ -164,18 +164,15 @@ class RefundRequested:
             else:
                 gae_call, state = "refund", JournalState.DEFERRED
             psp_reference = await deps.operation_reference(target, "refund")
-            intent = JournalEntry(
-                op_id=op_id,
+            intent = deps.intent(
+                op_id,
+                target,
                 operation="refund",
                 gae_call=gae_call,
-                saleor_api_url=saleor_api_url,
-                transaction_id=target.transaction_id,
-                numtrans=record.numtrans,
                 amount=target.amount,
                 psp_reference=psp_reference,
+                now=now,
                 state=state,
-                created_at=now,
-                lease_until=now + deps.lease,
                 first_refund=record.refunded_amount == 0,
             )
             # Reserve before anything can move money (RefundTooLarge if it no longer fits), in

@@ -15,21 +15,17 @@ error), and plain redeliveries of an answered request.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from saleor_up2pay.transactions.legs import LegRepository
-from tests.conftest import SCHEMA_PATH, require_shared
 from tests.fakes.fake_saleor_transactions import Item
 from tests.reliability.conftest import Figure
-from tests.transactions.payment_world import World, form_of, leg_item, open_world, paid_checkout
+from tests.transactions.payment_world import World, form_of, leg_item, paid_checkout
 
 OPERATIONS = 6
 """Operations per scenario (each is a payment on the sandbox, then the faulty action)."""
@@ -66,13 +62,6 @@ class Paid:
     item: Item
     numtrans: int
     reference: str
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_url: str, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_url, redis):
-        yield opened
 
 
 async def pay(world: World, channel: str) -> Paid:

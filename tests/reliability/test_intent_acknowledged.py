@@ -10,27 +10,17 @@ acknowledged, ``auto`` does not wait.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from saleor_up2pay.redis_store import ReplicaAcks
-from tests.conftest import SCHEMA_PATH, TEST_REDIS, require_shared
+from tests.conftest import TEST_REDIS
 from tests.reliability.test_exactly_once import past_the_leases, pay
-from tests.transactions.payment_world import World, open_world
+from tests.transactions.payment_world import World
 
 pytestmark = pytest.mark.skipif(
     TEST_REDIS != "standalone", reason="needs a Redis without replicas (the default test Redis)"
 )
-
-
-@pytest.fixture
-async def world(tmp_path: Path, redis_url: str, redis: aioredis.Redis) -> AsyncIterator[World]:
-    require_shared(SCHEMA_PATH)
-    async for opened in open_world(tmp_path, redis_url, redis):
-        yield opened
 
 
 async def _captures(world: World, numtrans: int) -> int:

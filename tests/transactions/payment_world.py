@@ -35,6 +35,7 @@ from saleor_up2pay.transactions.ipn_received import receive_ipn
 from saleor_up2pay.wiring import job_handlers
 from tests.fakes.fake_saleor import FakeSaleor, running
 from tests.fakes.fake_saleor_transactions import Item, SaleorTransactions
+from tests.support.configurations import map_sandbox_configuration
 from tests.support.servers import free_port, serve
 
 SECRET = "test-secret-key"
@@ -50,6 +51,14 @@ class World:
     http: httpx.AsyncClient
     app_services: Services
     """The running app's own services (its clock is moved with :meth:`move_clock`)."""
+
+    async def map_configuration(
+        self, name: str, channel: str = "channel-eur", **fields: Any
+    ) -> None:
+        """Map ``channel`` to a new sandbox configuration ``name`` with ``fields``."""
+        await map_sandbox_configuration(
+            self.services.configurations, self.fake.api_url, channel, name, **fields
+        )
 
     async def initialize(self, source_id: str, data: Any, **kwargs: Any) -> dict[str, Any]:
         """``transactionInitialize`` from the storefront (the webhook goes to the app)."""
@@ -232,3 +241,14 @@ async def next_day(world: World) -> None:
 
 def event_types(item: Item) -> list[str]:
     return [e.type for e in item.events]
+
+
+async def save_configuration(world: World, channel: str = "channel-eur", **options: Any) -> None:
+    """Map ``channel`` to the "Grocery" configuration (vouchers pay "food"), with ``options``."""
+    fields: dict[str, Any] = {
+        "methods": ["APETIZ", "CVCONNECT"],
+        "meal_eligible_product_types": ["food"],
+        "storefront_origins": ["https://shop.example"],
+        **options,
+    }
+    await world.map_configuration("Grocery", channel, **fields)

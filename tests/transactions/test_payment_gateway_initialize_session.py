@@ -6,9 +6,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from saleor_up2pay.configuration import ConfigurationInput, ConfigurationRepository
 from tests.conftest import RECORDED, require_shared
-from tests.transactions.payment_world import World
+from tests.transactions.payment_world import World, save_configuration
 
 
 def recorded_payload(name: str) -> dict[str, Any]:
@@ -66,22 +65,7 @@ class TestGatewayInitialize:
 
     async def test_channel_configuration_limits_the_methods(self, world: World) -> None:
         """A channel mapped to a configuration offers only that configuration's methods."""
-        configs = ConfigurationRepository(
-            world.services.redis, world.services.secretbox, world.services.settings
-        )
-        saved = await configs.save(
-            world.fake.api_url,
-            ConfigurationInput(
-                name="Holiday only",
-                environment="sandbox",
-                site="1999888",
-                rang="32",
-                identifiant="107904482",
-                hmac_key="0123456789ABCDEF" * 8,
-                methods=["CVCONNECT"],
-            ),
-        )
-        await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
+        await world.map_configuration("Holiday only", methods=["CVCONNECT"])
         data = await gateway_data(
             world, recorded_payload("01-payment-gateway-initialize-session.json")
         )
@@ -102,36 +86,13 @@ class TestGatewayInitialize:
         ]
 
 
-async def meal_configuration(world: World, **options: Any) -> None:
-    """Map channel-eur to a configuration where meal vouchers pay the "food" product type."""
-    configs = ConfigurationRepository(
-        world.services.redis, world.services.secretbox, world.services.settings
-    )
-    saved = await configs.save(
-        world.fake.api_url,
-        ConfigurationInput(
-            name="Grocery",
-            environment="sandbox",
-            site="1999888",
-            rang="32",
-            identifiant="107904482",
-            hmac_key="0123456789ABCDEF" * 8,
-            methods=["APETIZ", "CVCONNECT"],
-            meal_eligible_product_types=["food"],
-            storefront_origins=["https://shop.example"],
-            **options,
-        ),
-    )
-    await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
-
-
 GROCERY = [("food", "fresh", 3, "24.50"), ("kitchenware", "home", 1, "12.00")]
 
 
 class TestEligibleAmount:
     async def test_meal_voucher_is_offered_exactly_the_food_part(self, world: World) -> None:
         """Food 24.50 + a pan 12.00 + shipping 5.90: a meal voucher may pay 24.50, CV-Connect all."""
-        await meal_configuration(world)
+        await save_configuration(world)
         checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90")
         data = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
 
@@ -146,7 +107,7 @@ class TestEligibleAmount:
 
     async def test_shopper_language_is_english_for_an_english_checkout(self, world: World) -> None:
         """The reason and the limits are in the checkout's language (en), French otherwise."""
-        await meal_configuration(world)
+        await save_configuration(world)
         checkout = world.saleor.create_checkout(lines=GROCERY, shipping="5.90", language="EN_GB")
         data = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
 
@@ -156,7 +117,7 @@ class TestEligibleAmount:
 
     async def test_nothing_eligible_offers_zero_with_the_reason(self, world: World) -> None:
         """A checkout without food: the meal voucher may pay 0.00, and says why."""
-        await meal_configuration(world, method_minimums={"APETIZ": "1.50"})
+        await save_configuration(world, method_minimums={"APETIZ": "1.50"})
         checkout = world.saleor.create_checkout(lines=GROCERY[1:], shipping="5.90")
         data = await world.saleor.payment_gateway_initialize(world.app_url, checkout.id)
 

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from saleor_up2pay.configuration import ConfigurationInput, ConfigurationRepository
 from saleor_up2pay.transactions.sessions import SessionRepository
-from tests.transactions.payment_world import World, field, form_of
+from tests.transactions.payment_world import World, field, form_of, save_configuration
 
 VOUCHER = {"method": "APETIZ", "returnUrl": "https://shop.example/checkout/payment"}
 
@@ -86,24 +85,13 @@ class TestInitialize:
 
     async def test_configuration_can_force_charging(self, world: World) -> None:
         """With capture mode "always charge", an AUTHORIZATION request is answered as a charge."""
-        configs = ConfigurationRepository(
-            world.services.redis, world.services.secretbox, world.services.settings
+        await world.map_configuration(
+            "Forced charge",
+            "channel-eur-auth",
+            methods=["APETIZ", "SODEXO"],
+            capture_mode="always_charge",
+            storefront_origins=["https://shop.example"],
         )
-        saved = await configs.save(
-            world.fake.api_url,
-            ConfigurationInput(
-                name="Forced charge",
-                environment="sandbox",
-                site="1999888",
-                rang="32",
-                identifiant="107904482",
-                hmac_key="0123456789ABCDEF" * 8,
-                methods=["APETIZ", "SODEXO"],
-                capture_mode="always_charge",
-                storefront_origins=["https://shop.example"],
-            ),
-        )
-        await configs.map_channel(world.fake.api_url, "channel-eur-auth", saved.id)
         checkout = world.saleor.create_checkout("30.00", channel="channel-eur-auth")
         result = await world.initialize(checkout.id, VOUCHER)
 
@@ -137,23 +125,9 @@ class TestInitialize:
 
     async def test_method_not_enabled_for_the_channel_is_refused(self, world: World) -> None:
         """A method the channel's configuration does not offer is a failure saying so."""
-        configs = ConfigurationRepository(
-            world.services.redis, world.services.secretbox, world.services.settings
+        await world.map_configuration(
+            "Meal only", methods=["APETIZ"], storefront_origins=["https://shop.example"]
         )
-        saved = await configs.save(
-            world.fake.api_url,
-            ConfigurationInput(
-                name="Meal only",
-                environment="sandbox",
-                site="1999888",
-                rang="32",
-                identifiant="107904482",
-                hmac_key="0123456789ABCDEF" * 8,
-                methods=["APETIZ"],
-                storefront_origins=["https://shop.example"],
-            ),
-        )
-        await configs.map_channel(world.fake.api_url, "channel-eur", saved.id)
         checkout = world.saleor.create_checkout("20.00")
         result = await world.initialize(checkout.id, {**VOUCHER, "method": "CVCONNECT"})
 
@@ -215,27 +189,6 @@ class TestPayPage:
 
 
 GROCERY = [("food", "fresh", 3, "24.50"), ("kitchenware", "home", 1, "12.00")]
-
-
-async def save_configuration(world: World, channel: str = "channel-eur", **options: Any) -> None:
-    """Map ``channel`` to a sandbox configuration with ``options``."""
-    configs = ConfigurationRepository(
-        world.services.redis, world.services.secretbox, world.services.settings
-    )
-    fields: dict[str, Any] = {
-        "name": "Grocery",
-        "environment": "sandbox",
-        "site": "1999888",
-        "rang": "32",
-        "identifiant": "107904482",
-        "hmac_key": "0123456789ABCDEF" * 8,
-        "methods": ["APETIZ", "CVCONNECT"],
-        "meal_eligible_product_types": ["food"],
-        "storefront_origins": ["https://shop.example"],
-        **options,
-    }
-    saved = await configs.save(world.fake.api_url, ConfigurationInput(**fields))
-    await configs.map_channel(world.fake.api_url, channel, saved.id)
 
 
 class TestEligibleAmount:

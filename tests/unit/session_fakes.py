@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from saleor_up2pay.configuration import ConfigurationInput
 from saleor_up2pay.services import Services
 from saleor_up2pay.transactions.gateway import gateway_factory
 from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.transactions.transaction_initialize_session import InitializeSession
 from saleor_up2pay.up2pay.hosted_page import OrderReferences
+from tests.support.configurations import map_sandbox_configuration
 
 URL = "https://saleor.example/graphql/"
 ITEM = "VHJhbnNhY3Rpb25JdGVtOjE="
@@ -77,21 +77,15 @@ def tis_payload(
 
 async def meal_configuration(services: Services, **options: Any) -> None:
     """channel-eur → a sandbox configuration where meal vouchers pay the "food" type."""
-    configs = services.configurations
     fields: dict[str, Any] = {
-        "name": "Grocery",
-        "environment": "sandbox",
-        "site": "1999888",
-        "rang": "32",
-        "identifiant": "107904482",
-        "hmac_key": "0123456789ABCDEF" * 8,
         "methods": ["APETIZ", "CVCONNECT"],
         "meal_eligible_product_types": ["food"],
         "storefront_origins": ["https://shop.example"],
         **options,
     }
-    saved = await configs.save(URL, ConfigurationInput(**fields))
-    await configs.map_channel(URL, "channel-eur", saved.id)
+    await map_sandbox_configuration(
+        services.configurations, URL, "channel-eur", "Grocery", **fields
+    )
 
 
 def initialize_session(services: Services) -> InitializeSession:

@@ -13,9 +13,10 @@ from saleor_up2pay.transactions.results import (
     SessionFailure,
     SessionSuccess,
 )
-from saleor_up2pay.transactions.sessions import PaymentSession, SessionRepository
+from saleor_up2pay.transactions.sessions import SessionRepository
 from saleor_up2pay.transactions.transaction_process_session import ProcessSession
 from saleor_up2pay.up2pay.models import Leg, Numappel, Numtrans
+from tests.support.sessions import session_of
 
 URL = "https://shop.example/graphql/"
 ITEM = "VHJhbnNhY3Rpb25JdGVtOjE="
@@ -31,25 +32,8 @@ def payload(item: str = ITEM, action_type: str = "CHARGE") -> dict[str, Any]:
 
 
 async def use_case(services: Services, *, minutes_after_start: int = 1) -> ProcessSession:
-    await SessionRepository(services.redis).save(
-        PaymentSession(
-            reference="UREF0001",
-            saleor_api_url=URL,
-            transaction_id=ITEM,
-            source_type="Checkout",
-            source_id="Q2hlY2tvdXQ6MQ==",
-            channel="boutique-fr",
-            method="SODEXO",
-            amount=Decimal("20.00"),
-            currency="EUR",
-            action_type="CHARGE",
-            return_url="https://shop.example/back",
-            config_id="default",
-            environment="sandbox",
-            idempotency_key="idem-1",
-            created_at=NOW,
-        )
-    )
+    session = session_of(URL, "UREF0001").model_copy(update={"method": "SODEXO", "created_at": NOW})
+    await SessionRepository(services.redis).save(session)
     return ProcessSession(
         sessions=SessionRepository(services.redis),
         legs=LegRepository(services.redis),
